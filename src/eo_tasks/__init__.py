@@ -1,0 +1,1 @@
+"""EO learning tasks: datasets, synthetic stand-ins, the fusion-CNN family and a seeded trainer."""

@@ -1,0 +1,40 @@
+"""Which dataset a training run or zoo uses, as written in a TOML ``[data]`` table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+DatasetKind = Literal["eurosat-rgb", "eurosat-ms", "benge", "bigearthnet"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    kind: DatasetKind = "eurosat-rgb"
+    # Folder of the real (or previously synthesised) dataset. None: synthesise one
+    # (``synthetic_n`` samples from ``synthetic_seed``) into the cache and read that.
+    root: str | None = None
+    # Modalities to load; () = the dataset's default ("rgb" / "s2" / "s2"+"s1").
+    modalities: tuple[str, ...] = ()
+    # Sentinel-2 bands by name, in the order wanted; () = all the dataset has.
+    bands: tuple[str, ...] = ()
+    image_size: int = 32  # every image modality is resized to this at materialisation
+    split_seed: int = 0  # for the seeded stratified split when no split files exist
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    synthetic_n: int = 600
+    synthetic_seed: int = 0
+    # ben-ge targets: "single" = most frequent WorldCover class, "multi" = fraction >= threshold
+    target: Literal["single", "multi"] = "single"
+    multilabel_threshold: float = 0.1
+    # BigEarthNet-MM top-level folders (the same S1/S2 readers serve ben-ge and BigEarthNet)
+    s2_folder: str = "sentinel-2"
+    s1_folder: str = "sentinel-1"
+    cache_dir: str | None = None  # default: $HYPERZOO_CACHE or ~/.cache/hyperzoo
+
+    def __post_init__(self) -> None:
+        if self.image_size < 8:
+            raise ValueError(f"image_size must be >= 8, got {self.image_size}")
+        if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-6:
+            raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {self.fractions}")
+        if self.synthetic_n < 10:
+            raise ValueError(f"synthetic_n must be >= 10, got {self.synthetic_n}")

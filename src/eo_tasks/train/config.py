@@ -1,0 +1,31 @@
+"""Training hyperparameters, as written in a TOML ``[train]`` table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+OPTIMIZERS = ("adam", "sgd", "adamw")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: Literal["adam", "sgd", "adamw"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 10
+    seed: int = 0
+    threads: int = 0  # torch intra-op threads for this process; 0 leaves torch's default
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", or "auto"
+    amp: bool = False  # bf16 autocast on CUDA; ignored on CPU
+    # Train metrics are evaluated on at most this many (fixed, seeded) training samples; 0 = all.
+    train_eval_size: int = 0
+    eval_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.lr <= 0 or self.batch_size < 1 or self.epochs < 0 or self.weight_decay < 0:
+            raise ValueError("lr and batch_size must be positive, epochs and weight_decay non-negative")

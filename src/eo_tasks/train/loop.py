@@ -1,0 +1,193 @@
+"""A seeded training loop on in-memory task data.
+
+Same spec, data and config give bit-identical weights on the CPU: the model is built
+from its own generator, batches are drawn from another, and dropout's global RNG is
+forked and seeded for the duration of the run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from eo_tasks.data.types import TaskData, TensorSet
+from eo_tasks.models.family import build_model
+from eo_tasks.models.spec import ModelSpec
+from eo_tasks.train.config import TrainConfig
+from eo_tasks.train.metrics import classification_metrics
+
+# epoch, flat float32 weights, metrics of that epoch
+Callback = Callable[[int, np.ndarray, dict[str, float]], None]
+SPLITS = ("train", "val", "test")
+
+
+class DivergedError(RuntimeError):
+    """The loss or the weights became NaN/inf."""
+
+    def __init__(self, epoch: int, message: str) -> None:
+        super().__init__(f"diverged at epoch {epoch}: {message}")
+        self.epoch = epoch
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    history: list[dict[str, float]]  # one entry per evaluated epoch, epoch 0 = before training
+    wall_time: float
+
+    @property
+    def final(self) -> dict[str, float]:
+        return self.history[-1]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def loss_fn(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    if multilabel:
+        return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+    return F.cross_entropy(logits, labels)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data: TensorSet, batch_size: int = 1024,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    device = torch.device(device)
+    outs = []
+    for start in range(0, len(data), batch_size):
+        batch = {k: v[start : start + batch_size] for k, v in data.inputs.items()}
+        outs.append(model(_to(batch, device)).float().cpu())
+    model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def evaluate(model: nn.Module, data: TensorSet, multilabel: bool, batch_size: int = 1024,
+             device: torch.device | str = "cpu") -> dict[str, float]:
+    """Loss and accuracy (multi-label: micro-F1 as ``acc``, plus ``map``) of ``model`` on ``data``."""
+    logits = predict_logits(model, data, batch_size, device)
+    return classification_metrics(logits, data.labels, multilabel)
+
+
+def _check_finite(model: nn.Module, epoch: int) -> None:
+    for name, p in model.named_parameters():
+        if not torch.isfinite(p).all():
+            raise DivergedError(epoch, f"parameter {name} is not finite")
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def train_model(
+    spec: ModelSpec,
+    data: TaskData,
+    cfg: TrainConfig,
+    callback: Callback | None = None,
+    progress: Callable[[str], None] | None = None,
+    init_weights: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+) -> TrainResult:
+    """Train one model; evaluate at epoch 0 and after every epoch, handing each to ``callback``.
+
+    ``init_weights`` starts from a given flat vector instead of the seeded init (fine-tuning);
+    ``mask`` (flat, 0/1) keeps pruned weights at zero after every step (masked fine-tuning).
+    Raises :class:`DivergedError` when the loss or the weights stop being finite.
+    """
+    start_time = time.perf_counter()
+    device = resolve_device(cfg.device)
+    old_threads = torch.get_num_threads()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    try:
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            torch.manual_seed(cfg.seed)
+            model = build_model(spec, seed=cfg.seed)
+            layout = model.layout
+            if init_weights is not None:
+                model.load_state_dict(layout.unflatten(init_weights))
+            mask_state = None
+            if mask is not None:
+                mask_state = {k: v.to(device) for k, v in layout.unflatten(mask).items()}
+            model.to(device)
+            if mask_state is not None:
+                with torch.no_grad():
+                    for name, p in model.named_parameters():
+                        p.mul_(mask_state[name])
+            history = _fit(model, spec, data, cfg, device, callback, progress, mask_state)
+    finally:
+        torch.set_num_threads(old_threads)
+    model.cpu()
+    return TrainResult(model=model, history=history, wall_time=time.perf_counter() - start_time)
+
+
+def _fit(model, spec, data, cfg, device, callback, progress, mask_state) -> list[dict[str, float]]:
+    train = data.splits["train"]
+    if len(train) == 0:
+        raise ValueError("the train split is empty")
+    eval_sets = {"train": train.sample(cfg.train_eval_size, seed=cfg.seed) if cfg.train_eval_size else train}
+    eval_sets.update({s: data.splits[s] for s in ("val", "test") if s in data.splits and len(data.splits[s])})
+    optimizer = _optimizer(model, cfg)
+    order_gen = torch.Generator().manual_seed(cfg.seed + 7919)
+    amp = cfg.amp and device.type == "cuda"
+    history: list[dict[str, float]] = []
+
+    def record(epoch: int) -> None:
+        metrics: dict[str, float] = {"epoch": float(epoch)}
+        for split, ts in eval_sets.items():
+            for key, value in evaluate(model, ts, spec.multilabel, cfg.eval_batch_size, device).items():
+                metrics[f"{split}_{key}"] = value
+        if "test_acc" in metrics:
+            metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
+        history.append(metrics)
+        if callback is not None:
+            callback(epoch, model.layout.flatten(model.state_dict()), metrics)
+        if progress is not None:
+            shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "epoch")
+            progress(f"epoch {epoch}/{cfg.epochs}: {shown}")
+
+    record(0)
+    model.train()
+    n = len(train)
+    for epoch in range(1, cfg.epochs + 1):
+        perm = torch.randperm(n, generator=order_gen)
+        for start in range(0, n, cfg.batch_size):
+            idx = perm[start : start + cfg.batch_size]
+            batch = _to({k: v[idx] for k, v in train.inputs.items()}, device)
+            labels = train.labels[idx].to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(batch)
+            loss = loss_fn(logits.float(), labels, spec.multilabel)
+            if not torch.isfinite(loss):
+                raise DivergedError(epoch, f"loss is {loss.item()}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if mask_state is not None:
+                with torch.no_grad():
+                    for name, p in model.named_parameters():
+                        p.mul_(mask_state[name])
+        _check_finite(model, epoch)
+        record(epoch)
+    return history
