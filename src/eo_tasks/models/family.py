@@ -151,22 +151,25 @@ class Head(nn.Module):
 class FusionCNN(nn.Module):
     """A member of the family; ``layout`` is its weight-space layout (state-dict order).
 
-    ``device="meta"`` builds an uninitialised skeleton, enough for ``layout``.
+    Weights are drawn on CPU (so a seed means the same weights everywhere) and then moved
+    to ``device``; ``device="meta"`` builds an uninitialised skeleton, enough for ``layout``.
     """
 
-    def __init__(self, spec: ModelSpec, seed: int | None = 0, device: str = "cpu") -> None:
+    def __init__(self, spec: ModelSpec, seed: int | None = 0, device: str | torch.device = "cpu") -> None:
         super().__init__()
         check_spec(spec)
         self.spec = spec
         arch = spec.arch
         images = [i for i in spec.inputs if i.kind == "image"]
         self._vectors = [i.name for i in spec.inputs if i.kind == "vector"]
+        s = spec.image_size
+        self._shapes = {i.name: (i.channels, s, s) if i.kind == "image" else (i.channels,) for i in spec.inputs}
         cells = (spec.image_size // 2 ** len(arch.channels)) ** 2
         # (backbone, inputs it reads); late fusion applies a backbone once per entry
         if arch.fusion == "late":
             name = "shared" if arch.shared_backbone else None
             self._branches = [(name or i.name, [i.name]) for i in images]
-            in_channels = {b: images[0].channels if name else i.channels for (b, _), i in zip(self._branches, images)}
+            in_channels = {b: i.channels for (b, _), i in zip(self._branches, images)}
         else:
             name = images[0].name if arch.fusion == "single" else "fused"
             reads = [i for i in spec.inputs if i.kind == "image" or arch.fusion == "early_blowup"]
@@ -180,11 +183,15 @@ class FusionCNN(nn.Module):
             self.backbones = nn.ModuleDict({b: Backbone(c, arch) for b, c in in_channels.items()})
             self.head = Head(features, arch, spec.num_classes)
         self._layout = _build_layout(self, cells)
-        if device != "meta":
-            self.to_empty(device=device)
+        if torch.device(device).type != "meta":
+            self.to_empty(device="cpu")
             generator = torch.Generator()
-            generator.manual_seed(seed) if seed is not None else generator.seed()
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(seed)
             init_layers(self._layers(), arch.init, arch.activation, generator)
+            self.to(device)
 
     @property
     def layout(self) -> Layout:
@@ -196,11 +203,8 @@ class FusionCNN(nn.Module):
     def _fetch(self, inputs: Mapping[str, torch.Tensor], name: str) -> torch.Tensor:
         if name not in inputs:
             raise ValueError(f"model input {name!r} missing; got keys {sorted(inputs)}")
-        x = inputs[name]
-        inp = next(i for i in self.spec.inputs if i.name == name)
-        s = self.spec.image_size
-        want = (inp.channels, s, s) if inp.kind == "image" else (inp.channels,)
-        if tuple(x.shape[1:]) != want:
+        x, want = inputs[name], self._shapes[name]
+        if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
             raise ValueError(f"model input {name!r} has shape {tuple(x.shape)}, expected [B, {', '.join(map(str, want))}]")
         return x
 
