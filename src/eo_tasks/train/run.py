@@ -43,6 +43,7 @@ def run_training(cfg: RunConfig, progress: bool = True) -> dict[str, float]:
                     multilabel=data.info.multilabel)
     result = train_model(spec, data, cfg.train, progress=say)
     out = dict(result.final)
+    out.update(_by_sky(result.model, data, cfg))
     out.update(
         dataset=data.info.dataset,
         synthetic=data.info.synthetic,
@@ -50,4 +51,30 @@ def run_training(cfg: RunConfig, progress: bool = True) -> dict[str, float]:
         data_seconds=round(t_data, 2),
         train_seconds=round(result.wall_time, 2),
     )
+    return out
+
+
+def cloudy_mask(meta: dict) -> "np.ndarray | None":
+    """Which samples are cloudy: synthetic ``cloud_fraction >= 0.5`` or BigEarthNet's cloud/shadow flag."""
+    import numpy as np
+
+    if "cloud_fraction" in meta:
+        return np.asarray(meta["cloud_fraction"]) >= 0.5
+    if "cloud_shadow" in meta:
+        return np.asarray(meta["cloud_shadow"]) > 0
+    return None
+
+
+def _by_sky(model, data, cfg: RunConfig) -> dict[str, float]:
+    """Test accuracy on cloudy and on clear patches, where the dataset says which are which."""
+    from eo_tasks.train.loop import evaluate
+
+    test = data.splits["test"]
+    cloudy = cloudy_mask(test.meta)
+    if cloudy is None:
+        return {}
+    out = {"test_n_cloudy": int(cloudy.sum())}
+    for name, mask in (("cloudy", cloudy), ("clear", ~cloudy)):
+        if mask.any():
+            out[f"test_acc_{name}"] = evaluate(model, test.subset(mask), data.info.multilabel)["acc"]
     return out
