@@ -1,0 +1,31 @@
+"""Hyper-representations of model zoos: a transformer autoencoder over weight tokens.
+
+``train_hyperrep`` trains one from a :class:`~hyperrep.data.WeightSet` (``from_zoo``),
+``HyperRep.load(RUN)`` gives ``embed`` / ``decode`` / ``reconstruct``, and ``embed_zoo``
+writes every checkpoint's embedding to an HDF5 file (``load_embeddings`` reads it).
+
+Names are imported on first use so that ``hyperzoo --help`` stays fast.
+"""
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "HyperRep": "hyperrep.run",
+    "HyperRepConfig": "hyperrep.config",
+    "Tokenizer": "hyperrep.tokens",
+    "Standardizer": "hyperrep.tokens",
+    "Permuter": "hyperrep.augment",
+    "WeightSet": "hyperrep.data",
+    "from_zoo": "hyperrep.data",
+    "train_hyperrep": "hyperrep.train",
+    "embed_zoo": "hyperrep.embed",
+    "load_embeddings": "hyperrep.embed",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hyperrep' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -1,0 +1,84 @@
+"""``hyperzoo hyperrep train`` and ``hyperzoo hyperrep embed``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--zoo", required=True, help="zoo HDF5 file")
+    p.add_argument("--config", required=True, help="hyperrep TOML (see configs/hyperrep/)")
+    p.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
+    p.add_argument("--device", default=None, help="override [train].device (auto, cpu, cuda, cuda:1)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from hyperrep.config import HyperRepConfig
+    from hyperrep.data import from_zoo
+    from hyperrep.train import train_hyperrep
+
+    cfg = HyperRepConfig.load(args.config)
+    if args.device:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=args.device))
+    data = from_zoo(args.zoo, cfg.data)
+    progress = None if args.quiet else _progress
+    if progress:
+        counts = {s: int((data.split == s).sum()) for s in ("train", "val", "test")}
+        progress(f"[hyperrep] {args.zoo}: {len(data)} checkpoints {counts}, {data.layout.num_params} parameters")
+    outcome = train_hyperrep(data, cfg, args.out, progress=progress)
+    last = outcome.history[-1] if outcome.history else {}
+    r2 = last.get("val_r2", float("nan"))
+    print(f"{outcome.run_dir}: {len(outcome.history)} epochs, embedding dim {outcome.rep.embedding_dim}, "
+          f"val R^2 {r2:.4f}")
+    return 0
+
+
+def run_embed(args: argparse.Namespace) -> int:
+    from hyperrep.embed import embed_zoo, load_embeddings
+
+    out = embed_zoo(args.run, args.zoo, args.out, batch_size=args.batch_size, device=args.device,
+                    progress=None if args.quiet else _progress)
+    df = load_embeddings(out)
+    print(f"{out}: {len(df)} checkpoints of {df['model'].nunique()} models, "
+          f"{df.shape[1] - 3} dimensions")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    rep = sub.add_parser("hyperrep", help="train hyper-representations of a zoo and embed its models")
+    rsub = rep.add_subparsers(dest="hyperrep_command", metavar="ACTION", required=True)
+    train = rsub.add_parser("train", help="train (or resume) a hyper-representation on a zoo")
+    add_train_arguments(train)
+    train.set_defaults(func=run_train)
+    embed = rsub.add_parser("embed", help="embed every (model, checkpoint) of a zoo into an HDF5 file")
+    embed.add_argument("--run", required=True, help="trained run folder")
+    embed.add_argument("--zoo", required=True, help="zoo HDF5 file")
+    embed.add_argument("--out", required=True, help="embeddings HDF5 file to write")
+    embed.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
+    embed.add_argument("--batch-size", type=int, default=256)
+    embed.add_argument("--quiet", action="store_true")
+    embed.set_defaults(func=run_embed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python scripts/train_hyperrep.py``: the same as ``hyperzoo hyperrep train``."""
+    from eo_tasks.config import ConfigError
+    from eo_tasks.data.errors import DataError
+
+    parser = argparse.ArgumentParser(prog="train_hyperrep",
+                                     description="Train a hyper-representation on a zoo (Ray job entry point).")
+    add_train_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_train(args)
+    except (ConfigError, DataError, FileNotFoundError, ValueError) as err:
+        print(f"train_hyperrep: error: {err}", file=sys.stderr)
+        return 2

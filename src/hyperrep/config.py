@@ -1,0 +1,178 @@
+"""Hyper-representation run config, as written in TOML (``configs/hyperrep/*.toml``).
+
+Every table maps to a frozen dataclass and goes through :func:`eo_tasks.config.from_dict`,
+so an unknown or mistyped key fails with its full path. :func:`dump_toml` writes the
+resolved config back into the run folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from eo_tasks.config import ConfigError, from_dict, load_toml, to_dict
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Which (model, checkpoint) samples of the zoo train the hyper-representation."""
+
+    status: tuple[str, ...] = ("done",)  # models with one of these statuses
+    epochs: tuple[int, ...] = ()  # checkpoint epochs to use; () = every stored one
+    min_epoch: int = 0  # skip checkpoints before this epoch (e.g. 1 drops the inits)
+    max_abs: float = 1e3  # drop checkpoints with a weight beyond this (non-finite always dropped)
+    split_seed: int = 0  # seeded 70/15/15 split by model (the zoo Dataset's)
+    arch: int = -1  # architecture index in a multi-architecture zoo; -1: the zoo must have one
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            raise ValueError("status must name at least one model status")
+        if self.max_abs <= 0:
+            raise ValueError(f"max_abs must be > 0, got {self.max_abs}")
+
+
+@dataclass(frozen=True)
+class TokenSection:
+    token_size: int = 0  # 0: longest neuron (incoming weights + bias), capped at max_token_size
+    max_token_size: int = 256  # longer neurons are split into chunks of token_size
+
+    def __post_init__(self) -> None:
+        if self.token_size < 0 or self.max_token_size < 1:
+            raise ValueError("token_size must be >= 0 and max_token_size >= 1")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    d_model: int = 64  # transformer width
+    depth: int = 2  # encoder layers (the decoder has as many)
+    heads: int = 4
+    ff_mult: int = 2  # feed-forward width = ff_mult * d_model
+    dropout: float = 0.0
+    lat_dim: int = 16  # per-token latent size
+    latent_tokens: int = 8  # summary tokens; model embedding = latent_tokens * lat_dim values
+    proj_dim: int = 32  # contrastive projection head output
+
+    def __post_init__(self) -> None:
+        if min(self.d_model, self.depth, self.heads, self.ff_mult, self.lat_dim,
+               self.latent_tokens, self.proj_dim) < 1:
+            raise ValueError("model sizes must all be >= 1")
+        if self.d_model % self.heads:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class AugmentSection:
+    permute: bool = True  # random neuron permutations from the layout's symmetry groups
+    noise_add: float = 0.05  # std of additive noise (on standardised weights)
+    noise_mul: float = 0.05  # std of multiplicative noise: w * (1 + s * eps)
+    erase_block: float = 0.5  # probability that a view gets one erased token x element block
+    erase_size: tuple[float, float] = (0.05, 0.25)  # block side as a fraction of tokens/elements
+    erase_scatter: float = 0.0  # probability of zeroing each single element
+    window: int = 0  # > 0: each view sees a random window of this many consecutive tokens
+
+    def __post_init__(self) -> None:
+        if self.noise_add < 0 or self.noise_mul < 0:
+            raise ValueError("noise_add and noise_mul must be >= 0")
+        if not (0 <= self.erase_block <= 1 and 0 <= self.erase_scatter < 1):
+            raise ValueError("erase_block must be in [0, 1] and erase_scatter in [0, 1)")
+        lo, hi = self.erase_size
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"erase_size must satisfy 0 < lo <= hi <= 1, got {self.erase_size}")
+        if self.window < 0:
+            raise ValueError("window must be >= 0")
+
+
+@dataclass(frozen=True)
+class LossSection:
+    gamma: float = 0.1  # loss = gamma * contrastive + (1 - gamma) * reconstruction
+    temperature: float = 0.1  # NT-Xent temperature
+    behaviour: float = 0.0  # weight of the behavioural loss (0: off)
+    probe_size: int = 32  # random probe inputs for the behavioural loss
+    behaviour_every: int = 1  # compute it every this many steps (it runs the CNNs)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+        if self.temperature <= 0:
+            raise ValueError("temperature must be > 0")
+        if self.behaviour < 0 or self.probe_size < 1 or self.behaviour_every < 1:
+            raise ValueError("behaviour must be >= 0, probe_size and behaviour_every >= 1")
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    schedule: Literal["cosine", "onecycle", "constant"] = "cosine"
+    warmup: float = 0.05  # fraction of all steps with a linear warm-up (cosine/constant)
+    clip_grad: float = 1.0  # max gradient norm; 0: no clipping
+    amp: bool = True  # bf16 autocast, on CUDA only
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1"
+    threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+    seed: int = 0
+    checkpoint_every: int = 5  # epochs between RUN/checkpoint.pt writes (the last epoch always)
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("epochs must be >= 1 and batch_size >= 2 (contrastive pairs)")
+        if self.lr <= 0 or self.weight_decay < 0 or self.clip_grad < 0:
+            raise ValueError("lr must be > 0, weight_decay and clip_grad >= 0")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+        if self.checkpoint_every < 1 or self.eval_batch_size < 1:
+            raise ValueError("checkpoint_every and eval_batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class HyperRepConfig:
+    data: DataSection = field(default_factory=DataSection)
+    tokens: TokenSection = field(default_factory=TokenSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    augment: AugmentSection = field(default_factory=AugmentSection)
+    loss: LossSection = field(default_factory=LossSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any], where: str = "config") -> HyperRepConfig:
+        return from_dict(HyperRepConfig, data, where)
+
+    @staticmethod
+    def load(path: str | Path) -> HyperRepConfig:
+        return from_dict(HyperRepConfig, load_toml(path), where=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def with_token_size(self, token_size: int) -> HyperRepConfig:
+        return replace(self, tokens=replace(self.tokens, token_size=token_size))
+
+
+def _toml_value(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
+    raise ConfigError(f"{where}: cannot write {value!r} to TOML")
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """A dict of scalars, lists and one level of tables -> TOML text (None values are left out)."""
+    top, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines = [f"[{key}]"]
+            lines += [f"{k} = {_toml_value(v, f'{key}.{k}')}" for k, v in value.items() if v is not None]
+            tables.append("\n".join(lines))
+        elif value is not None:
+            top.append(f"{key} = {_toml_value(value, key)}")
+    return "\n\n".join(["\n".join(top)] * bool(top) + tables) + "\n"

@@ -1,0 +1,354 @@
+"""Training a hyper-representation on a zoo's weights, with checkpoints and resume.
+
+Every epoch draws its batches and augmentations from a generator seeded by
+``(seed, epoch)`` and seeds dropout's global RNG the same way inside a fork, so a run
+resumed from its last checkpoint continues exactly as if it had never stopped (on CPU).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from eo_tasks.config import ConfigError, to_dict
+from eo_tasks.models.spec import ModelSpec
+from hyperrep.augment import Augmenter, View
+from hyperrep.config import HyperRepConfig, dump_toml
+from hyperrep.data import WeightSet
+from hyperrep.losses import R2Meter, behaviour_mse, layer_mse, nt_xent
+from hyperrep.run import HyperRep, resolve_device
+from hyperrep.tokens import Standardizer, Tokenizer
+
+Progress = Callable[[str], None]
+CHECKPOINT = "checkpoint.pt"
+RUNTIME_KEYS = ("device", "threads", "checkpoint_every", "eval_batch_size")
+
+
+@dataclass
+class Behaviour:
+    """What the behavioural loss runs: one eval-mode CNN per spec, a fixed probe batch,
+    and the spec index of every training row."""
+
+    nets: list[nn.Module]
+    probe: dict[str, torch.Tensor]
+    spec_ids: torch.Tensor  # [N_train] int64
+
+
+@dataclass
+class TrainOutcome:
+    rep: HyperRep
+    history: list[dict[str, float]]
+    run_dir: Path
+    resumed_from: int  # epochs already done when this call started
+
+
+def lr_factor(step: int, total: int, cfg_schedule: str, warmup: float) -> float:
+    """Multiplier of the base LR at ``step`` of ``total``."""
+    if cfg_schedule == "onecycle":  # linear up for 30 %, cosine down to ~0
+        peak = max(1, int(0.3 * total))
+        if step < peak:
+            return 0.04 + 0.96 * step / peak
+        t = (step - peak) / max(1, total - peak)
+        return 0.5 * (1 + math.cos(math.pi * t)) + 1e-4
+    warm = int(warmup * total)
+    if step < warm:
+        return (step + 1) / (warm + 1)
+    if cfg_schedule == "constant":
+        return 1.0
+    t = (step - warm) / max(1, total - warm)
+    return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+
+def probe_inputs(spec: ModelSpec, n: int, seed: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """A fixed batch of standard-normal inputs shaped like the task's (normalised) modalities."""
+    gen = torch.Generator().manual_seed(seed + 104729)
+    s = spec.image_size
+    out = {}
+    for inp in spec.inputs:
+        shape = (n, inp.channels, s, s) if inp.kind == "image" else (n, inp.channels)
+        out[inp.name] = torch.randn(shape, generator=gen).to(device)
+    return out
+
+
+def _epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + epoch)
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    order = torch.randperm(n, generator=generator, device=generator.device).cpu()
+    batches = list(order.split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) < 2:  # NT-Xent needs pairs
+        batches.pop()
+    return [b for b in batches if len(b) >= 2]
+
+
+class Trainer:
+    def __init__(self, data: WeightSet, cfg: HyperRepConfig, run_dir: Path, progress: Progress | None) -> None:
+        self.data = data
+        self.run_dir = run_dir
+        self.progress = progress or (lambda _msg: None)
+        self.device = resolve_device(cfg.train.device)
+        tok = Tokenizer(data.layout, cfg.tokens.token_size, cfg.tokens.max_token_size)
+        self.cfg = cfg.with_token_size(tok.token_size)
+        self.train_rows = data.rows("train")
+        self.val_rows = data.rows("val")
+        if len(self.train_rows) < 2:
+            raise ValueError(f"the training split has {len(self.train_rows)} checkpoints; need at least 2")
+
+    # ---- run folder ---------------------------------------------------------------------
+    def _config_text(self) -> str:
+        return dump_toml(to_dict(self.cfg))
+
+    def _identity(self) -> str:
+        """The config minus settings that change where and how fast a run computes, not what:
+        a checkpoint resumes only under the same identity."""
+        raw = to_dict(self.cfg)
+        for key in RUNTIME_KEYS:
+            raw["train"].pop(key)
+        return dump_toml(raw)
+
+    def _prepare(self) -> tuple[HyperRep, torch.optim.Optimizer, int, list[dict[str, float]]]:
+        cfg, run = self.cfg, self.run_dir
+        run.mkdir(parents=True, exist_ok=True)
+        ckpt_path = run / CHECKPOINT
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True) if ckpt_path.is_file() else None
+        if ckpt is not None and ckpt["config"] != self._identity():
+            raise ConfigError(
+                f"{ckpt_path}: holds a run with a different config; use a new --out folder or the "
+                f"config in {run / 'config.toml'} to resume"
+            )
+        if ckpt is not None and (run / "norm.json").is_file():
+            std = Standardizer.from_json((run / "norm.json").read_text(), self.data.layout)
+        else:
+            std = Standardizer.fit(self.data.layout, self.data.weights[self.train_rows])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.train.seed)
+            rep = HyperRep(cfg, self.data.layout, std, device=self.device, specs=self.data.specs)
+        optimizer = torch.optim.AdamW(rep.net.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        start, history = 0, []
+        if ckpt is not None:
+            rep.net.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            start = int(ckpt["epoch"])
+            history = [dict(h) for h in ckpt["history"]]
+            self.progress(f"resuming {run} after epoch {start}")
+        self._write_static(rep)
+        return rep, optimizer, start, history
+
+    def _write_static(self, rep: HyperRep) -> None:
+        run = self.run_dir
+        (run / "config.toml").write_text(self._config_text())
+        (run / "layout.json").write_text(self.data.layout.to_json())
+        (run / "norm.json").write_text(rep.standardizer.to_json())
+        meta = {
+            "dims": rep.dims.to_dict(),
+            "embedding_dim": rep.embedding_dim,
+            "source": self.data.source,
+            "specs": [spec.to_json() for spec in self.data.specs],
+            "samples": {s: int((self.data.split == s).sum()) for s in ("train", "val", "test")},
+            "models": {s: len(set(self.data.model[self.data.split == s].tolist())) for s in ("train", "val", "test")},
+        }
+        (run / "meta.json").write_text(json.dumps(meta, indent=1))
+
+    def _save(self, rep: HyperRep, optimizer: torch.optim.Optimizer, epoch: int,
+              history: list[dict[str, float]]) -> None:
+        run = self.run_dir
+        state = {k: v.detach().cpu() for k, v in rep.net.state_dict().items()}
+        ckpt = {"model": state, "optimizer": optimizer.state_dict(), "epoch": epoch,
+                "history": history, "config": self._identity()}
+        # write-then-rename so an interrupted save never leaves a broken file behind
+        for name, obj in ((CHECKPOINT, ckpt), ("model.pt", state)):
+            tmp = run / f".{name}.tmp"
+            torch.save(obj, tmp)
+            tmp.replace(run / name)
+        write_history(run, history)
+
+    def _behaviour_setup(self, rep: HyperRep) -> Behaviour:
+        from eo_tasks.models.family import build_model
+
+        ids = self.data.spec_id[self.train_rows]
+        if not self.data.specs or (ids < 0).any():
+            raise ValueError("loss.behaviour > 0 needs the model spec of every training checkpoint "
+                             "(load the weights with hyperrep.data.from_zoo)")
+        nets = []
+        for spec in self.data.specs:
+            net = build_model(spec, seed=0).to(self.device).eval()
+            if net.layout != rep.layout:
+                raise ValueError("a model spec of the zoo does not give the zoo's layout")
+            nets.append(net)
+        probe = probe_inputs(self.data.specs[0], self.cfg.loss.probe_size, self.cfg.train.seed, self.device)
+        return Behaviour(nets, probe, torch.from_numpy(ids))
+
+    # ---- steps --------------------------------------------------------------------------
+    def _loss(self, rep: HyperRep, views: tuple[View, View], behaviour: Behaviour | None,
+              spec_ids: torch.Tensor | None, amp: bool) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg = self.cfg.loss
+        tok = rep.tokenizer
+        tab = tok.tables(self.device)
+        v1, v2 = views
+        B = v1.inputs.shape[0]
+        inputs = torch.cat([v1.inputs, v2.inputs])
+        index = torch.cat([v1.token_index, v2.token_index])
+        positions = tab["positions"][index]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+            emb, pred = rep.net(inputs, positions)
+            z = rep.net.project(emb)
+        terms: dict[str, torch.Tensor] = {}
+        terms["contrastive"] = nt_xent(z[:B], z[B:], cfg.temperature)
+        target = torch.cat([v1.target, v2.target])
+        terms["recon"] = layer_mse(pred, target, tab["mask"][index], tab["layer"][index], tok.num_layers)
+        loss = cfg.gamma * terms["contrastive"] + (1 - cfg.gamma) * terms["recon"]
+        if behaviour is not None and spec_ids is not None:
+            # the view's own tokens outside its window, so that a windowed view is a whole model
+            full = tok.tokenize(v1.target_flat)
+            rows = v1.token_index[:, :, None].expand(-1, -1, tok.token_size)
+            full = full.scatter(1, rows, pred[:B].float())
+            recon = rep.standardizer.inverse(tok.detokenize(full))
+            true = rep.standardizer.inverse(v1.target_flat)
+            term = recon.new_zeros(())
+            for k in spec_ids.unique().tolist():  # one pass per activation etc. in the batch
+                sel = (spec_ids == k).nonzero().flatten().to(self.device)
+                mse = behaviour_mse(behaviour.nets[k], rep.layout, recon[sel], true[sel], behaviour.probe)
+                term = term + mse * len(sel) / B
+            terms["behaviour"] = term
+            loss = loss + cfg.behaviour * term
+        return loss, {k: float(v.detach()) for k, v in terms.items()}
+
+    @torch.no_grad()
+    def validate(self, rep: HyperRep) -> dict[str, float]:
+        if len(self.val_rows) == 0:
+            return {"val_recon": float("nan"), "val_r2": float("nan")}
+        rep.net.eval()
+        tab = rep.tokenizer.tables(self.device)
+        meter, recon, n = R2Meter(), 0.0, 0
+        bs = self.cfg.train.eval_batch_size
+        for start in range(0, len(self.val_rows), bs):
+            rows = self.val_rows[start : start + bs]
+            flat = rep.standardizer.forward(torch.from_numpy(self.data.weights[rows]).to(self.device))
+            pred = rep.decode_tokens(rep.encode_tokens(flat))
+            meter.update(pred, flat)
+            T = rep.tokenizer.num_tokens
+            B = len(rows)
+            recon += B * float(layer_mse(
+                rep.tokenizer.tokenize(pred), rep.tokenizer.tokenize(flat), tab["mask"].expand(B, -1, -1),
+                tab["layer"].expand(B, T), rep.tokenizer.num_layers))
+            n += B
+        return {"val_recon": recon / n, "val_r2": meter.value()}
+
+    def fit(self) -> TrainOutcome:
+        cfg = self.cfg
+        tc = cfg.train
+        rep, optimizer, start, history = self._prepare()
+        augmenter = Augmenter(rep.tokenizer, cfg.augment)
+        amp = tc.amp and self.device.type == "cuda"
+        behaviour = self._behaviour_setup(rep) if cfg.loss.behaviour > 0 else None
+        weights = torch.from_numpy(self.data.weights[self.train_rows])
+        steps_per_epoch = len(_batches(len(weights), tc.batch_size, torch.Generator().manual_seed(0)))
+        total = steps_per_epoch * tc.epochs
+        for epoch in range(start + 1, tc.epochs + 1):
+            t0 = time.perf_counter()
+            gen = _epoch_generator(tc.seed, epoch, self.device)
+            sums: dict[str, float] = {}
+            counts: dict[str, int] = {}
+            rep.net.train()
+            cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda):
+                torch.manual_seed(tc.seed * 1_000_003 + epoch)
+                batches = _batches(len(weights), tc.batch_size, gen)
+                for i, idx in enumerate(batches):
+                    step = (epoch - 1) * steps_per_epoch + i
+                    for group in optimizer.param_groups:
+                        group["lr"] = tc.lr * lr_factor(step, total, tc.schedule, tc.warmup)
+                    flat = rep.standardizer.forward(weights[idx].to(self.device, non_blocking=True))
+                    views = (augmenter.view(flat, gen), augmenter.view(flat, gen))
+                    use_beh = behaviour is not None and step % cfg.loss.behaviour_every == 0
+                    spec_ids = behaviour.spec_ids[idx] if behaviour is not None else None
+                    loss, terms = self._loss(rep, views, behaviour if use_beh else None, spec_ids, amp)
+                    if not torch.isfinite(loss):
+                        raise RuntimeError(f"hyperrep loss became {loss.item()} at epoch {epoch}, step {i}")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if tc.clip_grad > 0:
+                        nn.utils.clip_grad_norm_(rep.net.parameters(), tc.clip_grad)
+                    optimizer.step()
+                    terms["loss"] = float(loss.detach())
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                        counts[k] = counts.get(k, 0) + 1
+            row = {"epoch": float(epoch)}
+            row.update({f"train_{k}": v / counts[k] for k, v in sums.items()})
+            row.update(self.validate(rep))
+            row["lr"] = optimizer.param_groups[0]["lr"]
+            row["seconds"] = time.perf_counter() - t0
+            history.append(row)
+            self.progress(f"epoch {epoch}/{tc.epochs}: " + ", ".join(
+                f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
+            if epoch % tc.checkpoint_every == 0 or epoch == tc.epochs:
+                self._save(rep, optimizer, epoch, history)
+        if start >= tc.epochs:
+            self.progress(f"{self.run_dir} already trained for {tc.epochs} epochs")
+        plot_curves(self.run_dir, history)
+        rep.net.eval()
+        return TrainOutcome(rep, history, self.run_dir, start)
+
+
+def write_history(run: Path, history: list[dict[str, float]]) -> None:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    with open(run / "history.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def plot_curves(run: Path, history: list[dict[str, float]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_r2) = plt.subplots(1, 2, figsize=(10, 4))
+    for key in ("train_loss", "train_contrastive", "train_recon", "train_behaviour", "val_recon"):
+        if key in history[0]:
+            ax_loss.plot(epochs, [h.get(key, np.nan) for h in history], label=key)
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.legend()
+    ax_r2.plot(epochs, [h.get("val_r2", np.nan) for h in history], label="val R^2")
+    ax_r2.set_xlabel("epoch")
+    ax_r2.set_ylabel("reconstruction R^2 (standardised)")
+    ax_r2.legend()
+    fig.tight_layout()
+    fig.savefig(run / "curves.png", dpi=100)
+    plt.close(fig)
+
+
+def train_hyperrep(data: WeightSet | str | Path, cfg: HyperRepConfig, run_dir: str | Path,
+                   progress: Progress | None = None) -> TrainOutcome:
+    """Train (or resume) a hyper-representation on ``data`` (or the zoo file it names,
+    selected by ``cfg.data``) into ``run_dir``."""
+    if not isinstance(data, WeightSet):
+        from hyperrep.data import from_zoo
+
+        data = from_zoo(data, cfg.data)
+    threads = cfg.train.threads
+    old = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        return Trainer(data, cfg, Path(run_dir), progress).fit()
+    finally:
+        torch.set_num_threads(old)

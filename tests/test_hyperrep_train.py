@@ -1,0 +1,205 @@
+"""hyperrep end to end on a real tiny zoo (generated once with Ray for this module):
+loading, overfitting, contrastive structure, the CLI, run folders, resume and embedding files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from eo_tasks.config import ConfigError
+from hyperrep.augment import Permuter
+from hyperrep.config import DataSection, HyperRepConfig, dump_toml
+from hyperrep.data import from_zoo
+from hyperrep.embed import load_embeddings
+from hyperrep.run import HyperRep
+from hyperrep.train import train_hyperrep
+
+ZOO_TOML = """
+[data]
+kind = "eurosat-rgb"
+synthetic_n = 200
+image_size = 16
+
+[model]
+fusion = "single"
+channels = [4, 4]
+kernel_sizes = [3, 3]
+hidden = 8
+
+[train]
+epochs = 3
+batch_size = 32
+lr = 3e-3
+
+[population.random]
+n = 10
+seed = 1
+activation = {choice = ["relu", "tanh"]}
+lr = {log_uniform = [1e-3, 1e-2]}
+
+[resources]
+cpus_per_task = 1
+threads_per_task = 1
+"""
+
+SMALL = {"d_model": 32, "depth": 1, "heads": 2, "lat_dim": 8, "latent_tokens": 4, "proj_dim": 16}
+QUIET = {"noise_add": 0.0, "noise_mul": 0.0, "erase_block": 0.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from zoo import generate
+
+    folder = tmp_path_factory.mktemp("hyperrep-zoo")
+    (folder / "zoo.toml").write_text(ZOO_TOML)
+    report = generate(folder / "zoo.toml", folder / "zoo.h5", max_workers=2, progress=None)
+    assert report.status.get("done") == 10, report.status
+    return folder / "zoo.h5"
+
+
+def config(**tables: dict) -> HyperRepConfig:
+    base: dict = {"model": dict(SMALL), "train": {"epochs": 4, "batch_size": 8, "lr": 3e-3, "device": "cpu",
+                                                 "threads": 1, "checkpoint_every": 1}}
+    for name, values in tables.items():
+        base[name] = {**base.get(name, {}), **values}
+    return HyperRepConfig.from_dict(base)
+
+
+def test_from_zoo_splits_by_model(tiny_zoo: Path) -> None:
+    from zoo import Zoo, ZooDataset
+
+    ws = from_zoo(tiny_zoo, DataSection())
+    assert len(ws) == 10 * 4 and ws.layout.num_params == ws.weights.shape[1]
+    owners = {s: set(ws.model[ws.split == s].tolist()) for s in ("train", "val", "test")}
+    assert not (owners["train"] & owners["val"]) and not (owners["train"] & owners["test"])
+    assert owners["train"] == set(ZooDataset(tiny_zoo, "train", properties=()).splits["train"].tolist())
+    with Zoo.open(tiny_zoo) as zoo:
+        for i in (0, 17, 39):
+            assert np.array_equal(ws.weights[i], zoo.weights(int(ws.model[i]), int(ws.epoch[i])))
+            assert ws.specs[ws.spec_id[i]].arch.activation == zoo.table["activation"][ws.model[i]]
+    assert len(ws.specs) == 2 and ws.spec is None  # relu and tanh models share one layout
+    assert set(from_zoo(tiny_zoo, DataSection(min_epoch=2)).epoch.tolist()) == {2, 3}
+    with pytest.raises(ValueError, match="epochs"):
+        from_zoo(tiny_zoo, DataSection(epochs=(7,)))
+
+
+def test_autoencoder_overfits_the_tiny_zoo(tmp_path: Path, tiny_zoo: Path) -> None:
+    cfg = config(
+        model={"d_model": 64, "depth": 2, "heads": 4, "lat_dim": 16, "latent_tokens": 8},
+        train={"epochs": 50, "schedule": "constant", "warmup": 0.0, "weight_decay": 0.0, "checkpoint_every": 50},
+        loss={"gamma": 0.0},
+        augment={"permute": False, **QUIET},
+    )
+    history = train_hyperrep(tiny_zoo, cfg, tmp_path / "run").history
+    first, last = history[0]["train_recon"], history[-1]["train_recon"]
+    assert last * 10 <= first, (first, last)
+
+
+def test_contrastive_training_brings_permuted_views_together(tmp_path: Path, tiny_zoo: Path) -> None:
+    cfg = config(train={"epochs": 40}, loss={"gamma": 0.5},
+                 augment={"noise_add": 0.02, "noise_mul": 0.02, "erase_block": 0.2})
+    ws = from_zoo(tiny_zoo, cfg.data)
+    rep = train_hyperrep(ws, cfg, tmp_path / "run").rep
+    final = torch.from_numpy(ws.weights[ws.epoch == 3])  # one checkpoint of each of the 10 models
+    permuter = Permuter(ws.layout)
+    gen = torch.Generator().manual_seed(123)
+    a, b = rep.embed(permuter(final, gen)), rep.embed(permuter(final, gen))
+    same = np.linalg.norm(a - b, axis=1)
+    cross = np.linalg.norm(a[:, None] - a[None], axis=-1)
+    others = cross[~np.eye(len(a), dtype=bool)].reshape(len(a), -1)
+    assert same.mean() < 0.5 * others.mean(), (same, others.mean())
+    assert (same < np.median(others, axis=1)).mean() >= 0.8, (same, np.median(others, axis=1))
+
+
+def test_cli_run_folder_embed_and_api(tmp_path: Path, tiny_zoo: Path) -> None:
+    from hyperzoo.cli import main
+    from zoo import Zoo
+
+    cfg_path, run, emb_path = tmp_path / "rep.toml", tmp_path / "run", tmp_path / "emb.h5"
+    cfg_path.write_text(dump_toml(config(train={"epochs": 3}).to_dict()))
+    assert main(["hyperrep", "train", "--zoo", str(tiny_zoo), "--config", str(cfg_path), "--out", str(run),
+                 "--quiet"]) == 0
+    for name in ("model.pt", "checkpoint.pt", "config.toml", "layout.json", "norm.json", "meta.json",
+                 "history.csv", "curves.png"):
+        assert (run / name).is_file(), name
+    state = torch.load(run / "model.pt", weights_only=True)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 3 and set(state) == set(ckpt["model"])
+    resolved = HyperRepConfig.load(run / "config.toml")
+    assert resolved.tokens.token_size > 0 and resolved.train.epochs == 3
+    with open(run / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(float(r["epoch"])) for r in rows] == [1, 2, 3]
+    assert all(np.isfinite(float(r["val_r2"])) for r in rows)
+    assert json.loads((run / "meta.json").read_text())["models"] == {"train": 7, "val": 2, "test": 1}
+
+    assert main(["hyperrep", "embed", "--run", str(run), "--zoo", str(tiny_zoo), "--out", str(emb_path),
+                 "--quiet"]) == 0
+    df = load_embeddings(emb_path)
+    rep = HyperRep.load(run)
+    assert rep.embedding_dim == 32 and list(df.columns[:3]) == ["model", "epoch", "split"]
+    assert df.shape == (40, 3 + 32)
+    with Zoo.open(tiny_zoo) as zoo:
+        merged = df.merge(zoo.metrics, on=["model", "epoch"], how="left", validate="one_to_one")
+        assert merged["test_acc"].notna().all()
+        assert df.merge(zoo.table, left_on="model", right_index=True).shape[0] == 40
+        row = df.iloc[13]
+        weights = zoo.weights(int(row["model"]), int(row["epoch"]))
+        spec = zoo.spec(int(row["model"]))
+    np.testing.assert_allclose(row[[f"e{i}" for i in range(32)]].to_numpy(float), rep.embed(weights), atol=1e-5)
+    ws = from_zoo(tiny_zoo, rep.config.data)
+    split_of = dict(zip(ws.model.tolist(), ws.split.tolist()))
+    assert all(split_of[m] == s for m, s in zip(df["model"], df["split"]))
+
+    # the numpy API: one vector or a batch; decode and reconstruct give weights
+    batch = np.stack([weights, weights * 1.01])
+    assert rep.embed(weights).shape == (32,) and rep.embed(batch).shape == (2, 32)
+    assert rep.decode(rep.embed(batch)).shape == batch.shape
+    np.testing.assert_allclose(rep.reconstruct(weights), rep.decode(rep.embed(weights)), atol=1e-6)
+    with pytest.raises(ValueError, match="weights must be"):
+        rep.embed(weights[:-1])
+    with pytest.raises(ValueError, match="specs"):
+        rep.build_model(weights)  # relu and tanh models: the spec must be named
+    net = rep.build_model(rep.reconstruct(weights), spec=spec)
+    assert net(zoo_inputs(spec)).shape == (4, spec.num_classes)
+
+
+def zoo_inputs(spec) -> dict[str, torch.Tensor]:
+    s = spec.image_size
+    return {i.name: torch.randn(4, i.channels, s, s) for i in spec.inputs}
+
+
+def test_resume_continues_exactly(tmp_path: Path, tiny_zoo: Path) -> None:
+    cfg = config(train={"epochs": 4})
+    ws = from_zoo(tiny_zoo, cfg.data)
+    straight = train_hyperrep(ws, cfg, tmp_path / "straight")
+
+    def stop_after_epoch_3(line: str) -> None:
+        if line.startswith("epoch 3/"):
+            raise KeyboardInterrupt  # a kill after the epoch-2 checkpoint was written
+
+    with pytest.raises(KeyboardInterrupt):
+        train_hyperrep(ws, cfg, tmp_path / "resumed", progress=stop_after_epoch_3)
+    assert torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    resumed = train_hyperrep(ws, cfg, tmp_path / "resumed")
+    assert resumed.resumed_from == 2 and len(resumed.history) == 4
+    a = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.history[-1]["train_loss"] == straight.history[-1]["train_loss"]
+    other = config(train={"epochs": 4, "lr": 1e-3})
+    with pytest.raises(ConfigError, match="different config"):
+        train_hyperrep(ws, other, tmp_path / "resumed")
+
+
+def test_behavioural_loss_with_windows_and_two_activations(tmp_path: Path, tiny_zoo: Path) -> None:
+    cfg = config(train={"epochs": 2}, loss={"behaviour": 1.0, "probe_size": 8},
+                 augment={"window": 10})
+    out = train_hyperrep(tiny_zoo, cfg, tmp_path / "run")
+    assert all(np.isfinite(h["train_behaviour"]) and h["train_behaviour"] > 0 for h in out.history)
+    assert len(json.loads((tmp_path / "run" / "meta.json").read_text())["specs"]) == 2
