@@ -1,0 +1,36 @@
+"""Sampling unseen models from a hyper-representation (issue 6).
+
+``sample_models(zoo, run, method, n, anchors_q, select_k, seed)`` draws embeddings around
+top-Q anchors and decodes them into scored models; ``write_sampled_zoo`` stores them as a
+zoo file of the standard format; ``sampling_report`` compares them with anchors and random
+inits (zero-shot, fine-tuning) and checks them for memorisation against copy-like
+baselines. ``align`` matches two models' neurons (weight matching).
+
+Names are imported on first use so that ``hyperzoo --help`` stays fast.
+"""
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "SampleConfig": "hyperrep.sampling.sample",
+    "SampleResult": "hyperrep.sampling.sample",
+    "sample_models": "hyperrep.sampling.sample",
+    "SamplerConfig": "hyperrep.sampling.kde",
+    "sample_embeddings": "hyperrep.sampling.kde",
+    "METHODS": "hyperrep.sampling.kde",
+    "write_sampled_zoo": "hyperrep.sampling.write",
+    "ReportConfig": "hyperrep.sampling.report",
+    "sampling_report": "hyperrep.sampling.report",
+    "align": "hyperrep.sampling.align",
+    "Evaluator": "hyperrep.sampling.evaluate",
+    "open_context": "hyperrep.sampling.context",
+    "select_anchors": "hyperrep.sampling.context",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'hyperrep.sampling' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -1,0 +1,116 @@
+"""``hyperzoo sample`` and ``hyperzoo sparsify``."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+
+def _command() -> str:
+    return "hyperzoo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _bandwidth(text: str) -> str | float:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from hyperrep.sampling.kde import SamplerConfig
+    from hyperrep.sampling.report import ReportConfig, sampling_report
+    from hyperrep.sampling.sample import sample_models
+    from hyperrep.sampling.write import write_sampled_zoo
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    sampler = SamplerConfig(bandwidth=_bandwidth(args.bandwidth), neighbour_scale=args.scale)
+    result = sample_models(args.zoo, args.run, args.method, args.n, args.anchors, args.select, args.seed,
+                           sampler=sampler, late=args.late, data_root=args.data_root)
+    write_sampled_zoo(result, out, overwrite=args.overwrite)
+    s = result.scores
+    print(f"{out}: {len(result.names)} sampled models ({args.method}, drew {result.n_drawn}); zero-shot test_acc "
+          f"mean {s['test_acc'].mean():.4f} (anchors {result.anchors['test_acc'].mean():.4f})")
+    if not args.no_report:
+        report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
+        cfg = ReportConfig(finetune_epochs=args.finetune_epochs, finetune_models=args.finetune_models,
+                           candidates=args.candidates, seed=args.seed)
+        report = sampling_report(result, report_dir, cfg, command=_command())
+        print(f"report: {report.out / 'summary.md'}")
+        for line in report.verdict:
+            print(f"  {line}")
+    return 0
+
+
+def run_sparsify(args: argparse.Namespace) -> int:
+    from hyperrep.sparsify.curves import parse_ratios
+    from hyperrep.sparsify.run import CurveConfig, sparsity_curves
+
+    cfg = CurveConfig(
+        ratios=parse_ratios(args.ratios), scope=args.scope, finetune_epochs=args.finetune_epochs,
+        anchors=args.anchors, method=args.method, n=args.n, select=args.select, seed=args.seed,
+        robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
+    )
+    result = sparsity_curves(args.zoo, args.out, run_dir=args.run, sampled_path=args.sampled, config=cfg,
+                             data_root=args.data_root, command=_command())
+    for row in result.drops.itertuples():
+        when = f"{row.drop_sparsity:.3f}" if row.drop_sparsity is not None and row.drop_sparsity == row.drop_sparsity \
+            else "never"
+        print(f"  {row.source:<15} dense {row.dense_acc:.4f}  at {row.max_ratio:g}: {row.acc_at_max_ratio:.4f}  "
+              f"drops by {args.drop:g} at sparsity {when}")
+    print(f"curves: {result.out / 'curves.csv'}, plot: {result.out / 'curves.png'}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from_methods = ("kde", "kde-dim", "neighbour", "uniform")  # kde.METHODS, without importing numpy here
+
+    s = sub.add_parser("sample", help="sample unseen models from a hyper-representation into a zoo file, with a report")
+    s.add_argument("--zoo", required=True, help="the zoo the hyperrep run was trained on")
+    s.add_argument("--run", required=True, help="hyperrep run folder")
+    s.add_argument("--out", required=True, help="sampled zoo HDF5 file to write")
+    s.add_argument("--method", default="kde", choices=from_methods,
+                   help="kde: joint KDE; kde-dim: per-dimension KDE; neighbour: Gaussian around an anchor; "
+                        "uniform: the anchors' bounding box (default: kde)")
+    s.add_argument("--n", type=int, default=10, help="embeddings to draw (default 10)")
+    s.add_argument("--anchors", type=float, default=0.3,
+                   help="top-Q training models by validation accuracy: a count, or a fraction below 1 (default 0.3)")
+    s.add_argument("--select", type=int, default=0, help="keep the best K draws by validation accuracy (0: all)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--late", type=float, default=0.25,
+                   help="anchors' checkpoints come from the last fraction of epochs (default 0.25)")
+    s.add_argument("--bandwidth", default="silverman", help="joint KDE bandwidth: scott, silverman, cv or a number")
+    s.add_argument("--scale", type=float, default=0.2, help="neighbour: noise as a fraction of the anchors' std")
+    s.add_argument("--data-root", default=None, help="dataset folder, if not where the zoo was made")
+    s.add_argument("--report", default=None, help="report folder (default: OUT's name + '-report')")
+    s.add_argument("--no-report", action="store_true", help="only write the sampled zoo")
+    s.add_argument("--finetune-epochs", type=int, default=3, help="report: fine-tuning epochs (default 3)")
+    s.add_argument("--finetune-models", type=int, default=5, help="report: models fine-tuned per source (default 5)")
+    s.add_argument("--candidates", type=int, default=16,
+                   help="report: training models aligned per generated model (nearest by plain/embedding distance)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    s.set_defaults(func=run_sample)
+
+    p = sub.add_parser("sparsify", help="accuracy-vs-sparsity curves of trained, sampled and robust-sampled models")
+    p.add_argument("--zoo", required=True, help="zoo HDF5 file")
+    p.add_argument("--run", default=None, help="hyperrep run: twin prediction, sampled and robust-sampled models")
+    p.add_argument("--sampled", default=None, help="a sampled zoo (hyperzoo sample) to prune as 'sampled'")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--ratios", default="0.5,0.7,0.9", help="pruning ratios, comma-separated (0 is always added)")
+    p.add_argument("--scope", default="global", choices=("global", "layer"))
+    p.add_argument("--finetune-epochs", type=int, default=1, help="masked fine-tune epochs after pruning (default 1)")
+    p.add_argument("--anchors", type=float, default=0.3, help="top-Q training models (count, or fraction below 1)")
+    p.add_argument("--method", default="kde", choices=from_methods, help="sampling method (with --run)")
+    p.add_argument("--n", type=int, default=10, help="embeddings drawn per sampled source (with --run)")
+    p.add_argument("--select", type=int, default=0, help="keep the best K draws by validation accuracy")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--robust-shift", type=float, default=0.0,
+                   help="move robust draws this many anchor spreads along the predicted-robustness direction")
+    p.add_argument("--max-models", type=int, default=0, help="models pruned per source (0: all)")
+    p.add_argument("--drop", type=float, default=0.02, help="accuracy drop that defines the breaking sparsity")
+    p.add_argument("--data-root", default=None, help="dataset folder, if not where the zoo was made")
+    p.set_defaults(func=run_sparsify)

@@ -1,0 +1,50 @@
+"""Fine-tune generated models, anchors and fresh inits with one recipe; compare the curves."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from eo_tasks.data.types import TaskData
+from eo_tasks.models.spec import ModelSpec
+from eo_tasks.train.config import TrainConfig
+from eo_tasks.train.loop import DivergedError, train_model
+
+CURVE_COLUMNS = ("source", "model", "epoch", "train_acc", "val_acc", "test_acc", "test_loss")
+
+
+def finetune_curves(
+    starts: Mapping[str, tuple[Sequence[str], np.ndarray]],
+    spec: ModelSpec,
+    data: TaskData,
+    recipe: TrainConfig,
+    epochs: int,
+) -> pd.DataFrame:
+    """``starts[source] = (names, weights [n, P])``; every model is trained ``epochs`` epochs
+    with ``recipe`` (same seed, so same batch order); one row per model and epoch, epoch 0
+    being the starting point. A run that diverges keeps the epochs it finished."""
+    cfg = dataclasses.replace(recipe, epochs=epochs)
+    rows = []
+    for source, (names, weights) in starts.items():
+        for name, flat in zip(names, weights):
+            if not np.isfinite(flat).all():
+                continue
+            history: list[dict[str, float]] = []
+            try:
+                train_model(spec, data, cfg, init_weights=np.asarray(flat, dtype=np.float32),
+                            callback=lambda _e, _w, m: history.append(m))
+            except DivergedError:
+                pass  # the curve stops where the run did
+            for h in history:
+                rows.append({"source": source, "model": name, "epoch": int(h["epoch"]),
+                             **{k: h.get(k, float("nan")) for k in CURVE_COLUMNS[3:]}})
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+
+
+def curve_summary(curves: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+    """Mean and std of ``metric`` per source and epoch."""
+    g = curves.groupby(["source", "epoch"], sort=False)[metric]
+    return g.agg(["mean", "std", "count"]).reset_index()

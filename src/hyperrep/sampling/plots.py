@@ -1,0 +1,67 @@
+"""Figures of the sampling and sparsification reports (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def zero_shot_histogram(zero_shot: pd.DataFrame, path: Path, metric: str = "test_acc") -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    values = zero_shot[metric].dropna()
+    bins = np.linspace(min(values.min(), 0.0), max(values.max(), 1e-3), 21) if len(values) else 10
+    for source, group in zero_shot.groupby("source", sort=False):
+        ax.hist(group[metric].dropna(), bins=bins, alpha=0.55, label=f"{source} (n={len(group)})")
+    ax.set_xlabel(f"zero-shot {metric.replace('_', ' ')}")
+    ax.set_ylabel("models")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def band_plot(summary: pd.DataFrame, x: str, path: Path, xlabel: str, ylabel: str, title: str = "") -> Path:
+    """``summary`` has columns source, ``x``, mean, std: one line with a ±std band per source."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for source, g in summary.groupby("source", sort=False):
+        g = g.sort_values(x)
+        mean, std = g["mean"].to_numpy(float), np.nan_to_num(g["std"].to_numpy(float))
+        ax.plot(g[x], mean, marker="o", ms=3, label=source)
+        ax.fill_between(g[x], mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def markdown_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
+    """A GitHub-markdown table (no tabulate dependency)."""
+    def cell(v: object) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if np.isnan(v) else format(float(v), floatfmt)
+        return "" if v is None else str(v)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])

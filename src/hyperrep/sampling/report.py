@@ -1,0 +1,218 @@
+"""The sampling report: zero-shot accuracy, fine-tuning curves and the memorisation check.
+
+Folder layout::
+
+    summary.md            tables and the memorisation verdict
+    zero_shot.csv         per model: source, model, val_acc, test_acc, test_loss
+    zero_shot_hist.png    histogram of zero-shot test accuracy per source (sampled, anchors,
+                          anchors passed through the autoencoder, random inits)
+    finetune.csv          per model and epoch: source, model, epoch, train/val/test accuracy
+    finetune.png          mean ± std test accuracy per source over fine-tuning epochs
+    memorisation.csv      per generated model: nearest training model (aligned/plain weight
+                          distance, embedding distance) and prediction agreement with it
+    memorisation.md       the per-source means and the verdict
+    command.txt           the command (or call) that made the report
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hyperrep.sampling.baselines import average_baseline, noise_baseline
+from hyperrep.sampling.context import eval_key
+from hyperrep.sampling.evaluate import Evaluator, random_init_weights
+from hyperrep.sampling.finetune import curve_summary, finetune_curves
+from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_verdict, summarise
+from hyperrep.sampling.plots import band_plot, markdown_table, zero_shot_histogram
+from hyperrep.sampling.sample import SampleResult
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    finetune_epochs: int = 3
+    finetune_models: int = 5  # per source (sampled, anchors, random init); 0: no fine-tuning
+    n_random: int = 0  # random-init models for the zero-shot table; 0: as many as kept samples
+    candidates: int = 16  # memorisation: aligned against this many nearest (plain / embedding)
+    baselines: bool = True  # anchor+noise and anchor-average at matched accuracy
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.finetune_epochs, self.finetune_models, self.n_random) < 0 or self.candidates < 1:
+            raise ValueError("finetune_epochs, finetune_models and n_random must be >= 0, candidates >= 1")
+
+
+@dataclass
+class SamplingReport:
+    out: Path
+    zero_shot: pd.DataFrame
+    finetune: pd.DataFrame
+    memorisation: pd.DataFrame
+    memorisation_summary: pd.DataFrame
+    verdict: list[str]
+
+
+def _zero_shot(result: SampleResult, evaluator: Evaluator, cfg: ReportConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    k = len(result.names)
+    n_random = cfg.n_random or k
+    random_w = random_init_weights(result.spec, n_random, seed=10_000 + cfg.seed)
+    parts = []
+
+    def add(source: str, names: list[str], weights: np.ndarray | None, scores: pd.DataFrame | None = None) -> None:
+        s = scores if scores is not None else pd.DataFrame(evaluator.score(weights, ("val", "test")))
+        parts.append(pd.DataFrame({"source": source, "model": names, "val_acc": s["val_acc"].to_numpy(),
+                                   "test_acc": s["test_acc"].to_numpy(),
+                                   "test_loss": s["test_loss"].to_numpy() if "test_loss" in s else np.nan}))
+
+    add("sampled", result.names, None, result.scores)
+    if result.config.select:
+        d = result.drawn
+        add("sampled (all draws)", [f"draw{i}" for i in d["draw"]], None, d.assign(test_loss=np.nan))
+    add("anchor", result.anchors["name"].tolist(), result.anchor_weights)
+    # decode(embed(anchor)): how much of an anchor survives the autoencoder bounds what sampling can reach
+    recon = np.asarray(result.rep.decode(result.anchor_embeddings), dtype=np.float32)
+    add("anchor reconstructed", [f"{n}:recon" for n in result.anchors["name"]], recon)
+    add("random init", [f"init{i}" for i in range(n_random)], random_w)
+    return pd.concat(parts, ignore_index=True), random_w
+
+
+def _reference(result: SampleResult) -> Reference:
+    """The training-split zoo models at their final checkpoints, each predicting with its own spec."""
+    ctx = result.context
+    models = ctx.splits["train"]
+    weights = ctx.weights_many(models)
+    evaluators: dict[object, Evaluator] = {}
+    cache: dict[int, np.ndarray] = {}
+
+    def predictions(k: int) -> np.ndarray:
+        if k not in cache:
+            spec = ctx.specs[int(models[k])]
+            key = eval_key(spec)
+            if key not in evaluators:
+                evaluators[key] = Evaluator(spec, ctx.data)
+            cache[k] = evaluators[key].predictions(weights[k], "test")
+        return cache[k]
+
+    return Reference([ctx.name(m) for m in models], weights, np.asarray(result.rep.embed(weights)), predictions)
+
+
+def _memorisation(result: SampleResult, evaluator: Evaluator, cfg: ReportConfig) -> pd.DataFrame:
+    ref = _reference(result)
+    layout = result.context.layout
+    predict = lambda w: evaluator.predictions(w, "test")  # noqa: E731
+    parts = [memorisation_rows(result.names, "sampled", result.weights, result.embeddings,
+                               result.scores["test_acc"], ref, layout, predict, cfg.candidates)]
+    if cfg.baselines:
+        target = float(np.nanmean(result.scores["val_acc"]))
+        val_acc = lambda W: np.array([evaluator.metrics(w, ("val",))["val_acc"] for w in W])  # noqa: E731
+        ids = result.anchors["name"].tolist()
+        n = len(result.names)
+        for base in (
+            noise_baseline(result.anchor_weights, ids, layout, n, target, val_acc, seed=cfg.seed + 1),
+            average_baseline(result.anchor_weights, ids, layout, n, target, val_acc, seed=cfg.seed + 2),
+        ):
+            knob = "sigma" if base.name == "anchor+noise" else "t"
+            source = f"{base.name} ({knob}={base.knob:.3g})"
+            test = [evaluator.metrics(w, ("test",))["test_acc"] for w in base.weights]
+            names = [f"{base.name}:{s}" for s in base.sources]
+            parts.append(memorisation_rows(names, source, base.weights, np.asarray(result.rep.embed(base.weights)),
+                                           test, ref, layout, predict, cfg.candidates))
+    return pd.concat(parts, ignore_index=True)
+
+
+def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig | None = None,
+                    command: str | None = None) -> SamplingReport:
+    """Evaluate ``result`` against anchors, random inits and copy-like baselines; write the folder."""
+    cfg = config or ReportConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = result.context
+    evaluator = Evaluator(result.spec, ctx.data)
+
+    zero_shot, random_w = _zero_shot(result, evaluator, cfg)
+    zero_shot.to_csv(out / "zero_shot.csv", index=False)
+    zero_shot_histogram(zero_shot[zero_shot["source"] != "sampled (all draws)"], out / "zero_shot_hist.png")
+
+    m = cfg.finetune_models
+    starts = {
+        "sampled": (result.names[:m], result.weights[:m]),
+        "anchor": (result.anchors["name"].tolist()[:m], result.anchor_weights[:m]),
+        "random init": ([f"init{i}" for i in range(len(random_w))][:m], random_w[:m]),
+    }
+    finetune = finetune_curves(starts, result.spec, ctx.data, ctx.recipe, cfg.finetune_epochs) if m else \
+        pd.DataFrame(columns=["source", "model", "epoch", "train_acc", "val_acc", "test_acc", "test_loss"])
+    finetune.to_csv(out / "finetune.csv", index=False)
+    ft_summary = curve_summary(finetune) if len(finetune) else pd.DataFrame()
+    if len(ft_summary):
+        band_plot(ft_summary, "epoch", out / "finetune.png", "fine-tuning epoch", "test accuracy",
+                  f"fine-tuned with the zoo's recipe ({ctx.recipe.optimizer}, lr {ctx.recipe.lr:g})")
+
+    mem = _memorisation(result, evaluator, cfg)
+    mem.to_csv(out / "memorisation.csv", index=False)
+    mem_summary = summarise(mem)
+    verdict = novelty_verdict(mem_summary)
+    mem_md = _memorisation_md(mem_summary, verdict, cfg)
+    (out / "memorisation.md").write_text(mem_md)
+    (out / "summary.md").write_text(_summary_md(result, zero_shot, ft_summary, mem_md, cfg))
+    (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
+    return SamplingReport(out, zero_shot, finetune, mem, mem_summary, verdict)
+
+
+def _memorisation_md(summary: pd.DataFrame, verdict: list[str], cfg: ReportConfig) -> str:
+    return "\n".join([
+        "## Memorisation check",
+        "",
+        "Per generated model: the nearest training-split zoo model (final checkpoint) in weight space after "
+        "permutation alignment (weight matching over the layout's symmetry groups; the plain distance to that "
+        "model is given for reference), the nearest one in embedding space, and the fraction of test "
+        "predictions it shares with its weight-space nearest model. Baselines are made to match the sampled "
+        "models' mean validation accuracy: `anchor+noise` (per-tensor Gaussian noise of sigma times the "
+        "tensor's std) and `anchor-average` ((1-t)·a + t·b for two anchors, b aligned to a; t = 0.5 is their "
+        f"average, the largest t allowed). Alignment candidates per model: {cfg.candidates} nearest by plain "
+        "and by embedding distance.",
+        "",
+        markdown_table(summary),
+        "",
+        *[f"- {line}" for line in verdict],
+        "",
+    ])
+
+
+def _summary_md(result: SampleResult, zero_shot: pd.DataFrame, ft: pd.DataFrame, mem_md: str,
+                cfg: ReportConfig) -> str:
+    c = result.config
+    zs = zero_shot.groupby("source", sort=False)["test_acc"].agg(["count", "mean", "std", "min", "max"]).reset_index()
+    lines = [
+        f"# Sampling report: {c.method}",
+        "",
+        f"- zoo: `{result.context.path}`, hyperrep run: `{result.run_dir}`",
+        f"- method `{c.method}` ({c.sampler}), seed {c.seed}; drew {result.n_drawn}, kept {len(result.names)}"
+        + (f" (best {c.select} by validation accuracy)" if c.select else ""),
+        f"- anchors: {len(result.anchors)} training-split models, best late checkpoint (last {c.late:.0%} of "
+        "epochs) by validation accuracy: " + ", ".join(
+            f"{n}@{e} ({a:.3f})" for n, e, a in zip(result.anchors["name"], result.anchors["epoch"],
+                                                   result.anchors["val_acc"])),
+        "- the model family has no batch normalisation: decoded weights are complete models, "
+        "no statistics were re-estimated",
+        "",
+        "## Zero-shot test accuracy",
+        "",
+        markdown_table(zs),
+        "",
+        "`anchor reconstructed` is decode(embed(anchor)): what the autoencoder keeps of an anchor, a rough "
+        "ceiling for models sampled around the anchors. `random init` uses the family's own initialisation.",
+        "",
+        "![zero-shot histogram](zero_shot_hist.png)",
+        "",
+    ]
+    if len(ft):
+        wide = ft.pivot(index="epoch", columns="source", values="mean").reset_index()
+        lines += [f"## Fine-tuning ({cfg.finetune_epochs} epochs, up to {cfg.finetune_models} models per source)",
+                  "", "Mean test accuracy per epoch (epoch 0: before fine-tuning).", "",
+                  markdown_table(wide), "", "![fine-tuning curves](finetune.png)", ""]
+    lines.append(mem_md)
+    return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""Sample unseen models from a hyper-representation's embedding space.
+
+anchors (top-Q training-split models) -> embed -> draw embeddings around them
+(:mod:`hyperrep.sampling.kde`) -> decode (detokenise and de-standardise: ``HyperRep.decode``)
+-> load into the eo_tasks model -> evaluate. The family has no batch norm, so there are
+no statistics to re-estimate. With ``select`` > 0 only the best ``select`` of the ``n``
+draws by validation accuracy are kept (draw many, keep best).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eo_tasks.models.spec import ModelSpec
+from hyperrep.sampling.context import ZooContext, open_context, select_anchors
+from hyperrep.sampling.evaluate import Evaluator
+from hyperrep.sampling.kde import METHODS, SamplerConfig, sample_embeddings
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    method: str = "kde"  # one of kde.METHODS
+    n: int = 10  # embeddings drawn
+    anchors: float = 0.3  # top-Q training models: a count (>= 1) or a fraction (< 1)
+    select: int = 0  # keep the best ``select`` draws by validation accuracy; 0 keeps all
+    seed: int = 0
+    late: float = 0.25  # anchors' checkpoints come from the last ``late`` fraction of epochs
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.n < 1 or self.select < 0 or self.select > self.n:
+            raise ValueError(f"need n >= 1 and 0 <= select <= n, got n={self.n}, select={self.select}")
+        if not 0.0 < self.late <= 1.0:
+            raise ValueError(f"late must be in (0, 1], got {self.late}")
+
+
+@dataclass
+class SampleResult:
+    config: SampleConfig
+    run_dir: Path
+    spec: ModelSpec  # every sampled model runs with this spec (the anchors')
+    anchors: pd.DataFrame  # model, name, epoch, val_acc, test_acc, score
+    anchor_weights: np.ndarray  # [Q, P]
+    anchor_embeddings: np.ndarray  # [Q, D]
+    names: list[str]  # kept samples
+    embeddings: np.ndarray  # [K, D]
+    weights: np.ndarray  # [K, P]
+    scores: pd.DataFrame  # per kept sample: name, draw, anchor, {train,val,test}_{acc,loss}
+    drawn: pd.DataFrame  # every draw: draw, anchor, val_acc, test_acc, kept
+    context: ZooContext = field(repr=False)
+    rep: object = field(repr=False)  # hyperrep.run.HyperRep
+
+    @property
+    def n_drawn(self) -> int:
+        return len(self.drawn)
+
+
+def load_run_and_context(zoo_path: str | Path, run_dir: str | Path, data_root: str | Path | None = None):
+    from hyperrep.run import HyperRep
+
+    rep = HyperRep.load(run_dir, device="cpu")
+    data = rep.config.data
+    ctx = open_context(zoo_path, split_seed=data.split_seed, status=tuple(data.status), data_root=data_root,
+                       layout=rep.layout)
+    return rep, ctx
+
+
+@dataclass
+class Draws:
+    anchor_weights: np.ndarray  # [Q, P]
+    anchor_embeddings: np.ndarray  # [Q, D]
+    embeddings: np.ndarray  # kept [K, D]
+    weights: np.ndarray  # kept [K, P]
+    kept: pd.DataFrame  # per kept model: name, draw, anchor, {train,val,test}_{acc,loss}
+    drawn: pd.DataFrame  # every draw: draw, anchor, val_acc, test_acc, kept
+
+
+def draw_models(
+    rep, ctx: ZooContext, anchors: pd.DataFrame, cfg: SampleConfig, evaluator: Evaluator,
+    shift: np.ndarray | None = None, prefix: str = "s",
+) -> Draws:
+    """Draw ``cfg.n`` around ``anchors``, decode, score, keep the best ``cfg.select``.
+
+    ``shift`` ([D]) is added to every drawn embedding (robust sampling moves draws with it).
+    """
+    rng = np.random.default_rng(cfg.seed)
+    anchor_w = ctx.weights_many(anchors["model"].to_numpy(), anchors["epoch"].to_numpy())
+    anchor_e = np.asarray(rep.embed(anchor_w), dtype=np.float32)
+    emb, origin = sample_embeddings(anchor_e, cfg.n, cfg.method, rng, cfg.sampler)
+    if shift is not None:
+        emb = (emb + shift[None, :]).astype(np.float32)
+    weights = np.asarray(rep.decode(emb), dtype=np.float32)
+    scores = pd.DataFrame(evaluator.score(weights, ("val", "test")))
+    ids = anchors["name"].to_numpy()
+    drawn = pd.DataFrame({
+        "draw": np.arange(cfg.n),
+        "anchor": [ids[o] if o >= 0 else "" for o in origin],
+        "val_acc": scores["val_acc"].to_numpy(),
+        "test_acc": scores["test_acc"].to_numpy(),
+    })
+    if cfg.select:
+        # best validation accuracy first; NaN (non-finite decodes) last; ties keep draw order
+        order = np.argsort(-np.nan_to_num(drawn["val_acc"].to_numpy(), nan=-np.inf), kind="stable")[: cfg.select]
+        keep = np.sort(order)
+    else:
+        keep = np.arange(cfg.n)
+    drawn["kept"] = np.isin(drawn["draw"], keep)
+    kept_w = weights[keep]
+    full = pd.DataFrame(evaluator.score(kept_w, ("train", "val", "test")))
+    kept = pd.concat([drawn.loc[keep, ["draw", "anchor"]].reset_index(drop=True), full], axis=1)
+    kept.insert(0, "name", [f"{prefix}{k:04d}" for k in range(len(keep))])
+    return Draws(anchor_w, anchor_e, emb[keep], kept_w, kept, drawn)
+
+
+def sample_models(
+    zoo_path: str | Path,
+    run_dir: str | Path,
+    method: str = "kde",
+    n: int = 10,
+    anchors_q: float = 0.3,
+    select_k: int = 0,
+    seed: int = 0,
+    sampler: SamplerConfig | None = None,
+    late: float = 0.25,
+    data_root: str | Path | None = None,
+) -> SampleResult:
+    """Sample ``n`` models (keep the best ``select_k`` when > 0) and score them on the task."""
+    cfg = SampleConfig(method=method, n=n, anchors=anchors_q, select=select_k, seed=seed, late=late,
+                       sampler=sampler or SamplerConfig())
+    rep, ctx = load_run_and_context(zoo_path, run_dir, data_root)
+    return sample_with(rep, ctx, cfg, Path(run_dir))
+
+
+def sample_with(rep, ctx: ZooContext, cfg: SampleConfig, run_dir: Path) -> SampleResult:
+    anchors = select_anchors(ctx, cfg.anchors, cfg.late)
+    spec = ctx.specs[int(anchors["model"].iloc[0])]
+    evaluator = Evaluator(spec, ctx.data)
+    d = draw_models(rep, ctx, anchors, cfg, evaluator)
+    return SampleResult(
+        config=cfg, run_dir=run_dir, spec=spec, anchors=anchors, anchor_weights=d.anchor_weights,
+        anchor_embeddings=d.anchor_embeddings, names=list(d.kept["name"]), embeddings=d.embeddings,
+        weights=d.weights, scores=d.kept, drawn=d.drawn, context=ctx, rep=rep,
+    )

@@ -1,0 +1,101 @@
+"""Accuracy-vs-sparsity curves: magnitude pruning plus a short masked fine-tune.
+
+Every model is pruned at every ratio (``eo_tasks.train.prune``: exactly
+``round(ratio * prunable)`` weights zeroed, globally or per layer) and fine-tuned for
+``finetune_epochs`` with the mask held and one recipe for all. Ratio 0 is the dense
+reference and goes through the same fine-tune, so a curve's drop is due to pruning alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from eo_tasks.data.types import TaskData
+from eo_tasks.models.spec import ModelSpec
+from eo_tasks.train.config import TrainConfig
+from eo_tasks.train.loop import DivergedError
+from eo_tasks.train.prune import prune_and_finetune
+
+CURVE_COLUMNS = ("model", "source", "ratio", "scope", "test_acc", "val_acc", "pruned_test_acc", "sparsity")
+
+
+def parse_ratios(text: str | Sequence[float]) -> tuple[float, ...]:
+    """``"0.5,0.7,0.9"`` -> (0.0, 0.5, 0.7, 0.9): sorted, distinct, in [0, 1), 0 added."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()] if isinstance(text, str) else [float(v) for v in text]
+    except ValueError:
+        raise ValueError(f"ratios must be comma-separated numbers, got {text!r}") from None
+    bad = [v for v in values if not 0.0 <= v < 1.0]
+    if bad or not values:
+        raise ValueError(f"ratios must be numbers in [0, 1), got {text!r}")
+    return tuple(sorted({0.0, *values}))
+
+
+def prune_curves(
+    models: Sequence[tuple[str, str, np.ndarray]],
+    spec: ModelSpec,
+    data: TaskData,
+    recipe: TrainConfig,
+    ratios: Sequence[float],
+    scope: str = "global",
+    finetune_epochs: int = 1,
+) -> pd.DataFrame:
+    """``models`` = (name, source, flat weights); one row per model and ratio."""
+    rows = []
+    for name, source, flat in models:
+        flat = np.asarray(flat, dtype=np.float32)
+        for ratio in ratios:
+            row = {"model": name, "source": source, "ratio": float(ratio), "scope": scope}
+            try:
+                _, m = prune_and_finetune(spec, data, recipe, flat, float(ratio), finetune_epochs, scope)
+                row.update(test_acc=m.get("test_acc", np.nan), val_acc=m.get("val_acc", np.nan),
+                           pruned_test_acc=m.get("pruned_test_acc", np.nan), sparsity=m["sparsity"])
+            except (DivergedError, ValueError):  # NaN weights or a diverged fine-tune: no point
+                row.update(test_acc=np.nan, val_acc=np.nan, pruned_test_acc=np.nan, sparsity=np.nan)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+
+
+def mean_curves(curves: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
+    g = curves.groupby(["source", "ratio"], sort=False)[metric]
+    return g.agg(["mean", "std", "count"]).reset_index()
+
+
+def drop_point(ratios: Sequence[float], accs: Sequence[float], drop: float = 0.02) -> float | None:
+    """The sparsity at which ``accs`` first falls ``drop`` below its value at the lowest ratio,
+    linearly interpolated between the two ratios around the crossing; None if it never does."""
+    r = np.asarray(ratios, dtype=float)
+    a = np.asarray(accs, dtype=float)
+    order = np.argsort(r)
+    r, a = r[order], a[order]
+    ok = np.isfinite(a)
+    r, a = r[ok], a[ok]
+    if len(r) < 2:
+        return None
+    level = a[0] - drop
+    for k in range(1, len(r)):
+        if a[k] < level:
+            # a[k-1] >= level > a[k]: the crossing lies between r[k-1] and r[k]
+            frac = (a[k - 1] - level) / (a[k - 1] - a[k])
+            return float(r[k - 1] + frac * (r[k] - r[k - 1]))
+    return None
+
+
+def drop_table(curves: pd.DataFrame, drop: float = 0.02) -> pd.DataFrame:
+    """Per source: dense accuracy, accuracy at the highest ratio, and the drop sparsity."""
+    rows = []
+    for source, m in mean_curves(curves).groupby("source", sort=False):
+        point = drop_point(m["ratio"], m["mean"], drop)
+        rows.append({
+            "source": source,
+            "models": int(m["count"].max()),
+            "dense_acc": float(m["mean"].iloc[int(np.argmin(m["ratio"]))]),
+            "max_ratio": float(m["ratio"].max()),
+            "acc_at_max_ratio": float(m["mean"].iloc[int(np.argmax(m["ratio"]))]),
+            "drop_sparsity": point,
+            "note": "" if point is not None else f"never drops by {drop:.2f} up to ratio {m['ratio'].max():g}",
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,240 @@
+"""``hyperzoo sparsify``: accuracy-vs-sparsity curves for trained, sampled and robust-sampled models.
+
+Sources of models:
+
+- ``trained``: the anchors, i.e. the top-Q training-split zoo models by validation accuracy;
+- ``sampled``: the models of a sampled zoo (``--sampled``), or, with a run and no sampled
+  zoo, models sampled here around the same anchors;
+- ``robust-sampled`` (needs a run): sampled around *robust anchors*, the training-split
+  models whose sparsified twins keep the highest accuracy at the largest twin ratio, and
+  optionally moved by ``robust_shift`` (in units of the anchors' spread) along the
+  direction in which a ridge regression on embeddings predicts twin accuracy to grow.
+
+With a run, the twins' accuracy is also predicted from the dense models' embeddings
+(R^2 on held-out models; ``twin_prediction.csv``). Twins are the zoo's stored ones when
+it has them, else they are made here (each model's own recipe, ``eo_tasks.train.prune``).
+
+Outputs in ``out``: ``curves.csv``, ``curves.png``, ``twin_prediction.csv``,
+``anchors.csv``, ``summary.md`` (incl. the sparsity at which each source's mean accuracy
+has dropped by ``drop``), ``command.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eo_tasks.config import from_dict
+from eo_tasks.train.config import TrainConfig
+from hyperrep.sampling.context import ZooContext, eval_key, open_context, select_anchors
+from hyperrep.sampling.evaluate import Evaluator
+from hyperrep.sampling.kde import METHODS
+from hyperrep.sampling.plots import band_plot, markdown_table
+from hyperrep.sampling.sample import SampleConfig, draw_models, load_run_and_context
+from hyperrep.sparsify.curves import drop_table, mean_curves, parse_ratios, prune_curves
+from hyperrep.sparsify.twins import robust_direction, twin_prediction
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    ratios: tuple[float, ...] = (0.5, 0.7, 0.9)  # 0 (dense reference) is always added
+    scope: str = "global"
+    finetune_epochs: int = 1
+    anchors: float = 0.3  # top-Q training models (count >= 1, or fraction < 1)
+    method: str = "kde"  # sampling method for sampled / robust-sampled
+    n: int = 10
+    select: int = 0
+    seed: int = 0
+    robust_shift: float = 0.0  # move robust draws this many anchor-spreads along the ridge direction
+    max_models: int = 0  # per source, 0: all
+    drop: float = 0.02
+    late: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.scope not in ("global", "layer"):
+            raise ValueError(f"scope must be 'global' or 'layer', got {self.scope!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.finetune_epochs < 0 or self.max_models < 0 or not 0 < self.drop < 1:
+            raise ValueError("finetune_epochs and max_models must be >= 0, drop in (0, 1)")
+
+
+@dataclass
+class SparsifyResult:
+    out: Path
+    curves: pd.DataFrame
+    drops: pd.DataFrame
+    twin_prediction: pd.DataFrame | None
+    anchors: pd.DataFrame
+
+
+def _sampled_zoo(path: Path, ctx: ZooContext) -> tuple[list[str], np.ndarray, object]:
+    from zoo import Zoo
+
+    with Zoo.open(path) as zoo:
+        if zoo.layout.to_json() != ctx.layout.to_json():
+            raise ValueError(f"{path}: its models have another layout than {ctx.path}'s")
+        done = zoo.table.index[zoo.table["status"] == "done"]
+        if len(done) == 0:
+            raise ValueError(f"{path}: no finished (done) models")
+        specs = {eval_key(zoo.spec(int(m))) for m in done}
+        if len(specs) != 1:
+            raise ValueError(f"{path}: the sampled models use {len(specs)} different specs; expected one")
+        names = [str(zoo.table.loc[m, "name"]) for m in done]
+        weights = np.stack([zoo.weights(int(m)) for m in done]).astype(np.float32)
+        return names, weights, zoo.spec(int(done[0]))
+
+
+def _twin_accuracy(ctx: ZooContext, models: np.ndarray, cfg: CurveConfig) -> tuple[np.ndarray, np.ndarray, str]:
+    """[N, R] twin test accuracy of ``models``, the ratios, and where they came from: the
+    zoo's stored twins when it has them, else made here at ``cfg``'s ratios and scope."""
+    tm = ctx.twin_metrics
+    if len(tm):
+        from zoo import Zoo
+
+        with Zoo.open(ctx.path) as zoo:
+            attrs = dict(zoo.file["twins"].attrs)
+        table = tm.pivot_table(index="model", columns="ratio", values="test_acc")
+        ratios = np.asarray(table.columns, dtype=float)
+        origin = f"stored in the zoo ({attrs.get('scope')}, {attrs.get('finetune_epochs')} fine-tune epochs)"
+        return table.reindex(models).to_numpy(dtype=float), ratios, origin
+    from eo_tasks.train.prune import prune_and_finetune
+
+    ratios = np.array([r for r in parse_ratios(cfg.ratios) if r > 0])
+    out = np.full((len(models), len(ratios)), np.nan)
+    for i, m in enumerate(models):
+        recipe = from_dict(TrainConfig, json.loads(ctx.table.loc[int(m), "train_config"]))
+        flat = ctx.weights(int(m))
+        for r, ratio in enumerate(ratios):
+            _, metrics = prune_and_finetune(ctx.specs[int(m)], ctx.data, recipe, flat, float(ratio),
+                                            cfg.finetune_epochs, cfg.scope)
+            out[i, r] = metrics["test_acc"]
+    return out, ratios, f"made here ({cfg.scope}, {cfg.finetune_epochs} fine-tune epochs)"
+
+
+def _final_metric(ctx: ZooContext, models: np.ndarray, key: str) -> np.ndarray:
+    m = ctx.metrics[ctx.metrics["model"].isin(models)].sort_values(["model", "epoch"]).groupby("model").tail(1)
+    return m.set_index("model")[key].reindex(models).to_numpy(dtype=float)
+
+
+def sparsity_curves(
+    zoo_path: str | Path,
+    out: str | Path,
+    run_dir: str | Path | None = None,
+    sampled_path: str | Path | None = None,
+    config: CurveConfig | None = None,
+    data_root: str | Path | None = None,
+    command: str | None = None,
+) -> SparsifyResult:
+    cfg = config or CurveConfig()
+    ratios = parse_ratios(cfg.ratios)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rep = None
+    if run_dir is not None:
+        rep, ctx = load_run_and_context(zoo_path, run_dir, data_root)
+    else:
+        ctx = open_context(zoo_path, data_root=data_root)
+    cap = (lambda x: x[: cfg.max_models]) if cfg.max_models else (lambda x: x)
+
+    anchors = select_anchors(ctx, cfg.anchors, cfg.late)
+    spec = ctx.specs[int(anchors["model"].iloc[0])]
+    anchor_w = ctx.weights_many(anchors["model"].to_numpy(), anchors["epoch"].to_numpy())
+    models: list[tuple[str, str, np.ndarray]] = [
+        (n, "trained", w) for n, w in cap(list(zip(anchors["name"], anchor_w)))
+    ]
+    anchor_table = anchors.assign(role="trained")
+
+    sample_cfg = SampleConfig(method=cfg.method, n=cfg.n, anchors=cfg.anchors, select=cfg.select, seed=cfg.seed,
+                              late=cfg.late)
+    evaluator = Evaluator(spec, ctx.data)
+    sampled_spec = spec
+    if sampled_path is not None:
+        names, weights, sampled_spec = _sampled_zoo(Path(sampled_path), ctx)
+        if eval_key(sampled_spec) != eval_key(spec):
+            raise ValueError(f"{sampled_path}: its models' spec differs from the anchors' in {zoo_path}")
+        models += [(n, "sampled", w) for n, w in cap(list(zip(names, weights)))]
+    elif rep is not None:
+        d = draw_models(rep, ctx, anchors, sample_cfg, evaluator)
+        models += [(n, "sampled", w) for n, w in cap(list(zip(d.kept["name"], d.weights)))]
+
+    twin_table = None
+    if rep is not None:
+        pool = np.sort(np.concatenate(list(ctx.splits.values())))
+        pool = np.array([m for m in pool if eval_key(ctx.specs[int(m)]) == eval_key(spec)])
+        twin_acc, twin_ratios, origin = _twin_accuracy(ctx, pool, cfg)
+        emb = np.asarray(rep.embed(ctx.weights_many(pool)), dtype=float)
+        dense = _final_metric(ctx, pool, "test_acc")
+        is_train = np.isin(pool, ctx.splits["train"])
+        fit = twin_prediction(emb, dense, twin_acc, twin_ratios, is_train)
+        twin_table = fit.table.assign(twins=origin)
+        twin_table.to_csv(out / "twin_prediction.csv", index=False)
+
+        hardest = float(twin_ratios.max())
+        robust_score = pd.Series(twin_acc[:, int(np.argmax(twin_ratios))], index=pool)
+        robust = select_anchors(ctx, cfg.anchors, late=1e-9, spec=spec, score=robust_score)
+        shift = None
+        if cfg.robust_shift and hardest in fit.models:
+            direction = robust_direction(fit.models[hardest])
+            robust_e = np.asarray(rep.embed(ctx.weights_many(robust["model"].to_numpy(), robust["epoch"].to_numpy())))
+            spread = float(np.std(robust_e @ direction)) or 1.0
+            shift = (cfg.robust_shift * spread * direction).astype(np.float32)
+        d = draw_models(rep, ctx, robust, sample_cfg, evaluator, shift=shift, prefix="r")
+        models += [(n, "robust-sampled", w) for n, w in cap(list(zip(d.kept["name"], d.weights)))]
+        anchor_table = pd.concat([anchor_table, robust.assign(role=f"robust (twin test_acc at ratio {hardest:g})")])
+    anchor_table.to_csv(out / "anchors.csv", index=False)
+
+    curves = prune_curves(models, spec, ctx.data, ctx.recipe, ratios, cfg.scope, cfg.finetune_epochs)
+    curves.to_csv(out / "curves.csv", index=False)
+    band_plot(mean_curves(curves), "ratio", out / "curves.png", "sparsity (fraction of weights pruned)",
+              "test accuracy", f"magnitude pruning ({cfg.scope}) + {cfg.finetune_epochs} masked fine-tune epoch(s)")
+    drops = drop_table(curves, cfg.drop)
+    (out / "summary.md").write_text(_summary(ctx, cfg, drops, twin_table, run_dir, sampled_path))
+    (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
+    return SparsifyResult(out, curves, drops, twin_table, anchor_table)
+
+
+def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.DataFrame | None,
+             run_dir: object, sampled: object) -> str:
+    shown = drops.assign(
+        drop_sparsity=[("never" if v is None or pd.isna(v) else f"{v:.3f}") for v in drops["drop_sparsity"]]
+    )
+    lines = [
+        "# Sparsification report",
+        "",
+        f"- zoo: `{ctx.path}`" + (f", hyperrep run: `{run_dir}`" if run_dir else "")
+        + (f", sampled zoo: `{sampled}`" if sampled else ""),
+        f"- magnitude pruning, scope `{cfg.scope}`, ratios {list(parse_ratios(cfg.ratios))} (0 = dense reference), "
+        f"then {cfg.finetune_epochs} masked fine-tune epoch(s) with the zoo's recipe "
+        f"({ctx.recipe.optimizer}, lr {ctx.recipe.lr:g}); every ratio, 0 included, gets the same fine-tune",
+        f"- sampling: `{cfg.method}`, n {cfg.n}, select {cfg.select}, seed {cfg.seed}, anchors {cfg.anchors:g}, "
+        f"robust shift {cfg.robust_shift:g}",
+        "",
+        f"## Sparsity at which mean test accuracy drops by {cfg.drop:g}",
+        "",
+        "Linearly interpolated between the two ratios around the crossing; `never` = the mean curve stays "
+        "within the margin up to the largest ratio.",
+        "",
+        markdown_table(shown),
+        "",
+        "![accuracy vs sparsity](curves.png)",
+        "",
+    ]
+    if twins is not None:
+        lines += [
+            "## Predicting twin accuracy from the dense embedding",
+            "",
+            "Ridge regression (standardised features, penalty by internal CV) fitted on the training-split "
+            "models, R^2 and MAE on the held-out (val + test split) models. `dense_acc` uses only the dense "
+            "model's own test accuracy: the reference the embedding has to beat. Twins: "
+            f"{twins['twins'].iloc[0] if len(twins) else 'n/a'}.",
+            "",
+            markdown_table(twins.drop(columns=["twins"])),
+            "",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,206 @@
+"""Sampling and sparsification end to end on a tiny zoo and a tiny hyperrep run: the sampled
+zoo file is valid and opens with Zoo, figures are reproducible by seed, the report and the
+memorisation table are complete, and both CLI commands write what they promise."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ZOO_TOML = """
+[data]
+kind = "eurosat-rgb"
+synthetic_n = 160
+image_size = 16
+
+[model]
+fusion = "single"
+channels = [4, 4]
+kernel_sizes = [3, 3]
+hidden = 8
+
+[train]
+epochs = 3
+batch_size = 16
+optimizer = "adam"
+lr = 1e-2
+
+[population.grid]
+seed = [0, 1, 2, 3, 4, 5, 6, 7]
+
+[sparsify]
+ratios = [0.5]
+finetune_epochs = 1
+
+[resources]
+cpus_per_task = 1
+threads_per_task = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(ZOO.h5, RUN/): 8 models x 3 epochs with twins, and an 8-epoch hyperrep on them."""
+    from hyperrep import HyperRepConfig, train_hyperrep
+    from zoo import generate, spec_from_text
+
+    root = tmp_path_factory.mktemp("sampling")
+    zoo_path = root / "zoo.h5"
+    report = generate(spec_from_text(ZOO_TOML, "sampling test zoo"), zoo_path, max_workers=2, progress=None)
+    assert report.status.get("done") == 8, report
+    cfg = HyperRepConfig.load(ROOT / "configs" / "hyperrep" / "tiny.toml")
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=8, device="cpu", threads=1, amp=False))
+    run = root / "run"
+    train_hyperrep(zoo_path, cfg, run)
+    return zoo_path, run
+
+
+@pytest.fixture(scope="module")
+def sampled(tiny):
+    from hyperrep.sampling import sample_models
+
+    zoo_path, run = tiny
+    return sample_models(zoo_path, run, "kde", n=6, anchors_q=3, select_k=4, seed=3)
+
+
+def test_sampling_is_reproducible_by_seed(tiny, sampled) -> None:
+    from hyperrep.sampling import sample_models
+
+    zoo_path, run = tiny
+    again = sample_models(zoo_path, run, "kde", n=6, anchors_q=3, select_k=4, seed=3)
+    assert np.array_equal(again.weights, sampled.weights)
+    pd.testing.assert_frame_equal(again.scores, sampled.scores)
+    pd.testing.assert_frame_equal(again.drawn, sampled.drawn)
+    other = sample_models(zoo_path, run, "kde", n=6, anchors_q=3, select_k=4, seed=4)
+    assert not np.array_equal(other.weights, sampled.weights)
+
+    assert len(sampled.names) == 4 and sampled.n_drawn == 6
+    assert sampled.weights.shape == (4, sampled.context.layout.num_params)
+    assert np.isfinite(sampled.weights).all()
+    # keep-best: the kept draws are the four best by validation accuracy
+    kept = sampled.drawn[sampled.drawn["kept"]]["val_acc"]
+    assert kept.min() >= sampled.drawn[~sampled.drawn["kept"]]["val_acc"].max()
+    # anchors: training-split models only, best validation accuracy first
+    assert set(sampled.anchors["model"]) <= set(sampled.context.splits["train"].tolist())
+    assert list(sampled.anchors["score"]) == sorted(sampled.anchors["score"], reverse=True)
+
+
+@pytest.mark.parametrize("method", ["kde-dim", "neighbour", "uniform"])
+def test_every_method_decodes_to_scored_models(tiny, method) -> None:
+    from hyperrep.sampling import sample_models
+
+    result = sample_models(*tiny, method, n=2, anchors_q=3, seed=0)
+    assert result.weights.shape[0] == 2 and np.isfinite(result.weights).all()
+    assert result.scores[["val_acc", "test_acc"]].notna().all().all()
+    if method == "neighbour":
+        assert set(result.scores["anchor"]) <= set(result.anchors["name"])
+
+
+def test_sampled_zoo_file_is_valid(tiny, sampled, tmp_path) -> None:
+    from eo_tasks.train.loop import evaluate
+    from hyperrep.sampling import write_sampled_zoo
+    from zoo import Zoo, ZooDataset
+    from zoo.info import summary
+
+    out = write_sampled_zoo(sampled, tmp_path / "sampled.h5")
+    with pytest.raises(FileExistsError):
+        write_sampled_zoo(sampled, out)
+    with Zoo.open(out) as zoo:
+        t = zoo.table
+        assert list(t["status"]) == ["done"] * 4
+        assert list(t["provenance"]) == ["sampled"] * 4 and list(t["method"]) == ["kde"] * 4
+        assert list(t["name"]) == sampled.names
+        meta = json.loads(zoo.file.attrs["sampled"])
+        assert meta["anchor_ids"] == sampled.anchors["model"].tolist() and meta["drawn"] == 6
+        assert json.loads(zoo.file.attrs["provenance"])["kind"] == "sampled"
+        assert zoo.layout.to_json() == sampled.context.layout.to_json()
+        assert zoo.epochs.tolist() == [0]
+        for i in range(4):
+            assert np.array_equal(zoo.weights(i), sampled.weights[i])
+        stored = zoo.metrics.sort_values("model")["test_acc"].to_numpy()
+        assert np.allclose(stored, sampled.scores["test_acc"].to_numpy())
+        # the stored weights evaluate to the stored figures
+        again = evaluate(zoo.load_model(0), sampled.context.data.splits["test"], multilabel=False)
+        assert again["acc"] == pytest.approx(stored[0])
+        assert "done 4" in summary(zoo)
+    ds = ZooDataset(out, "all", properties=("test_acc",))
+    assert len(ds) == 4 and ds[0]["weights"].shape == (sampled.context.layout.num_params,)
+    ds.close()
+
+
+def test_report_and_memorisation_table(sampled, tmp_path) -> None:
+    from hyperrep.sampling import ReportConfig, sampling_report
+    from hyperrep.sampling.memorisation import COLUMNS
+
+    cfg = ReportConfig(finetune_epochs=1, finetune_models=2, n_random=2, seed=0)
+    report = sampling_report(sampled, tmp_path / "report", cfg, command="test")
+    for name in ("summary.md", "zero_shot.csv", "zero_shot_hist.png", "finetune.csv", "finetune.png",
+                 "memorisation.csv", "memorisation.md", "command.txt"):
+        assert (tmp_path / "report" / name).is_file(), name
+    mem = pd.read_csv(tmp_path / "report" / "memorisation.csv")
+    assert tuple(mem.columns) == COLUMNS
+    numeric = ["test_acc", "dist_weight_aligned", "dist_weight_plain", "rel_dist_weight_aligned",
+               "dist_embedding", "agreement"]
+    assert np.isfinite(mem[numeric].to_numpy()).all()
+    assert (mem["dist_weight_aligned"] <= mem["dist_weight_plain"] + 1e-6).all()
+    assert mem["agreement"].between(0, 1).all()
+    sources = mem["source"].unique().tolist()
+    assert sources[0] == "sampled" and len(sources) == 3
+    assert any(s.startswith("anchor+noise") for s in sources) and any(s.startswith("anchor-average") for s in sources)
+    assert (mem["source"] == "sampled").sum() == 4
+    zs = report.zero_shot
+    assert set(zs["source"]) == {"sampled", "sampled (all draws)", "anchor", "anchor reconstructed", "random init"}
+    ft = report.finetune
+    assert set(ft["source"]) == {"sampled", "anchor", "random init"} and set(ft["epoch"]) == {0, 1}
+    text = (tmp_path / "report" / "summary.md").read_text()
+    assert "novel" in text and len(report.verdict) == 2
+    # reproducible: the same report twice gives the same figures
+    again = sampling_report(sampled, tmp_path / "again", dataclasses.replace(cfg, finetune_models=0), command="test")
+    pd.testing.assert_frame_equal(again.memorisation, report.memorisation)
+    pd.testing.assert_frame_equal(again.zero_shot, report.zero_shot)
+
+
+def test_cli_sample_then_sparsify(tiny, tmp_path) -> None:
+    from hyperzoo.cli import main
+
+    zoo_path, run = tiny
+    sampled = tmp_path / "s.h5"
+    rc = main(["sample", "--zoo", str(zoo_path), "--run", str(run), "--out", str(sampled), "--method", "neighbour",
+               "--n", "3", "--anchors", "3", "--seed", "1", "--no-report"])
+    assert rc == 0 and sampled.is_file()
+    assert main(["sample", "--zoo", str(zoo_path), "--run", str(run), "--out", str(sampled), "--no-report"]) == 2
+
+    out = tmp_path / "sparsify"
+    rc = main(["sparsify", "--zoo", str(zoo_path), "--run", str(run), "--sampled", str(sampled), "--out", str(out),
+               "--ratios", "0.5", "--scope", "layer", "--finetune-epochs", "1", "--anchors", "3", "--n", "3",
+               "--max-models", "2", "--robust-shift", "0.5"])
+    assert rc == 0
+    for name in ("curves.csv", "curves.png", "twin_prediction.csv", "anchors.csv", "summary.md", "command.txt"):
+        assert (out / name).is_file(), name
+    curves = pd.read_csv(out / "curves.csv")
+    assert set(curves["source"]) == {"trained", "sampled", "robust-sampled"}
+    assert sorted(curves["ratio"].unique()) == [0.0, 0.5] and set(curves["scope"]) == {"layer"}
+    # pruning reaches the requested sparsity exactly: round(0.5 * n) of the n prunable weights
+    from eo_tasks.train.prune import prunable_slices
+
+    n = sum(s.stop - s.start for s in prunable_slices(_layout(zoo_path)))
+    half = curves[curves["ratio"] == 0.5]["sparsity"].to_numpy()
+    assert np.allclose(half * n, round(0.5 * n), atol=1e-6)
+    twins = pd.read_csv(out / "twin_prediction.csv")
+    assert set(twins["feature"]) == {"embedding", "dense_acc"} and (twins["ratio"] == 0.5).all()
+    assert "stored in the zoo" in twins["twins"].iloc[0]
+    assert "drops by" in (out / "summary.md").read_text()
+
+
+def _layout(zoo_path: Path):
+    from zoo import Zoo
+
+    with Zoo.open(zoo_path) as zoo:
+        return zoo.layout

@@ -1,0 +1,83 @@
+"""Sparsification parts on in-memory data: exact sparsity of the curves, the drop point,
+twin-accuracy prediction, ratio parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from eo_tasks.data.types import ModalityInfo, TaskData, TaskInfo, TensorSet
+from eo_tasks.models import ArchConfig, InputSpec, ModelSpec, build_model, flat_weights
+from eo_tasks.train.config import TrainConfig
+from eo_tasks.train.prune import prunable_slices
+from hyperrep.sparsify.curves import drop_point, drop_table, parse_ratios, prune_curves
+from hyperrep.sparsify.twins import robust_direction, twin_prediction
+
+
+def _data(n: int = 48, seed: int = 0) -> TaskData:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 3, (n,), generator=g)
+    images = torch.randn(n, 3, 8, 8, generator=g) + labels[:, None, None, None].float()
+    full = TensorSet({"rgb": images}, labels)
+    info = TaskInfo("eurosat-rgb", ("a", "b", "c"), False, (ModalityInfo("rgb", "image", 3),), 8, synthetic=True)
+    third = n // 3
+    return TaskData(info, {"train": full.subset(np.arange(third)), "val": full.subset(np.arange(third, 2 * third)),
+                           "test": full.subset(np.arange(2 * third, n))})
+
+
+SPEC = ModelSpec(ArchConfig(channels=(4, 6), kernel_sizes=(3, 3), hidden=7), (InputSpec("rgb", 3),), 3, 8)
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_pruning_reaches_the_requested_sparsity_exactly(scope) -> None:
+    model = build_model(SPEC, seed=0)
+    n = sum(s.stop - s.start for s in prunable_slices(model.layout))
+    models = [(f"m{k}", "trained", flat_weights(build_model(SPEC, seed=k))) for k in range(2)]
+    ratios = parse_ratios("0.3,0.55,0.9")
+    recipe = TrainConfig(epochs=1, batch_size=8, lr=1e-3, threads=1)
+    curves = prune_curves(models, SPEC, _data(), recipe, ratios, scope, 1)
+    assert len(curves) == 2 * 4 and set(curves["scope"]) == {scope}
+    for ratio, group in curves.groupby("ratio"):
+        zeros = group["sparsity"].to_numpy() * n
+        assert np.allclose(zeros, round(ratio * n), atol=1e-6), (ratio, zeros, round(ratio * n))
+    assert curves["test_acc"].between(0, 1).all()
+    again = prune_curves(models, SPEC, _data(), recipe, ratios, scope, 1)
+    assert again.equals(curves)  # seeded: the same figures twice
+
+
+def test_drop_point_interpolates_and_says_never() -> None:
+    assert drop_point([0, 0.5, 0.7, 0.9], [0.80, 0.79, 0.76, 0.5]) == pytest.approx(0.5 + 0.2 * (0.79 - 0.78) / 0.03)
+    assert drop_point([0, 0.5, 0.9], [0.8, 0.8, 0.79]) is None
+    assert drop_point([0.9, 0, 0.5], [0.6, 0.8, 0.7]) == pytest.approx(0.1)  # unsorted input
+    import pandas as pd
+
+    curves = pd.DataFrame({"model": ["a", "a", "b", "b"], "source": ["x", "x", "y", "y"], "ratio": [0, 0.5, 0, 0.5],
+                           "scope": "global", "test_acc": [0.8, 0.7, 0.8, 0.8]})
+    table = drop_table(curves).set_index("source")
+    assert table.loc["x", "drop_sparsity"] == pytest.approx(0.1)
+    assert pd.isna(table.loc["y", "drop_sparsity"]) and "never" in table.loc["y", "note"]
+
+
+def test_twin_prediction_recovers_a_linear_signal() -> None:
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((60, 6))
+    w = np.array([0.05, -0.03, 0.0, 0.02, 0.0, 0.0])
+    dense = 0.7 + 0.01 * rng.standard_normal(60)
+    twin = np.stack([0.6 + emb @ w + 0.002 * rng.standard_normal(60), 0.4 + 2 * emb @ w], axis=1)
+    is_train = np.arange(60) < 45
+    fit = twin_prediction(emb, dense, twin, [0.5, 0.9], is_train)
+    t = fit.table.set_index(["ratio", "feature"])
+    assert t.loc[(0.5, "embedding"), "r2"] > 0.95 and t.loc[(0.9, "embedding"), "r2"] > 0.95
+    assert t.loc[(0.5, "dense_acc"), "r2"] < 0.3
+    assert t.loc[(0.5, "embedding"), "n_test"] == 15
+    direction = robust_direction(fit.models[0.9])
+    assert np.linalg.norm(direction) == pytest.approx(1.0)
+    assert np.dot(direction, w / np.linalg.norm(w)) > 0.95
+
+
+def test_parse_ratios() -> None:
+    assert parse_ratios("0.9, 0.5,0.5") == (0.0, 0.5, 0.9)
+    for bad in ("1.0", "a,b", "", "-0.1"):
+        with pytest.raises(ValueError, match="ratios"):
+            parse_ratios(bad)
