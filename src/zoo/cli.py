@@ -1,0 +1,76 @@
+"""``hyperzoo zoo generate`` and ``hyperzoo zoo info``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_generate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="population TOML (see configs/zoos/)")
+    p.add_argument("--out", required=True, help="zoo HDF5 file to create or continue")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address (default: RAY_ADDRESS, else a local runtime on loopback)")
+    p.add_argument("--max-workers", type=int, default=None, help="models trained at once (default: all that fit)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing zoo made from another config")
+    p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard (local runtime only)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    import sys
+
+    from zoo.runner import generate, print_progress
+    from zoo.store import ZooBusyError
+
+    try:
+        report = generate(args.config, args.out, address=args.address, max_workers=args.max_workers,
+                          overwrite=args.overwrite, dashboard=args.dashboard,
+                          progress=None if args.quiet else print_progress)
+    except ZooBusyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    counts = ", ".join(f"{k} {v}" for k, v in report.status.items())
+    print(f"{report.path}: {report.num_models} models; this run trained {report.trained} ({counts or 'nothing'}), "
+          f"{report.already} were already finished; {report.wall_time:.1f}s")
+    return 0  # failed or diverged models are recorded in the zoo; the run itself succeeded
+
+
+def _info(args: argparse.Namespace) -> int:
+    from zoo.info import plot_curves, summary
+    from zoo.reader import Zoo
+
+    with Zoo.open(args.zoo) as zoo:
+        print(summary(zoo))
+        if args.plot:
+            print(f"plot: {plot_curves(zoo, args.plot, args.metric)}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    zoo = sub.add_parser("zoo", help="generate and inspect model zoos")
+    zsub = zoo.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
+    gen = zsub.add_parser("generate", help="train a population of models with Ray into one HDF5 zoo (resumable)")
+    add_generate_arguments(gen)
+    gen.set_defaults(func=run_generate)
+    info = zsub.add_parser("info", help="summarise a zoo file")
+    info.add_argument("zoo", help="zoo HDF5 file")
+    info.add_argument("--plot", default=None, help="also write the population's accuracy curves to this image")
+    info.add_argument("--metric", default="test_acc", help="metric to plot (default test_acc)")
+    info.set_defaults(func=_info)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python scripts/generate_zoo.py``: the same as ``hyperzoo zoo generate``."""
+    import sys
+
+    from eo_tasks.config import ConfigError
+    from eo_tasks.data.errors import DataError
+
+    parser = argparse.ArgumentParser(prog="generate_zoo", description="Generate a model zoo (Ray job entry point).")
+    add_generate_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_generate(args)
+    except (ConfigError, DataError, FileNotFoundError, ValueError) as err:
+        print(f"generate_zoo: error: {err}", file=sys.stderr)
+        return 2

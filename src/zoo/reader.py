@@ -1,0 +1,235 @@
+"""Reading a zoo: ``Zoo.open(path)`` gives the model table, metrics, layouts, weights and twins.
+
+The file is opened as a SWMR reader, so a zoo that is still being generated can be read
+(call :meth:`Zoo.refresh` to see models finished since). Weights are read one checkpoint
+at a time; nothing reads the whole weights dataset.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from eo_tasks.data.types import TaskInfo
+from eo_tasks.models.layout import Layout
+from eo_tasks.models.spec import ModelSpec
+from zoo.store import FORMAT, FORMAT_VERSION, STATUS_NAMES, TABLE_COLUMNS, open_for_reading
+
+_BYTES_COLUMNS = ("error", "node")
+_JSON_COLUMNS = ("spec", "train_config", "overrides")
+
+
+class Zoo:
+    def __init__(self, path: str | Path, file: h5py.File) -> None:
+        self.path = Path(path)
+        self.file = file
+        if file.attrs.get("format") != FORMAT:
+            file.close()
+            raise ValueError(f"{path}: not a hyperzoo zoo file (no format={FORMAT!r} attribute)")
+        version = int(file.attrs["format_version"])
+        if version > FORMAT_VERSION:
+            file.close()
+            raise ValueError(f"{path}: zoo format version {version} is newer than this reader ({FORMAT_VERSION})")
+
+    def __repr__(self) -> str:
+        if not self.file.id.valid:
+            return f"Zoo({str(self.path)!r}, closed)"
+        return f"Zoo({str(self.path)!r}, {self.num_models} models, {len(self.epochs)} checkpoints each)"
+
+    @classmethod
+    def open(cls, path: str | Path) -> Zoo:
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such zoo file")
+        try:
+            file = open_for_reading(path)
+        except OSError as err:
+            raise ValueError(f"{path}: cannot open as HDF5 ({err})") from err
+        return cls(path, file)
+
+    def close(self) -> None:
+        if self.file.id.valid:
+            self.file.close()
+
+    def __enter__(self) -> Zoo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def refresh(self) -> None:
+        """See what a running writer has flushed since (SWMR)."""
+        for name in ("models/status", "models/error", "models/wall_time", "models/finished_at", "models/run",
+                     "models/node", "weights"):
+            self.file[name].refresh()
+        for group in ("metrics", "twins/metrics"):
+            if group in self.file:
+                for ds in self.file[group].values():
+                    ds.refresh()
+        if "twins" in self.file:
+            self.file["twins/weights"].refresh()
+        for cached in ("table", "metrics", "twin_metrics"):
+            self.__dict__.pop(cached, None)
+
+    # ---- description --------------------------------------------------------------
+    @property
+    def num_models(self) -> int:
+        return int(self.file.attrs["num_models"])
+
+    @cached_property
+    def epochs(self) -> np.ndarray:
+        """The kept epochs: checkpoint ``k`` of every model is after epoch ``epochs[k]``."""
+        return self.file["epochs"][:].astype(int)
+
+    @cached_property
+    def task(self) -> TaskInfo:
+        return TaskInfo.from_json(self.file.attrs["task"])
+
+    @cached_property
+    def provenance(self) -> dict[str, Any]:
+        return json.loads(self.file.attrs["provenance"])
+
+    @property
+    def config_text(self) -> str:
+        return str(self.file.attrs["config_text"])
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        return json.loads(self.file.attrs["runs"])
+
+    @cached_property
+    def layouts(self) -> list[Layout]:
+        archs = self.file["architectures"]
+        return [Layout.from_json(archs[str(a)].attrs["layout"]) for a in range(len(archs))]
+
+    @property
+    def layout(self) -> Layout:
+        if len(self.layouts) != 1:
+            raise ValueError(
+                f"{self.path} holds {len(self.layouts)} architectures (column 'arch'); use layout_of(model) "
+                "or layouts[arch]"
+            )
+        return self.layouts[0]
+
+    def layout_of(self, model: int) -> Layout:
+        return self.layouts[int(self.file["models/arch"][self._model(model)])]
+
+    def spec(self, model: int) -> ModelSpec:
+        return ModelSpec.from_json(self.file["models/spec"][self._model(model)].decode())
+
+    # ---- tables -------------------------------------------------------------------
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """One row per model (index: model id) with hyperparameters, status, error, wall time."""
+        cols: dict[str, Any] = {}
+        group = self.file["models"]
+        names = [c for c in TABLE_COLUMNS if c in group] + sorted(set(group) - set(TABLE_COLUMNS))
+        for name in names:
+            values = group[name][:]
+            if name == "status":
+                values = [STATUS_NAMES[int(v)] for v in values]
+            elif name in _BYTES_COLUMNS:
+                values = [v.decode("utf-8", errors="replace") for v in values]
+            elif values.dtype.kind == "O":
+                values = [v.decode() if isinstance(v, bytes) else v for v in values]
+            cols[name] = values
+        df = pd.DataFrame(cols)
+        df.index.name = "model"
+        return df
+
+    @cached_property
+    def metrics(self) -> pd.DataFrame:
+        """Long format: one row per stored checkpoint (model, checkpoint, epoch, metric columns)."""
+        return self._long(self.file["metrics"], "checkpoint")
+
+    @staticmethod
+    def _long(group: h5py.Group, axis_name: str) -> pd.DataFrame:
+        names = list(group)
+        arrays = {n: group[n][:] for n in names}
+        m, c = arrays[names[0]].shape
+        first = "epoch" if "epoch" in arrays else names[0]
+        present = np.isfinite(arrays[first]) if first == "epoch" else np.ones((m, c), bool)
+        model, col = np.nonzero(present)
+        df = pd.DataFrame({"model": model, axis_name: col})
+        for n in names:
+            df[n] = arrays[n][model, col]
+        if "epoch" in df:
+            df["epoch"] = df["epoch"].astype(int)
+        return df
+
+    # ---- weights ------------------------------------------------------------------
+    def _model(self, model: int) -> int:
+        m = int(model)
+        if not 0 <= m < self.num_models:
+            raise IndexError(f"model {model} out of range 0..{self.num_models - 1}")
+        return m
+
+    def checkpoint_of(self, epoch: int) -> int:
+        hits = np.flatnonzero(self.epochs == int(epoch))
+        if hits.size == 0:
+            raise KeyError(f"epoch {epoch} is not a kept checkpoint; kept: {self.epochs.tolist()}")
+        return int(hits[0])
+
+    def weights(self, model: int, epoch: int | None = None) -> np.ndarray:
+        """Flat float32 weights of ``model`` after ``epoch`` (None: its last stored checkpoint)."""
+        m = self._model(model)
+        stored = np.isfinite(self.file["metrics/epoch"][m])
+        if epoch is None:
+            if not stored.any():
+                raise KeyError(f"model {m} has no stored checkpoint (status {self.table.status.iloc[m]})")
+            c = int(np.flatnonzero(stored)[-1])
+        else:
+            c = self.checkpoint_of(epoch)
+            if not stored[c]:
+                raise KeyError(f"model {m} has no checkpoint for epoch {epoch} (status {self.table.status.iloc[m]})")
+        p = self.layout_of(m).num_params
+        return self.file["weights"][m, c, :p]
+
+    def load_model(self, model: int, epoch: int | None = None):
+        """The eo_tasks module of ``model`` with its weights after ``epoch`` (eval mode)."""
+        from eo_tasks.models.family import build_model, load_flat
+
+        net = build_model(self.spec(model), seed=0)
+        load_flat(net, self.weights(model, epoch))
+        return net.eval()
+
+    # ---- sparsified twins ---------------------------------------------------------
+    @property
+    def twin_ratios(self) -> np.ndarray:
+        return self.file["twins/ratios"][:] if "twins" in self.file else np.empty(0)
+
+    def _twin_row(self, ratio: float) -> int:
+        hits = np.flatnonzero(np.isclose(self.twin_ratios, ratio))
+        if hits.size == 0:
+            raise KeyError(f"no twins with ratio {ratio}; stored ratios: {self.twin_ratios.tolist()}")
+        return int(hits[0])
+
+    def twin_weights(self, model: int, ratio: float) -> np.ndarray:
+        """Weights of ``model``'s final checkpoint pruned to ``ratio`` and fine-tuned."""
+        m, r = self._model(model), self._twin_row(ratio)
+        if not np.isfinite(self.file["twins/metrics/sparsity"][m, r]):
+            raise KeyError(f"model {m} has no twin with ratio {ratio}")
+        return self.file["twins/weights"][m, r, : self.layout_of(m).num_params]
+
+    @cached_property
+    def twin_metrics(self) -> pd.DataFrame:
+        """Long format: one row per stored twin (model, twin, ratio, metric columns)."""
+        if "twins" not in self.file:
+            return pd.DataFrame(columns=["model", "twin", "ratio"])
+        df = self._long(self.file["twins/metrics"], "twin")
+        df = df[np.isfinite(df["sparsity"])].reset_index(drop=True)
+        df.insert(2, "ratio", self.twin_ratios[df["twin"].to_numpy()])
+        return df
+
+    def load_twin(self, model: int, ratio: float):
+        from eo_tasks.models.family import build_model, load_flat
+
+        net = build_model(self.spec(model), seed=0)
+        load_flat(net, self.twin_weights(model, ratio))
+        return net.eval()

@@ -1,0 +1,180 @@
+"""The per-model task: train one member, keep its checkpoints, make its sparsified twins.
+
+Runs inside a Ray worker (or any process): it gets the task data as numpy arrays shared
+through the object store and returns plain numpy results. It never touches the zoo file;
+the driver is the only writer.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from eo_tasks.data.types import TaskData, TaskInfo, TensorSet
+from eo_tasks.models.spec import ModelSpec
+from eo_tasks.train.config import TrainConfig
+from zoo.spec import SparsifyConfig
+
+
+# ---- task data <-> numpy (what goes into the object store once) ---------------------
+def data_to_arrays(data: TaskData) -> dict[str, Any]:
+    """TaskData as nested dicts of numpy arrays: Ray stores them once and every worker maps
+    them without a copy."""
+    return {
+        "info": data.info.to_json(),
+        "splits": {
+            name: {
+                "inputs": {k: v.numpy() for k, v in ts.inputs.items()},
+                "labels": ts.labels.numpy(),
+                "meta": dict(ts.meta),
+            }
+            for name, ts in data.splits.items()
+        },
+    }
+
+
+def arrays_to_data(arrays: dict[str, Any]) -> TaskData:
+    """Rebuild TaskData around the (read-only, shared) arrays without copying them.
+
+    The trainer only indexes these tensors (which copies the batch), never writes them,
+    so torch's warning about non-writable numpy memory does not apply.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        splits = {
+            name: TensorSet(
+                inputs={k: torch.from_numpy(v) for k, v in s["inputs"].items()},
+                labels=torch.from_numpy(s["labels"]),
+                meta=dict(s["meta"]),
+            )
+            for name, s in arrays["splits"].items()
+        }
+    return TaskData(info=TaskInfo.from_json(arrays["info"]), splits=splits)
+
+
+# ---- the task -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class MemberTask:
+    index: int
+    spec_json: str  # ModelSpec
+    train: TrainConfig
+    keep_epochs: tuple[int, ...]
+    train_subset: int  # 0 = the whole train split
+    subset_seed: int
+    sparsify: SparsifyConfig
+    fault: str = ""  # test hook, see ``_inject``
+
+
+@dataclass
+class MemberResult:
+    index: int
+    status: str  # "done" | "failed" | "diverged"
+    error: str = ""
+    wall_time: float = 0.0
+    epochs: list[int] = field(default_factory=list)  # kept epochs reached, in order
+    weights: np.ndarray | None = None  # [len(epochs), P_arch] float32
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [len(epochs)]
+    twin_weights: np.ndarray | None = None  # [R, P_arch]
+    twin_metrics: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [R]
+    train_size: int = 0
+    node: str = ""
+
+
+def _inject(fault: str) -> None:
+    """Fault injection for tests of the driver's fault handling (empty: nothing happens).
+
+    ``raise``: the model raises; ``exit``: the worker process dies every attempt;
+    ``exit_once:PATH``: it dies on the first attempt only (PATH marks that it happened).
+    """
+    if not fault:
+        return
+    if fault == "raise":
+        raise RuntimeError("injected fault: this model raises")
+    if fault == "exit":
+        os._exit(17)
+    if fault.startswith("exit_once:"):
+        marker = Path(fault.split(":", 1)[1])
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            os._exit(17)
+        return
+    raise ValueError(f"unknown fault {fault!r}")
+
+
+def describe_error(err: BaseException) -> str:
+    """``Type: message (at file:line)`` of the innermost frame: enough to find the cause."""
+    text = f"{type(err).__name__}: {err}"
+    frames = traceback.extract_tb(err.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
+    return text
+
+
+def run_member(task: MemberTask, arrays: dict[str, Any]) -> MemberResult:
+    """Train one member; never raises for a model's own failure (it is reported instead)."""
+    from eo_tasks.train.loop import DivergedError, train_model
+    from eo_tasks.train.prune import prune_and_finetune
+
+    start = time.perf_counter()
+    result = MemberResult(index=task.index, status="failed", node=f"{socket.gethostname()}:{os.getpid()}")
+    kept: list[tuple[int, np.ndarray, dict[str, float]]] = []
+    keep = set(task.keep_epochs)
+
+    def on_epoch(epoch: int, flat: np.ndarray, metrics: dict[str, float]) -> None:
+        if epoch in keep:
+            kept.append((epoch, flat.copy(), dict(metrics)))
+
+    try:
+        data = arrays_to_data(arrays)
+        if task.train_subset:
+            data.splits["train"] = data.splits["train"].sample(task.train_subset, seed=task.subset_seed)
+        result.train_size = len(data.splits["train"])
+        spec = ModelSpec.from_json(task.spec_json)
+        _inject(task.fault)
+        train_model(spec, data, task.train, callback=on_epoch)
+        result.status = "done"
+        if task.sparsify.ratios and kept:
+            _twins(result, spec, data, task, kept[-1][1], prune_and_finetune)
+    except DivergedError as err:
+        result.status, result.error = "diverged", str(err)
+    except Exception as err:  # a model's own failure is data for the zoo, not a crash of the run
+        result.status, result.error = "failed", describe_error(err)
+    if kept:
+        result.epochs = [e for e, _, _ in kept]
+        result.weights = np.stack([w for _, w, _ in kept]).astype(np.float32, copy=False)
+        names = sorted({k for _, _, m in kept for k in m})
+        result.metrics = {k: np.array([m.get(k, np.nan) for _, _, m in kept], dtype=np.float64) for k in names}
+    result.wall_time = time.perf_counter() - start
+    return result
+
+
+def _twins(result: MemberResult, spec: ModelSpec, data: TaskData, task: MemberTask, final: np.ndarray, prune) -> None:
+    """One pruned, fine-tuned twin per ratio; a twin that fails leaves NaN metrics and a note."""
+    sp = task.sparsify
+    weights = np.zeros((len(sp.ratios), final.size), dtype=np.float32)
+    rows: list[dict[str, float]] = []
+    notes = []
+    for r, ratio in enumerate(sp.ratios):
+        try:
+            flat, metrics = prune(spec, data, task.train, final, ratio, sp.finetune_epochs, sp.scope)
+            weights[r] = flat
+            rows.append(metrics)
+        except Exception as err:
+            rows.append({})
+            weights[r] = np.nan
+            notes.append(f"twin ratio={ratio}: {describe_error(err)}")
+    names = sorted({k for m in rows for k in m})
+    result.twin_weights = weights
+    result.twin_metrics = {k: np.array([m.get(k, np.nan) for m in rows], dtype=np.float64) for k in names}
+    if notes:
+        result.error = "; ".join(notes)

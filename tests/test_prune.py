@@ -1,0 +1,110 @@
+"""Magnitude pruning: exact counts, weights only, deterministic; masked fine-tuning keeps zeros."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from eo_tasks.data.types import ModalityInfo, TaskData, TaskInfo, TensorSet
+from eo_tasks.models.family import build_model, flat_weights, layout_for, spec_for
+from eo_tasks.models.spec import ArchConfig
+from eo_tasks.train.config import TrainConfig
+from eo_tasks.train.prune import magnitude_mask, prunable_slices, prune_and_finetune, sparsity
+
+MODS = (ModalityInfo("rgb", "image", 3),)
+
+
+def _spec(hidden: int = 8):
+    return spec_for(ArchConfig(channels=(4, 4), kernel_sizes=(3, 3), hidden=hidden), MODS, 3, 8)
+
+
+def _weight_index(layout) -> np.ndarray:
+    return np.concatenate([np.arange(s.start, s.stop) for s in prunable_slices(layout)])
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+@pytest.mark.parametrize("ratio", [0.0, 0.1, 0.333, 0.5, 0.9, 1.0])
+def test_exact_count_weights_only(scope: str, ratio: float) -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    flat = flat_weights(build_model(spec, seed=3))
+    mask = magnitude_mask(flat, layout, ratio, scope)
+    widx = _weight_index(layout)
+    assert mask.dtype == np.float32 and set(np.unique(mask)) <= {0.0, 1.0}
+    assert int((mask[widx] == 0).sum()) == round(ratio * widx.size)
+    others = np.setdiff1d(np.arange(layout.num_params), widx)  # biases
+    assert others.size > 0 and (mask[others] == 1).all()
+
+
+def test_global_prunes_the_smallest_magnitudes() -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    flat = flat_weights(build_model(spec, seed=1))
+    mask = magnitude_mask(flat, layout, 0.4, "global")
+    widx = _weight_index(layout)
+    pruned, kept = widx[mask[widx] == 0], widx[mask[widx] == 1]
+    assert np.abs(flat[pruned]).max() <= np.abs(flat[kept]).min()
+
+
+def test_layer_scope_prunes_each_layer_by_the_ratio() -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    flat = flat_weights(build_model(spec, seed=1))
+    # make one layer tiny: global pruning would take it whole, per-layer must not
+    first = prunable_slices(layout)[0]
+    flat = flat.copy()
+    flat[first] *= 1e-6
+    g = magnitude_mask(flat, layout, 0.5, "global")
+    l = magnitude_mask(flat, layout, 0.5, "layer")
+    assert (g[first] == 0).all()
+    for s in prunable_slices(layout):
+        n = s.stop - s.start
+        assert abs(int((l[s] == 0).sum()) - 0.5 * n) <= 1
+
+
+def test_ties_are_deterministic_and_bad_input_rejected() -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    flat = np.ones(layout.num_params, dtype=np.float32)
+    a = magnitude_mask(flat, layout, 0.5)
+    b = magnitude_mask(flat.copy(), layout, 0.5)
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="ratio"):
+        magnitude_mask(flat, layout, 1.5)
+    with pytest.raises(ValueError, match="scope"):
+        magnitude_mask(flat, layout, 0.5, "neuron")
+    with pytest.raises(ValueError, match="shape"):
+        magnitude_mask(flat[:-1], layout, 0.5)
+    flat[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        magnitude_mask(flat, layout, 0.5)
+
+
+def _task_data(n: int = 96, seed: int = 0) -> TaskData:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 3, (n,), generator=g)
+    x = torch.randn(n, 3, 8, 8, generator=g) + labels.view(-1, 1, 1, 1).float()  # learnable
+    sets = {s: TensorSet({"rgb": x[i::3].clone()}, labels[i::3].clone()) for i, s in enumerate(("train", "val", "test"))}
+    info = TaskInfo("synthetic-test", ("a", "b", "c"), False, MODS, 8)
+    return TaskData(info, sets)
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_prune_and_finetune_keeps_the_mask(scope: str) -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    data = _task_data()
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=1e-2, seed=0)
+    flat = flat_weights(build_model(spec, seed=0))
+    out, metrics = prune_and_finetune(spec, data, cfg, flat, 0.7, epochs=2, scope=scope)
+    mask = magnitude_mask(flat, layout, 0.7, scope)
+    assert out.shape == flat.shape and out.dtype == np.float32
+    assert (out[mask == 0] == 0).all()
+    assert not np.array_equal(out[mask == 1], flat[mask == 1])  # it did train
+    assert metrics["sparsity"] == pytest.approx(sparsity(out, layout)) and metrics["sparsity"] >= 0.7 - 1e-3
+    assert metrics["epoch"] == 2 and metrics["ratio"] == 0.7
+    for key in ("test_acc", "pruned_test_acc", "pruned_train_loss", "gap"):
+        assert np.isfinite(metrics[key]), key
+    again, _ = prune_and_finetune(spec, data, cfg, flat, 0.7, epochs=2, scope=scope)
+    assert np.array_equal(out, again)

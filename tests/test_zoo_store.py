@@ -1,0 +1,273 @@
+"""The HDF5 zoo without training: layout of the file, writer/reader round trip, SWMR,
+recovery of a file whose writer was killed, and the by-model dataset splits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from eo_tasks.config import ConfigError
+from eo_tasks.data.types import ModalityInfo, TaskInfo
+from zoo.dataset import ZooDataset, split_models
+from zoo.plan import build_plan
+from zoo.reader import Zoo
+from zoo.spec import spec_from_text
+from zoo.store import FORMAT_VERSION, TABLE_COLUMNS, ZooBusyError, ZooWriter, create
+from zoo.worker import MemberResult
+
+TASK = TaskInfo("eurosat-rgb", tuple("abcd"), False, (ModalityInfo("rgb", "image", 3, ("B04", "B03", "B02"),
+                                                                    (0.1, 0.2, 0.3), (1.0, 1.1, 1.2)),), 8, "test", True)
+CONFIG = """
+[data]
+kind = "eurosat-rgb"
+image_size = 8
+[model]
+channels = [2, 2]
+kernel_sizes = [3, 3]
+hidden = 4
+[train]
+epochs = 3
+[population]
+keep_epochs = [0, 1, 3]
+[population.grid]
+seed = [0, 1, 2, 3, 4, 5]
+hidden_is_not_varied = []
+"""
+
+
+def _plan(extra: str = "", grid: str = "seed = [0, 1, 2, 3, 4, 5]"):
+    text = CONFIG.replace("hidden_is_not_varied = []\n", "").replace("seed = [0, 1, 2, 3, 4, 5]", grid) + extra
+    spec = spec_from_text(text)
+    return build_plan(spec, TASK, train_len=100)
+
+
+def _result(plan, i: int, status: str = "done", epochs=None, scale: float = 1.0) -> MemberResult:
+    p = plan.layouts[plan.arch_index[i]].num_params
+    epochs = list(plan.spec.keep_epochs) if epochs is None else epochs
+    rng = np.random.default_rng(i)
+    w = (rng.standard_normal((len(epochs), p)) * scale).astype(np.float32)
+    metrics = {"epoch": np.array(epochs, float), "test_acc": np.linspace(0.25, 0.5 + i / 100, len(epochs)),
+               "train_acc": np.full(len(epochs), 0.6), "val_acc": np.full(len(epochs), 0.4),
+               "train_loss": np.ones(len(epochs)), "val_loss": np.ones(len(epochs)), "test_loss": np.ones(len(epochs)),
+               "gap": np.full(len(epochs), 0.1), "unknown_metric": np.zeros(len(epochs))}
+    r = MemberResult(index=i, status=status, error="" if status == "done" else f"boom {i} ü", wall_time=1.5 + i,
+                     epochs=epochs, weights=w, metrics=metrics, train_size=100, node="host:1")
+    ratios = plan.spec.sparsify.ratios
+    if ratios and status == "done":
+        r.twin_weights = np.stack([w[-1] * (np.abs(w[-1]) > k) for k in ratios]).astype(np.float32)
+        r.twin_metrics = {"epoch": np.ones(len(ratios)), "test_acc": np.array(ratios) / 2,
+                          "sparsity": np.array(ratios)}
+    return r
+
+
+def test_file_layout_and_round_trip(tmp_path: Path) -> None:
+    plan = _plan("[sparsify]\nratios = [0.5, 0.9]\n")
+    path = tmp_path / "z.h5"
+    create(path, plan)
+    with ZooWriter(path, plan) as w:
+        assert w.pending == list(range(6)) and w.run == 1
+        for i in range(4):
+            w.write(_result(plan, i))
+        w.write(_result(plan, 4, status="diverged", epochs=[0, 1]))
+        with pytest.raises(RuntimeError, match="twice"):
+            w.write(_result(plan, 0))
+    p, c = plan.max_params, 3
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format"] == "hyperzoo.zoo" and f.attrs["format_version"] == FORMAT_VERSION
+        assert f["weights"].shape == (6, c, p) and f["weights"].dtype == np.float32
+        assert f["weights"].chunks == (1, 1, p) and f["weights"].compression == "gzip"
+        assert f["epochs"][:].tolist() == [0, 1, 3]
+        assert f["metrics/test_acc"].shape == (6, c)
+        assert f["twins/weights"].shape == (6, 2, p) and f["twins/ratios"][:].tolist() == [0.5, 0.9]
+        assert json.loads(f.attrs["task"])["modalities"][0]["bands"] == ["B04", "B03", "B02"]
+        prov = json.loads(f.attrs["provenance"])
+        assert {"hyperzoo", "git_revision", "torch", "ray", "h5py", "created"} <= set(prov)
+        assert "[population" in f.attrs["config_text"]
+        assert "unknown_metric" not in f["metrics"]
+        # no pickle or opaque blobs anywhere: only numbers and strings
+        kinds = set()
+        f.visititems(lambda name, obj: kinds.add(obj.dtype.kind) if isinstance(obj, h5py.Dataset) else None)
+        assert kinds <= {"f", "i", "u", "S", "O"}
+        f.visititems(lambda name, obj: isinstance(obj, h5py.Dataset) and obj.dtype.kind == "O"
+                     and _assert_vlen_str(obj))
+    with Zoo.open(path) as zoo:
+        t = zoo.table
+        assert t["status"].tolist() == ["done"] * 4 + ["diverged", "pending"]
+        assert t.loc[4, "error"] == "boom 4 ü" and t.loc[0, "error"] == ""
+        assert t["seed"].tolist() == list(range(6)) and (t["run"][:5] == 1).all() and t.loc[5, "run"] == 0
+        assert np.isnan(t.loc[5, "wall_time"]) and t.loc[2, "wall_time"] == 3.5
+        assert tuple(t.columns) == TABLE_COLUMNS
+        m = zoo.metrics
+        assert len(m) == 4 * 3 + 2  # diverged model: two stored checkpoints
+        assert m[m.model == 4]["epoch"].tolist() == [0, 1]
+        expected = _result(plan, 2)
+        np.testing.assert_array_equal(zoo.weights(2, 1), expected.weights[1])
+        np.testing.assert_array_equal(zoo.weights(2), expected.weights[-1])
+        np.testing.assert_array_equal(zoo.weights(4), _result(plan, 4, epochs=[0, 1]).weights[-1])
+        with pytest.raises(KeyError, match="epoch 3"):
+            zoo.weights(4, 3)
+        with pytest.raises(KeyError, match="not a kept checkpoint"):
+            zoo.weights(0, 2)
+        with pytest.raises(KeyError, match="no stored checkpoint"):
+            zoo.weights(5)
+        row = m[(m.model == 2) & (m.epoch == 3)].iloc[0]
+        assert row["weight_max_abs"] == pytest.approx(np.abs(expected.weights[-1]).max())
+        assert row["weight_l2"] == pytest.approx(np.linalg.norm(expected.weights[-1].astype(np.float64)))
+        assert zoo.layout.num_params == p and zoo.task == TASK
+        np.testing.assert_array_equal(zoo.twin_weights(1, 0.9), _result(plan, 1).twin_weights[1])
+        tm = zoo.twin_metrics
+        assert len(tm) == 4 * 2 and set(tm["ratio"]) == {0.5, 0.9}
+        net = zoo.load_model(3, 1)
+        np.testing.assert_array_equal(net.layout.flatten(net.state_dict()), _result(plan, 3).weights[1])
+
+
+def _assert_vlen_str(ds: h5py.Dataset) -> None:
+    assert h5py.check_string_dtype(ds.dtype) is not None, ds.name
+
+
+def test_resume_identity_and_layout_checks(tmp_path: Path) -> None:
+    plan = _plan()
+    path = tmp_path / "z.h5"
+    create(path, plan)
+    with ZooWriter(path, plan) as w:
+        w.write(_result(plan, 1))
+    with ZooWriter(path, plan) as w:
+        assert w.pending == [0, 2, 3, 4, 5] and w.run == 2
+    other = _plan(grid="seed = [0, 1, 2, 3, 4, 6]")
+    with pytest.raises(ConfigError, match="different config"):
+        ZooWriter(path, other)
+    with Zoo.open(path) as zoo:
+        assert [r["todo"] for r in zoo.runs] == [6, 5]
+
+
+def test_several_architectures(tmp_path: Path) -> None:
+    spec_text = CONFIG.replace("hidden_is_not_varied = []\n", "").replace("seed = [0, 1, 2, 3, 4, 5]", "seed = [0, 1]")
+    task = TaskInfo("benge", ("a", "b"), False, (ModalityInfo("s2", "image", 4), ModalityInfo("s1", "image", 2)), 8)
+    plan = build_plan(spec_from_text(spec_text + 'fusion = ["early", "late"]\n'), task, 50)
+    assert len(plan.layouts) == 2 and plan.arch_index == (0, 1, 0, 1)
+    path = tmp_path / "z.h5"
+    create(path, plan)
+    with ZooWriter(path, plan) as w:
+        for i in range(4):
+            w.write(_result(plan, i))
+    with Zoo.open(path) as zoo:
+        with pytest.raises(ValueError, match="2 architectures"):
+            _ = zoo.layout
+        assert zoo.layout_of(1).num_params == plan.layouts[1].num_params != zoo.layout_of(0).num_params
+        assert zoo.weights(0).shape == (plan.layouts[0].num_params,)
+        assert zoo.load_model(1).spec.arch.fusion == "late"
+    with pytest.raises(ValueError, match="architectures"):
+        ZooDataset(path)
+    ds = ZooDataset(path, split="all", arch=1)
+    assert len(ds) == 2 * 3 and ds[0]["weights"].shape == (plan.layouts[1].num_params,)
+
+
+def test_bad_member_architecture_is_named() -> None:
+    spec = spec_from_text(CONFIG.replace("hidden_is_not_varied = []\n", "") + 'fusion = ["single", "late"]\n')
+    task = TaskInfo("benge", ("a", "b"), False, (ModalityInfo("s2", "image", 4), ModalityInfo("s1", "image", 2)), 8)
+    with pytest.raises(ConfigError, match=r"population member 0 \(seed=0, fusion='single'\)"):
+        build_plan(spec, task, 50)
+
+
+def test_dataset_splits_by_model_and_filters(tmp_path: Path) -> None:
+    plan = _plan(grid="seed = " + str(list(range(20))))
+    path = tmp_path / "z.h5"
+    create(path, plan)
+    with ZooWriter(path, plan) as w:
+        for i in range(20):
+            if i == 3:
+                w.write(_result(plan, i, status="failed", epochs=[0]))
+            elif i == 7:
+                w.write(_result(plan, i, scale=1e4))  # huge weights: dropped by the bound
+            else:
+                w.write(_result(plan, i))
+    parts = {s: ZooDataset(path, s, seed=1) for s in ("train", "val", "test")}
+    models = {s: set(d.models.tolist()) for s, d in parts.items()}
+    assert models["train"].isdisjoint(models["val"]) and models["train"].isdisjoint(models["test"])
+    assert models["val"].isdisjoint(models["test"])
+    assert set().union(*models.values()) == set(range(20)) - {3}
+    assert [len(models[s]) for s in ("train", "val", "test")] == [13, 3, 3]
+    for s, d in parts.items():  # every item's model belongs to its split: checkpoints never cross
+        assert {int(d.index[k, 0]) for k in range(len(d))} <= models[s]
+    assert 7 not in {int(m) for m, _ in np.concatenate([d.index for d in parts.values()])}
+    assert ZooDataset(path, "train", seed=2).models.tolist() != parts["train"].models.tolist()
+    assert ZooDataset(path, "train", seed=1).models.tolist() == parts["train"].models.tolist()
+    d = ZooDataset(path, "all", epochs=[3], max_abs=None, properties=("test_acc", "lr", "epoch"))
+    assert len(d) == 19 and set(d.epochs.tolist()) == {3}  # the failed model is not "done"
+    item = d[5]
+    m = item["model"]
+    assert item["weights"].dtype == torch.float32
+    np.testing.assert_array_equal(item["weights"].numpy(), _result(plan, m, scale=1e4 if m == 7 else 1).weights[-1])
+    assert item["properties"].tolist() == pytest.approx([0.5 + m / 100, 1e-3, 3.0])
+    loader = torch.utils.data.DataLoader(d, batch_size=4, num_workers=2, shuffle=True)
+    batch = next(iter(loader))
+    assert batch["weights"].shape == (4, plan.max_params) and batch["properties"].shape == (4, 3)
+    assert len(ZooDataset(path, "all", status=("done", "failed"), max_abs=None)) == 19 * 3 + 1
+    with pytest.raises(ValueError, match="unknown property"):
+        ZooDataset(path, properties=("nope",))
+    with pytest.raises(ValueError, match="not kept"):
+        ZooDataset(path, epochs=[2])
+    split = split_models(np.arange(10), (0.7, 0.15, 0.15), 0)
+    assert sorted(np.concatenate(list(split.values())).tolist()) == list(range(10))
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from test_zoo_store import _plan, _result
+    from zoo.store import ZooWriter
+    plan = _plan()
+    with ZooWriter({path!r}, plan) as w:
+        for i in range(6):
+            w.write(_result(plan, i))
+            print(i, flush=True)
+            if i == 2:
+                time.sleep(60)
+""")
+
+
+def test_swmr_reader_follows_and_killed_writer_recovers(tmp_path: Path) -> None:
+    plan = _plan()
+    path = tmp_path / "z.h5"
+    create(path, plan)
+    script = WRITER.format(tests=str(Path(__file__).parent), path=str(path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        with Zoo.open(path) as zoo:  # opened while the writer holds the file
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and len(seen) < 3:
+                zoo.refresh()
+                seen = zoo.table.index[zoo.table.status == "done"].tolist()
+                time.sleep(0.05)
+            assert seen == [0, 1, 2]
+            np.testing.assert_array_equal(zoo.weights(1), _result(plan, 1).weights[-1])
+        with pytest.raises(ZooBusyError, match="another process is writing"):  # one writer at a time
+            ZooWriter(path, plan)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    with pytest.raises(OSError):  # HDF5 refuses a normal open after a killed SWMR writer ...
+        h5py.File(path, "r")
+    with ZooWriter(path, plan) as w:  # ... the writer recovers the flushed state
+        assert w.pending == [3, 4, 5]
+        for i in w.pending:
+            w.write(_result(plan, i))
+    with h5py.File(path, "r") as f:  # and the file is an ordinary, valid HDF5 file again
+        assert (f["models/status"][:] == 1).all()
+        assert f["models/run"][:].tolist() == [1, 1, 1, 2, 2, 2]
+    with Zoo.open(path) as zoo:
+        for i in range(6):
+            np.testing.assert_array_equal(zoo.weights(i), _result(plan, i).weights[-1])
