@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hyperzoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     eo_cli.add_parser(sub)
-    for module in ("zoo.cli", "hyperrep.cli", "hyperzoo.demo_cli"):
+    for module in ("zoo.cli", "hyperrep.cli", "hyperrep.downstream.cli", "hyperrep.sampling.cli", "hyperzoo.demo_cli"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as err:
@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, DataError, FileNotFoundError, FileExistsError, ValueError) as err:
+    except (ConfigError, DataError, OSError, ValueError) as err:
+        # one line naming the file or key; OSError covers missing, unwritable and full outputs
         print(f"hyperzoo {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -49,8 +49,8 @@ class Zoo:
             raise FileNotFoundError(f"{path}: no such zoo file")
         try:
             file = open_for_reading(path)
-        except OSError as err:
-            raise ValueError(f"{path}: cannot open as HDF5 ({err})") from err
+        except (OSError, RuntimeError) as err:  # h5py raises RuntimeError for a damaged superblock
+            raise ValueError(f"{path}: cannot open as HDF5, truncated or not an HDF5 file ({err})") from err
         return cls(path, file)
 
     def close(self) -> None:

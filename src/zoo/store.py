@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import platform
 import socket
 import subprocess
@@ -211,34 +212,74 @@ def _write_table(g: h5py.Group, plan: ZooPlan) -> None:
 
 # ---- opening an existing file -------------------------------------------------------
 def _recover(path: Path) -> None:
-    """Make a file whose writer was killed writable again.
+    """Make a file whose writer was killed (or ran out of disk) writable again.
 
-    A killed SWMR writer leaves the superblock marked "open for writing" and HDF5 refuses
-    to open it normally. Its contents as of the last flush are consistent (that is what
-    SWMR guarantees readers), so they are copied through a SWMR reader into a fresh file
-    that then replaces the old one; nothing flushed is lost.
+    A killed SWMR writer leaves the superblock marked "open for writing", and one that hit a
+    full disk can leave a stored end of file beyond the real one; HDF5 refuses to open either
+    normally. Everything of a finished model was flushed before its status, so the table,
+    the attributes and the rows of finished models are copied through a SWMR reader into a
+    fresh file that then replaces the old one; rows of pending models (possibly half written)
+    are left at their fill value and trained again.
     """
     tmp = path.with_name(path.name + ".recovering")
-    with open_for_reading(path) as src, h5py.File(tmp, "w", libver="latest") as dst:
-        for key in src:
-            src.copy(src[key], dst, key)
+    with h5py.File(path, "r", libver="latest", swmr=True, locking=False) as src, \
+            h5py.File(tmp, "w", libver="latest") as dst:
+        num_models = int(src.attrs["num_models"])
+        finished = np.flatnonzero(src["models/status"][:] != STATUS_CODES["pending"])
+
+        def copy(name: str, obj: h5py.HLObject) -> None:
+            if isinstance(obj, h5py.Group):
+                dst.require_group(name).attrs.update(dict(obj.attrs))
+                return
+            if name.startswith("models/") or obj.ndim == 0 or obj.shape[0] != num_models:
+                src.copy(obj, dst, name)
+                return
+            new = dst.create_dataset_like(name, obj)
+            new.attrs.update(dict(obj.attrs))
+            for i in finished:
+                new[i] = obj[i]
+
+        src.visititems(copy)
         dst.attrs.update(dict(src.attrs))
     os.replace(tmp, path)
 
 
-def open_for_reading(path: str | Path) -> h5py.File:
+def _marked_open_for_writing(path: str | Path) -> bool:
+    """The superblock's consistency flags (v2+, byte 11): set while a writer has the file open,
+    and left set by a writer that was killed."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    return len(head) == 12 and head[:8] == b"\x89HDF\r\n\x1a\n" and head[8] >= 2 and bool(head[11] & 0x05)
+
+
+def open_for_reading(path: str | Path, recovering: bool = False) -> h5py.File:
     """Open a zoo for reading whether or not a writer has it open (SWMR read).
 
     Readers take no file lock: HDF5 would otherwise hold a shared lock for as long as the
     reader is open and a driver resuming the zoo could not open it for writing. Writers
     still lock, so two drivers can never write the same zoo.
+
+    A file no writer has marked is first opened plainly, because only that open checks the
+    stored end of file against the real size and so refuses a truncated copy (SWMR reading
+    skips the check).
+    ``recovering``: the caller holds the writer lock and will recover the file, so a file
+    that a writer left truncated is read as far as it goes.
     """
+    if not _marked_open_for_writing(path):
+        try:  # a check only: the handle used is the SWMR one, which follows a writer starting later
+            h5py.File(path, "r", locking=False).close()
+        except OSError as err:
+            if "truncated" not in str(err):
+                raise
+            if not recovering:
+                raise OSError(f"{path}: truncated HDF5 file ({err}); if a zoo generation stopped on a full "
+                              "disk, rerun it to recover the finished models") from err
     return h5py.File(path, "r", libver="latest", swmr=True, locking=False)
 
 
 def read_identity(path: str | Path) -> dict[str, Any]:
     """format, version, config hash and status counts of an existing zoo (any state)."""
-    with open_for_reading(path) as f:
+    with open_for_reading(path, recovering=True) as f:
         if f.attrs.get("format") != FORMAT:
             raise ValueError(f"{path}: not a hyperzoo zoo file (no format={FORMAT!r} attribute)")
         status = f["models/status"][:]
@@ -286,7 +327,7 @@ class ZooWriter:
             return h5py.File(self.path, "a", libver="latest")
         except OSError as err:
             msg = str(err)
-            if "h5clear" not in msg:
+            if "h5clear" not in msg and "truncated" not in msg:
                 if "lock" in msg:  # a process outside this protocol has the file open
                     raise ZooBusyError(f"{self.path}: another process has this zoo open ({msg})") from err
                 raise
@@ -314,7 +355,26 @@ class ZooWriter:
 
     # ---- writing ------------------------------------------------------------------
     def write(self, result: MemberResult) -> None:
-        """Store one finished model; its status is written (and flushed) last."""
+        """Store one finished model; its status is written (and flushed) last, so a model whose
+        data did not reach the disk stays pending and is trained again by the next run."""
+        try:
+            self._write(result)
+        except (OSError, RuntimeError) as err:
+            if isinstance(err, RuntimeError) and "refusing to write it twice" in str(err):
+                raise
+            raise OSError(f"{self.path}: could not write model {result.index} ({err}); models finished "
+                          "before it are kept, free space and rerun the same command to continue") from err
+
+    def _check_space(self, result: MemberResult) -> None:
+        # HDF5 cannot close a file whose metadata it failed to flush, so a full disk is caught
+        # here, before the model touches the file, whenever the file system says so in time.
+        need = 4 * (0 if result.weights is None else result.weights.size) + (1 << 20)
+        free = shutil.disk_usage(self.path.parent).free
+        if free < need:
+            raise OSError(f"only {free} bytes free next to the zoo, model {result.index} needs about {need}")
+
+    def _write(self, result: MemberResult) -> None:
+        self._check_space(result)
         f, i = self.file, result.index
         if f["models/status"][i] != STATUS_CODES["pending"]:
             raise RuntimeError(f"model {i} is already finished in {self.path}; refusing to write it twice")
@@ -359,13 +419,20 @@ class ZooWriter:
             row[rows] = src
             group[name][i] = row
 
-    def close(self) -> None:
-        if self.file.id.valid:
-            self.file.close()
-        self._release()
+    def close(self, failing: bool = False) -> None:
+        """Close the file; with ``failing`` (an error is already on its way up) a close that
+        cannot flush either is not allowed to hide that error: the next run recovers the file."""
+        try:
+            if self.file.id.valid:
+                self.file.close()
+        except (OSError, RuntimeError):
+            if not failing:
+                raise
+        finally:
+            self._release()
 
     def __enter__(self) -> ZooWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(failing=exc_type is not None)
