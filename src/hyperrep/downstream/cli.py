@@ -1,0 +1,76 @@
+"""``hyperzoo predict``: how well a zoo's properties can be read from its weights."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The ``hyperzoo predict`` command that reproduces ``args``, every option spelled out
+    (so a later change of a default does not change what the report's command means),
+    and the working directory its relative paths are relative to."""
+    argv = ["hyperzoo", "predict", "--zoo", str(args.zoo)]
+    argv += ["--run", str(args.run)] if args.run is not None else ["--no-run"]
+    argv += ["--out", str(args.out), "--features", *args.features, "--predictors", *args.predictors]
+    if args.epochs is not None:
+        argv += ["--epochs", *map(str, args.epochs)]
+    argv += ["--min-epoch", str(args.min_epoch)]
+    if args.split_seed is not None:
+        argv += ["--split-seed", str(args.split_seed)]
+    argv += ["--max-gbt-features", str(args.max_gbt_features), "--seed", str(args.seed),
+             "--threads", str(args.threads)]
+    if args.overwrite:
+        argv.append("--overwrite")
+    return f"{shlex.join(argv)}\n# working directory: {Path.cwd()}"
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from hyperrep.downstream.report import property_report
+
+    if args.run is None and not args.no_run:
+        raise ValueError("--run RUN/ is required (or pass --no-run for the weight baselines only)")
+    results = property_report(
+        args.zoo, args.run, args.out,
+        feature_sets=tuple(args.features), predictors=tuple(args.predictors),
+        epochs=None if args.epochs is None else tuple(args.epochs), min_epoch=args.min_epoch,
+        split_seed=args.split_seed, max_gbt_features=args.max_gbt_features, seed=args.seed,
+        threads=args.threads or None,
+        overwrite=args.overwrite, command=command_line(args),
+    )
+    ran = results.dropna(subset=["r2", "balanced_accuracy"], how="all")
+    print(f"wrote {args.out}: {len(ran)} of {len(results)} feature set x predictor x property cells; "
+          f"see {Path(args.out) / 'results.md'} and summary.md")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from hyperrep.downstream.names import FEATURE_SETS, PREDICTORS
+
+    p = sub.add_parser(
+        "predict",
+        help="predict model properties from weights, embeddings and weight statistics; write a report",
+        description="Fit ridge/logistic regression and gradient-boosted trees on each feature set "
+        f"({', '.join(FEATURE_SETS)}) to predict accuracy, epoch, gap and varying hyperparameters "
+        "of the zoo's checkpoints; split by model. Writes results.csv/.md, summary.md, plots and command.txt.",
+    )
+    p.add_argument("--zoo", required=True, help="zoo file (ZOO.h5)")
+    p.add_argument("--run", default=None, help="hyper-representation run folder (RUN/)")
+    p.add_argument("--no-run", action="store_true", help="no run: only the W and s(W) baselines")
+    p.add_argument("--out", required=True, help="report folder to write")
+    p.add_argument("--features", nargs="+", default=list(FEATURE_SETS), choices=FEATURE_SETS, metavar="SET",
+                   help=f"feature sets (default: all of {' '.join(FEATURE_SETS)})")
+    p.add_argument("--predictors", nargs="+", default=list(PREDICTORS), choices=PREDICTORS,
+                   help="predictors (default: all)")
+    p.add_argument("--epochs", nargs="+", type=int, default=None, help="only these checkpoint epochs")
+    p.add_argument("--min-epoch", type=int, default=0, help="drop checkpoints before this epoch (1: no inits)")
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="seed of the split by model (default: the run's data.split_seed)")
+    p.add_argument("--max-gbt-features", type=int, default=4096,
+                   help="skip (n/a) gradient boosting on feature sets wider than this")
+    p.add_argument("--seed", type=int, default=0, help="seed of the predictors")
+    p.add_argument("--threads", type=int, default=0,
+                   help="BLAS/OpenMP threads for the predictors (0: library default; 1 on a busy machine)")
+    p.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
+    p.set_defaults(func=_predict)

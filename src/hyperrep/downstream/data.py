@@ -1,0 +1,123 @@
+"""Rows for property prediction from a zoo file and (optionally) a hyper-representation run.
+
+The checkpoints, their filters and the split by model come from the zoo's own
+:class:`zoo.dataset.ZooDataset` (seeded 70/15/15 split of models), so the split is the
+one the zoo hands to every consumer, and one split serves every feature set. Given a
+run, models are selected and split exactly as the run's ``[data]`` section selected them
+for training: the test models here are the models the hyper-representation held out,
+and its embedding of them is not a memorised one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hyperrep.downstream.evaluate import DownstreamData
+from hyperrep.downstream.properties import HYPERPARAMETERS
+
+DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+METRIC_COLUMNS = ("test_acc", "val_acc", "train_acc", "gap", "test_loss", "test_map")
+
+
+def _check_run_split(run_dir: Path, rows: pd.DataFrame, notes: list[str]) -> None:
+    """Compare our split with the one the run recorded; a mismatch would leak models."""
+    meta_path = run_dir / "meta.json"
+    if not meta_path.is_file():
+        return
+    meta = json.loads(meta_path.read_text())
+    ours = {s: set(rows.loc[rows["split"] == s, "model"].tolist()) for s in ("train", "val", "test")}
+    recorded = meta.get("split_models")  # {split: [model ids]}, when the run stores them
+    if isinstance(recorded, dict):
+        seen_in_training = set(recorded.get("train", [])) | set(recorded.get("val", []))
+        leaked = sorted(ours["test"] & seen_in_training)
+        if leaked:
+            raise ValueError(
+                f"{meta_path}: test models {leaked} were in the run's training/validation split; "
+                "pass the run's split seed (or none) so the embedding is scored on held-out models"
+            )
+        return
+    counts = meta.get("models")
+    if isinstance(counts, dict) and any(int(counts.get(s, -1)) != len(ours[s]) for s in ours):
+        here = {s: len(m) for s, m in ours.items()}
+        notes.append(f"the run split its models {counts}, this report {here}: "
+                     "the run may have been trained on some of the test models")
+
+
+def load_data(
+    zoo_path: str | Path,
+    run_dir: str | Path | None = None,
+    *,
+    epochs: Sequence[int] | None = None,
+    min_epoch: int = 0,
+    split_seed: int | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    device: str = "cpu",
+) -> tuple[DownstreamData, dict[str, str]]:
+    """Every kept checkpoint of the zoo's selected models with its properties, weights and
+    (given ``run_dir``) embedding; and a dict describing where they came from.
+
+    With a run, the models are selected (status, max_abs, architecture) and split (seed)
+    as the run's ``[data]`` section selected them for training; ``split_seed`` overrides
+    the seed. Without one: finished models, ``|w| <= 1e3``, seed ``split_seed`` or 0.
+    """
+    from zoo.dataset import ZooDataset
+    from zoo.reader import Zoo
+
+    zoo_path = Path(zoo_path)
+    run = None if run_dir is None else Path(run_dir)
+    rep = None
+    status: tuple[str, ...] = ("done",)
+    max_abs: float | None = 1e3
+    seed, arch = 0, None
+    with Zoo.open(zoo_path) as zoo:
+        table, metrics, layouts = zoo.table, zoo.metrics, zoo.layouts
+    if run is not None:
+        from hyperrep.run import HyperRep
+
+        rep = HyperRep.load(run, device=device)
+        cfg = rep.config.data
+        status, max_abs, seed = tuple(cfg.status), cfg.max_abs, cfg.split_seed
+        arch = next((a for a, lay in enumerate(layouts) if lay == rep.layout), None)
+        if arch is None:
+            raise ValueError(f"{run}: no architecture of {zoo_path} has the run's layout "
+                             f"({rep.layout.num_params} parameters)")
+    notes: list[str] = []
+    if split_seed is not None:
+        if rep is not None and split_seed != seed:
+            notes.append(f"split seed {split_seed} differs from the run's ({seed}): the embedding may have been "
+                         "trained on some of the test models")
+        seed = split_seed
+    dataset = ZooDataset(zoo_path, "all", fractions=tuple(fractions), seed=seed, status=status, max_abs=max_abs,
+                         epochs=None if epochs is None else list(epochs), properties=(), arch=arch)
+    try:
+        keep = dataset.epochs >= min_epoch
+        index = dataset.index[keep]
+        weights = np.stack([dataset[i]["weights"].numpy() for i in np.flatnonzero(keep)]) if keep.any() \
+            else np.zeros((0, dataset.layout.num_params), np.float32)
+        layout = dataset.layout
+        split_of = {int(m): s for s, models in dataset.splits.items() for m in models.tolist()}
+    finally:
+        dataset.close()
+    if len(index) == 0:
+        raise ValueError(f"{zoo_path}: no checkpoints match (status {list(status)}, epochs={epochs}, "
+                         f"min_epoch={min_epoch})")
+    keys = pd.DataFrame(index, columns=["model", "checkpoint"])
+    metric_cols = ["model", "checkpoint", "epoch", *[c for c in METRIC_COLUMNS if c in metrics]]
+    rows = keys.merge(metrics[metric_cols], on=["model", "checkpoint"], how="left", validate="one_to_one")
+    hyper = [p.name for p in HYPERPARAMETERS if p.name in table] + [c for c in ("name", "seed") if c in table]
+    rows = rows.merge(table[hyper], left_on="model", right_index=True, how="left")
+    rows.insert(3, "split", rows["model"].map(split_of))
+    kept = "all kept epochs" if epochs is None else f"epochs {list(epochs)}"
+    sources = {"zoo": str(zoo_path), "checkpoints": kept + (f", epoch >= {min_epoch}" if min_epoch else ""),
+               "models": f"status in {list(status)}", "split seed": str(seed)}
+    embeddings = None
+    if rep is not None and run is not None:
+        embeddings = rep.embed(weights)
+        sources["run"] = str(run)
+        _check_run_split(run, rows, notes)
+    return DownstreamData(rows, weights, layout, embeddings, notes), sources

@@ -1,0 +1,132 @@
+"""A property report folder: the table, the plots, a summary and the command that made it.
+
+Layout of ``out_dir``::
+
+    results.csv            one row per feature set x predictor x property (all metrics)
+    results.md             one Markdown table per metric, best per property in bold
+    summary.md             where the embedding wins or loses against weight baselines
+    predictions.csv        test-model predictions behind the plots
+    pred_vs_true_<p>.png   one figure per property
+    embedding_pca.png      PCA of the embeddings coloured by test accuracy and epoch
+    command.txt            the command line (or Python call) that made the report
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from hyperrep.downstream.evaluate import DownstreamData, Evaluation, evaluate
+from hyperrep.downstream.features import FEATURE_SETS
+from hyperrep.downstream.plots import plot_embedding_pca, plot_pred_vs_true
+from hyperrep.downstream.predictors import PREDICTORS
+from hyperrep.downstream.tables import results_markdown, summary_markdown
+
+REPORT_FILES = ("results.csv", "results.md", "summary.md", "predictions.csv", "command.txt")
+
+
+def check_out_dir(out_dir: str | Path, overwrite: bool) -> Path:
+    """Refuse a report folder that is a file, or that holds a report unless ``overwrite``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"report folder {out_dir} is a file")
+    existing = [name for name in REPORT_FILES if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{out_dir} already holds a report ({existing[0]}); pass overwrite=True / --overwrite")
+    return out_dir
+
+
+def _prepare(out_dir: Path, overwrite: bool) -> Path:
+    out_dir = check_out_dir(out_dir, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str, str] | None = None) -> str:
+    lines = [f"- {k}: `{v}`" for k, v in (sources or {}).items()]
+    counts = {s: len(data.models(s)) for s in ("train", "val", "test")}
+    lines.append(
+        f"- split by model (id `{evaluation.split_id}`, shared by every feature set): "
+        f"{counts['train']} train / {counts['val']} val / {counts['test']} test models, "
+        f"{len(data.rows)} checkpoints"
+    )
+    test = data.models("test")
+    if "name" in data.rows:
+        names = data.rows.drop_duplicates("model").set_index("model")["name"]
+        test = [f"{m} ({names[m]})" for m in test]
+    lines.append(f"- test models: {', '.join(map(str, test))}")
+    lines.append("- ridge: ridge regression (numbers) or logistic regression (classes), regularisation chosen on "
+                 "the validation models; gbt: histogram gradient-boosted trees, rounds chosen on the validation models")
+    return "\n".join(lines)
+
+
+def write_report(
+    data: DownstreamData,
+    evaluation: Evaluation,
+    out_dir: str | Path,
+    command: str,
+    sources: dict[str, str] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    out = _prepare(Path(out_dir), overwrite)
+    evaluation.results.to_csv(out / "results.csv", index=False)
+    evaluation.predictions.to_csv(out / "predictions.csv", index=False)
+    header = split_header(data, evaluation, sources)
+    (out / "results.md").write_text(results_markdown(evaluation.results, header, evaluation.notes))
+    (out / "summary.md").write_text(summary_markdown(evaluation.results))
+    for prop in evaluation.properties:
+        plot_pred_vs_true(evaluation.predictions, evaluation.results, prop, out / f"pred_vs_true_{prop.name}.png")
+    if data.embeddings is not None:
+        plot_embedding_pca(data.embeddings, data.rows, out / "embedding_pca.png")
+    (out / "command.txt").write_text(command.rstrip("\n") + "\n")
+    return out
+
+
+def _python_call(**kwargs: object) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"# Python: hyperrep.downstream.property_report({args})\n# interpreter: {shlex.quote(sys.executable)}"
+
+
+def property_report(
+    zoo_path: str | Path,
+    run_dir: str | Path | None,
+    out_dir: str | Path,
+    *,
+    feature_sets: tuple[str, ...] = FEATURE_SETS,
+    predictors: tuple[str, ...] = PREDICTORS,
+    epochs: tuple[int, ...] | None = None,
+    min_epoch: int = 0,
+    split_seed: int | None = None,
+    max_gbt_features: int = 4096,
+    seed: int = 0,
+    threads: int | None = None,
+    overwrite: bool = False,
+    command: str | None = None,
+) -> pd.DataFrame:
+    """Predict every property of the zoo's checkpoints from every feature set; write the
+    report folder (see the module docstring) and return the results table.
+
+    ``run_dir`` is a trained hyper-representation run (None: weight baselines only).
+    ``epochs`` keeps only those checkpoints (None: all), ``min_epoch`` drops earlier ones
+    (1 drops the untrained initialisations). ``split_seed`` overrides the seed of the
+    split by model; by default a run's own ``data.split_seed`` is used (0 without a run),
+    so the embedding's test models are models the hyper-representation never trained on.
+    ``threads``: see :func:`~hyperrep.downstream.evaluate.evaluate`.
+    """
+    from hyperrep.downstream.data import load_data
+
+    check_out_dir(out_dir, overwrite)  # before minutes of fitting, not after
+    data, sources = load_data(zoo_path, run_dir, epochs=epochs, min_epoch=min_epoch, split_seed=split_seed)
+    evaluation = evaluate(data, feature_sets=feature_sets, predictors=predictors,
+                          max_gbt_features=max_gbt_features, seed=seed, threads=threads)
+    if command is None:
+        command = _python_call(
+            zoo_path=str(zoo_path), run_dir=None if run_dir is None else str(run_dir), out_dir=str(out_dir),
+            feature_sets=feature_sets, predictors=predictors, epochs=epochs, min_epoch=min_epoch,
+            split_seed=split_seed, max_gbt_features=max_gbt_features, seed=seed, threads=threads,
+        )
+    write_report(data, evaluation, out_dir, command, sources, overwrite)
+    return evaluation.results
