@@ -26,12 +26,14 @@ DEFAULT_PROPERTIES = ("test_acc", "val_acc", "train_acc", "test_loss", "gap", "e
 
 
 def split_models(models: np.ndarray, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
-    """Seeded split of model ids: ``round(f * n)`` for train and val, the rest for test."""
+    """Seeded split of model ids with the dataset splits' sizing (largest remainder, and at
+    least one model in every split with a positive fraction, so a 4-model zoo splits 2/1/1)."""
+    from eo_tasks.data.splits import split_sizes
+
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {tuple(fractions)}")
     order = np.random.default_rng(seed).permutation(np.asarray(models, dtype=np.int64))
-    n_train = round(fractions[0] * len(order))
-    n_val = min(round(fractions[1] * len(order)), len(order) - n_train)
+    n_train, n_val, _ = split_sizes(len(order), fractions)
     return {
         "train": np.sort(order[:n_train]),
         "val": np.sort(order[n_train : n_train + n_val]),
