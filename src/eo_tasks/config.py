@@ -130,3 +130,48 @@ def to_dict(obj: Any) -> dict[str, Any]:
             return {k: conv(x) for k, x in v.items()}
         return v
     return conv(obj)
+
+
+def _toml_scalar(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_scalar(v, where) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_scalar(v, where)}" for k, v in value.items()) + "}"
+    raise ConfigError(f"{where}: cannot write {value!r} to TOML")
+
+
+def _toml_key(key: str) -> str:
+    bare = key.replace("_", "").replace("-", "").isalnum()
+    return key if bare else _toml_scalar(key, key)
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Nested dict of scalars, lists and tables -> TOML text that ``tomllib`` reads back equal.
+
+    ``None`` values are left out (TOML has no null; every config field that may be None
+    defaults to None)."""
+    blocks: list[str] = []
+
+    def table(prefix: str, mapping: dict[str, Any]) -> None:
+        lines = [f"[{prefix}]"] if prefix else []
+        subtables = []
+        for key, value in mapping.items():
+            if value is None:
+                continue
+            if isinstance(value, dict):
+                subtables.append((key, value))
+            else:
+                lines.append(f"{_toml_key(key)} = {_toml_scalar(value, f'{prefix}.{key}'.lstrip('.'))}")
+        if lines:
+            blocks.append("\n".join(lines))
+        for key, value in subtables:
+            table(f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key), value)
+
+    table("", data)
+    return "\n\n".join(blocks) + "\n"

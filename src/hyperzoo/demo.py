@@ -1,0 +1,136 @@
+"""The main job: zoo -> hyper-representation -> property report -> sampling -> sparsity.
+
+Every step runs the very ``hyperzoo`` subcommand a user would type (in-process), and the
+summary quotes that command next to the figures read back from the files it wrote, so the
+summary and the individual commands always agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eo_tasks.config import dump_toml, load_toml
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "demo"
+DATA_KINDS = {"eurosat-rgb", "eurosat-ms", "benge"}
+
+
+@dataclass
+class Step:
+    title: str
+    argv: list[str]
+    seconds: float = 0.0
+    stdout: str = ""
+
+
+@dataclass
+class DemoPlan:
+    out: Path
+    quick: bool
+    data_kind: str | None = None
+    data_root: str | None = None
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def real_data(self) -> bool:
+        return self.data_root is not None
+
+
+def parse_data(value: str | None) -> tuple[str | None, str | None]:
+    """``eurosat-rgb:PATH`` / ``benge:PATH`` -> (kind, absolute root)."""
+    if value is None:
+        return None, None
+    kind, sep, root = value.partition(":")
+    if not sep or kind not in DATA_KINDS or not root:
+        raise ValueError(f"--data must be KIND:PATH with KIND one of {sorted(DATA_KINDS)}, got {value!r}")
+    path = Path(root).expanduser().resolve()
+    if not path.is_dir():
+        raise FileNotFoundError(f"--data: dataset folder {path} does not exist")
+    return kind, str(path)
+
+
+def _zoo_config(plan: DemoPlan) -> Path:
+    """The population config the demo runs, written into the output folder so it can be rerun."""
+    raw = load_toml(CONFIGS / ("zoo_quick.toml" if plan.quick else "zoo.toml"))
+    if plan.data_kind is not None:
+        data = {k: v for k, v in raw["data"].items() if k in ("image_size", "split_seed", "fractions")}
+        data.update(kind=plan.data_kind, root=plan.data_root)
+        if plan.data_kind == "benge":
+            data["modalities"] = ["s2", "s1"]
+            raw["model"]["fusion"] = "late"
+        raw["data"] = data
+    path = plan.out / "zoo.toml"
+    path.write_text(f"# written by hyperzoo demo{' --quick' if plan.quick else ''}\n" + dump_toml(raw))
+    return path
+
+
+def make_plan(out: Path, quick: bool, data: str | None) -> DemoPlan:
+    kind, root = parse_data(data)
+    plan = DemoPlan(out=out, quick=quick, data_kind=kind, data_root=root)
+    out.mkdir(parents=True, exist_ok=True)
+    zoo_cfg = _zoo_config(plan)
+    rep_cfg = CONFIGS / ("hyperrep_quick.toml" if quick else "hyperrep.toml")
+    (out / "hyperrep.toml").write_text((rep_cfg).read_text())
+    o = lambda name: str(out / name)  # noqa: E731
+    n_sample, ratios = ("8", "0.5,0.8") if quick else ("24", "0.3,0.5,0.7,0.8,0.9")
+    plan.steps = [
+        Step("Generate the zoo (Ray, local)", ["zoo", "generate", "--config", o("zoo.toml"), "--out", o("zoo.h5")]),
+        Step("Describe the zoo", ["zoo", "info", o("zoo.h5"), "--plot", o("zoo_accuracy.png")]),
+        Step("Train the hyper-representation",
+             ["hyperrep", "train", "--zoo", o("zoo.h5"), "--config", o("hyperrep.toml"), "--out", o("run")]),
+        Step("Embed every checkpoint", ["hyperrep", "embed", "--run", o("run"), "--zoo", o("zoo.h5"),
+                                        "--out", o("embeddings.h5")]),
+        Step("Predict properties from weights",
+             ["predict", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("predict"), "--overwrite"]),
+        Step("Sample unseen models",
+             ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("sampled.h5"), "--method", "kde",
+              "--n", n_sample, "--report", o("sample"), "--overwrite"]
+             + (["--finetune-epochs", "1", "--finetune-models", "2", "--candidates", "8"] if quick else [])),
+        Step("Sparsify trained and sampled models",
+             ["sparsify", "--zoo", o("zoo.h5"), "--run", o("run"), "--sampled", o("sampled.h5"), "--out",
+              o("sparsify"), "--ratios", ratios] + (["--max-models", "4", "--n", "4"] if quick else [])),
+    ]
+    return plan
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the terminal (progress stays visible) and keeps a copy for the summary."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.buffer = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self.stream.flush()
+        return self.buffer.write(text)
+
+
+def run_plan(plan: DemoPlan) -> Path:
+    from hyperzoo.cli import main
+
+    total = len(plan.steps)
+    for i, step in enumerate(plan.steps, 1):
+        print(f"\n[demo {i}/{total}] {step.title}\n$ hyperzoo {shlex.join(step.argv)}", file=sys.stderr, flush=True)
+        tee = _Tee(sys.stdout)
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(tee):
+            code = main(step.argv)
+        step.seconds = time.perf_counter() - start
+        step.stdout = tee.buffer.getvalue()
+        if code != 0:
+            raise RuntimeError(f"demo step {i} ({step.title}) failed with exit code {code}")
+    from hyperzoo.summary import write_summary
+
+    path = write_summary(plan)
+    print(f"\nsummary: {path}", file=sys.stderr)
+    return path
+
+
+def run_demo(out: str | Path = "demo-out", quick: bool = False, data: str | None = None) -> Path:
+    return run_plan(make_plan(Path(out).resolve(), quick, data))

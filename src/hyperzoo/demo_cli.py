@@ -1,0 +1,26 @@
+"""``hyperzoo demo``: the whole pipeline on the embedded synthetic data (or real data)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from hyperzoo.demo import run_demo
+
+    run_demo(args.out, quick=args.quick, data=args.data)
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="zoo -> hyper-representation -> property report -> sampling -> sparsity, with one summary",
+        description="Generate a zoo with a local Ray runtime, train a hyper-representation, write the property "
+        "report, sample and sparsify, and write DIR/summary.md with every figure and the command behind it.",
+    )
+    p.add_argument("--out", default="demo-out", help="output folder (default: demo-out)")
+    p.add_argument("--quick", action="store_true", help="a smaller population and shorter training (~2 min)")
+    p.add_argument("--data", default=None, metavar="KIND:PATH",
+                   help="real data instead of the synthetic default: eurosat-rgb:PATH, eurosat-ms:PATH or benge:PATH")
+    p.set_defaults(func=_demo)

@@ -1,0 +1,91 @@
+"""The demo's ``summary.md``: each step's command, wall time, key figures and plots.
+
+Figures are quoted from the files and the output each command wrote, never recomputed,
+so they match what running that command by hand prints.
+"""
+
+from __future__ import annotations
+
+import platform
+import shlex
+from pathlib import Path
+
+import pandas as pd
+
+from hyperzoo import __version__
+
+
+def _rel(plan, path: Path) -> str:
+    return str(path.relative_to(plan.out))
+
+
+def _image(plan, path: Path, alt: str) -> str:
+    return f"![{alt}]({_rel(plan, path)})\n" if path.exists() else ""
+
+
+def _include(path: Path, drop_title: bool = True) -> str:
+    if not path.exists():
+        return f"_({path.name} was not written)_\n"
+    lines = path.read_text().rstrip().splitlines()
+    if drop_title and lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    # demote headings so they nest under this summary's sections
+    return "\n".join("##" + line if line.startswith("#") else line for line in lines).strip() + "\n"
+
+
+def _hyperrep_figures(run: Path) -> str:
+    history = run / "history.csv"
+    if not history.exists():
+        return ""
+    h = pd.read_csv(history)
+    last = h.iloc[-1]
+    cols = [c for c in h.columns if c != "epoch"]
+    cells = ", ".join(f"{c} = {last[c]:.4g}" for c in cols)
+    return f"Final epoch {int(last['epoch'])}: {cells}.\n"
+
+
+def _data_line(plan) -> str:
+    if plan.real_data:
+        return f"**Real data**: `{plan.data_kind}` from `{plan.data_root}`."
+    return ("**Synthetic data** (the embedded generator, `hyperzoo data synth`): these figures describe "
+            "synthetic stand-ins, not EuroSAT or ben-ge.")
+
+
+def write_summary(plan) -> Path:
+    out = plan.out
+    steps = {s.argv[0] if s.argv[0] not in ("zoo", "hyperrep") else " ".join(s.argv[:2]): s for s in plan.steps}
+    total = sum(s.seconds for s in plan.steps)
+    parts = [
+        f"# hyperzoo demo{' (quick)' if plan.quick else ''}\n",
+        _data_line(plan) + "\n",
+        f"hyperzoo {__version__}, Python {platform.python_version()}, {platform.machine()}; "
+        f"total wall time {total:.0f} s.\n",
+        "Rerun everything with `hyperzoo demo"
+        + (" --quick" if plan.quick else "")
+        + (f" --data {plan.data_kind}:{plan.data_root}" if plan.real_data else "")
+        + f" --out {shlex.quote(str(out))}`, or any step alone with the command shown under it.\n",
+        "| step | command | wall time |\n|---|---|---:|\n"
+        + "".join(f"| {s.title} | `hyperzoo {shlex.join(s.argv)}` | {s.seconds:.1f} s |\n" for s in plan.steps),
+    ]
+
+    def section(title: str, key: str, body: str) -> None:
+        step = steps[key]
+        parts.append(f"## {title}\n\n```\nhyperzoo {shlex.join(step.argv)}\n```\n\n{body}")
+
+    info = steps["zoo info"].stdout.strip()
+    section("The zoo", "zoo info", f"```\n{info}\n```\n\n" + _image(plan, out / "zoo_accuracy.png", "accuracy curves"))
+    section("Hyper-representation", "hyperrep train",
+            _hyperrep_figures(out / "run") + "\n" + _image(plan, out / "run" / "curves.png", "training curves"))
+    section("Property prediction", "predict",
+            _include(out / "predict" / "summary.md") + "\n" + _include(out / "predict" / "results.md") + "\n"
+            + _image(plan, out / "predict" / "embedding_pca.png", "embedding PCA"))
+    section("Sampling", "sample",
+            _include(out / "sample" / "summary.md") + "\n"
+            + _image(plan, out / "sample" / "zero_shot_hist.png", "zero-shot accuracy")
+            + _image(plan, out / "sample" / "finetune.png", "fine-tuning curves"))
+    section("Sparsification", "sparsify",
+            _include(out / "sparsify" / "summary.md") + "\n" + _image(plan, out / "sparsify" / "curves.png",
+                                                                       "accuracy vs sparsity"))
+    path = out / "summary.md"
+    path.write_text("\n".join(parts))
+    return path

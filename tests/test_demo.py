@@ -1,0 +1,53 @@
+"""The README's main job, `hyperzoo demo --quick`, from an empty folder to its summary; the
+summary quotes exactly what the individual commands print and write."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pandas as pd
+import pytest
+
+from hyperzoo.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_demo_writes_every_artefact(demo):
+    for name in ("zoo.h5", "zoo.toml", "zoo_accuracy.png", "run/model.pt", "run/curves.png", "embeddings.h5",
+                 "predict/results.csv", "predict/embedding_pca.png", "sampled.h5", "sample/summary.md",
+                 "sparsify/curves.csv", "sparsify/curves.png", "summary.md"):
+        assert (demo / name).exists(), name
+    summary = (demo / "summary.md").read_text()
+    assert "Synthetic data" in summary and "not EuroSAT" in summary
+    for image in ("zoo_accuracy.png", "run/curves.png", "predict/embedding_pca.png", "sparsify/curves.png"):
+        assert f"]({image})" in summary
+
+
+def test_summary_matches_what_each_command_prints(demo):
+    summary = (demo / "summary.md").read_text()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["zoo", "info", str(demo / "zoo.h5")]) == 0
+    for line in out.getvalue().strip().splitlines():
+        assert line in summary, line
+    history = pd.read_csv(demo / "run" / "history.csv")
+    assert f"val_r2 = {history['val_r2'].iloc[-1]:.4g}" in summary
+    predict_summary = (demo / "predict" / "summary.md").read_text().strip().splitlines()
+    table_rows = [line for line in predict_summary if line.startswith("| ")]
+    assert table_rows and all(row in summary for row in table_rows)
+    sparsify_rows = [line for line in (demo / "sparsify" / "summary.md").read_text().splitlines() if line.startswith("| ")]
+    assert all(row in summary for row in sparsify_rows)
+
+
+def test_demo_rejects_bad_data_argument(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "x"), "--data", "eurosat-rgb"]) == 2
+    assert "KIND:PATH" in capsys.readouterr().err
+    assert main(["demo", "--quick", "--out", str(tmp_path / "x"), "--data", f"benge:{tmp_path / 'missing'}"]) == 2
+    assert "missing" in capsys.readouterr().err
