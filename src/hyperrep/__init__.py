@@ -7,8 +7,7 @@ writes every checkpoint's embedding to an HDF5 file (``load_embeddings`` reads i
 Names are imported on first use so that ``hyperzoo --help`` stays fast.
 """
 
-from importlib import import_module
-from typing import Any
+from eo_tasks.lazy import lazy_exports
 
 _EXPORTS = {
     "HyperRep": "hyperrep.run",
@@ -22,10 +21,4 @@ _EXPORTS = {
     "embed_zoo": "hyperrep.embed",
     "load_embeddings": "hyperrep.embed",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'hyperrep' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -7,8 +7,7 @@ Names are imported on first use so that ``hyperzoo --help`` (which imports ``zoo
 does not pay for torch, h5py and Ray.
 """
 
-from importlib import import_module
-from typing import Any
+from eo_tasks.lazy import lazy_exports
 
 _EXPORTS = {
     "FORMAT_VERSION": "zoo.store",
@@ -22,10 +21,4 @@ _EXPORTS = {
     "spec_from_text": "zoo.spec",
     "magnitude_mask": "eo_tasks.train.prune",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -9,9 +9,7 @@ Entry points: :func:`property_report` (zoo + run -> report folder and results ta
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from eo_tasks.lazy import lazy_exports
 from hyperrep.downstream.names import FEATURE_SETS, PREDICTORS
 
 # Attributes resolved on first use, so that the ``hyperzoo`` parser can import this
@@ -26,11 +24,5 @@ _LAZY = {
     "compare_embedding": "tables", "results_markdown": "tables", "summary_markdown": "tables",
 }
 
-__all__ = ["FEATURE_SETS", "PREDICTORS", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"hyperrep.downstream.{module}"), name)
+__getattr__, _lazy_names = lazy_exports(__name__, {k: f"hyperrep.downstream.{m}" for k, m in _LAZY.items()})
+__all__ = ["FEATURE_SETS", "PREDICTORS", *_lazy_names]

@@ -9,8 +9,7 @@ baselines. ``align`` matches two models' neurons (weight matching).
 Names are imported on first use so that ``hyperzoo --help`` stays fast.
 """
 
-from importlib import import_module
-from typing import Any
+from eo_tasks.lazy import lazy_exports
 
 _EXPORTS = {
     "SampleConfig": "hyperrep.sampling.sample",
@@ -27,10 +26,4 @@ _EXPORTS = {
     "open_context": "hyperrep.sampling.context",
     "select_anchors": "hyperrep.sampling.context",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'hyperrep.sampling' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -7,8 +7,7 @@ accuracy-vs-sparsity curves, and predicts sparsified twins' accuracy from dense 
 Names are imported on first use so that ``hyperzoo --help`` stays fast.
 """
 
-from importlib import import_module
-from typing import Any
+from eo_tasks.lazy import lazy_exports
 
 _EXPORTS = {
     "CurveConfig": "hyperrep.sparsify.run",
@@ -19,10 +18,4 @@ _EXPORTS = {
     "parse_ratios": "hyperrep.sparsify.curves",
     "twin_prediction": "hyperrep.sparsify.twins",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'hyperrep.sparsify' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)
