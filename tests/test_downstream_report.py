@@ -64,7 +64,7 @@ def test_all_feature_sets_share_the_run_split(zoo_run, report):
     trained_on = ZooDataset(zoo, "train", seed=0, properties=())
     assert set(tested.iloc[0]) == set(held_out.models.tolist())
     assert not set(tested.iloc[0]) & set(trained_on.models.tolist())
-    assert json.loads((run / "meta.json").read_text())["models"]["test"] == len(tested.iloc[0]) == 3
+    assert json.loads((run / "meta.json").read_text())["models"]["test"] == len(tested.iloc[0]) >= 2
 
 
 def test_report_folder(report):

@@ -33,8 +33,13 @@ DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 17))
 
 def number_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
-    constant = np.ptp(y_true) == 0 or np.ptp(y_pred) == 0
-    tau = np.nan if constant else float(kendalltau(y_true, y_pred).statistic)
+    # a constant prediction ranks nothing: tau 0 (scipy says NaN); a constant truth leaves it undefined
+    if np.ptp(y_true) == 0:
+        tau = np.nan
+    elif np.ptp(y_pred) == 0:
+        tau = 0.0
+    else:
+        tau = float(kendalltau(y_true, y_pred).statistic)
     r2 = float(r2_score(y_true, y_pred)) if len(y_true) > 1 and np.ptp(y_true) > 0 else np.nan
     return {"r2": r2, "kendall_tau": tau, "mae": float(mean_absolute_error(y_true, y_pred))}
 
