@@ -108,7 +108,9 @@ def test_contrastive_training_brings_permuted_views_together(tmp_path: Path, tin
     final = torch.from_numpy(ws.weights[ws.epoch == 3])  # one checkpoint of each of the 10 models
     permuter = Permuter(ws.layout)
     gen = torch.Generator().manual_seed(123)
-    a, b = rep.embed(permuter(final, gen)), rep.embed(permuter(final, gen))
+    # the embedding keeps the neurons' order (it decodes to the permuted model); the
+    # contrastive projection is where augmented views of one model come together
+    a, b = rep.project(permuter(final, gen)), rep.project(permuter(final, gen))
     same = np.linalg.norm(a - b, axis=1)
     cross = np.linalg.norm(a[:, None] - a[None], axis=-1)
     others = cross[~np.eye(len(a), dtype=bool)].reshape(len(a), -1)
@@ -142,8 +144,9 @@ def test_cli_run_folder_embed_and_api(tmp_path: Path, tiny_zoo: Path) -> None:
                  "--quiet"]) == 0
     df = load_embeddings(emb_path)
     rep = HyperRep.load(run)
-    assert rep.embedding_dim == 32 and list(df.columns[:3]) == ["model", "epoch", "split"]
-    assert df.shape == (40, 3 + 32)
+    E = rep.embedding_dim  # one 8-value latent per weight token
+    assert E == rep.dims.num_tokens * 8 and list(df.columns[:3]) == ["model", "epoch", "split"]
+    assert df.shape == (40, 3 + E)
     with Zoo.open(tiny_zoo) as zoo:
         merged = df.merge(zoo.metrics, on=["model", "epoch"], how="left", validate="one_to_one")
         assert merged["test_acc"].notna().all()
@@ -151,14 +154,14 @@ def test_cli_run_folder_embed_and_api(tmp_path: Path, tiny_zoo: Path) -> None:
         row = df.iloc[13]
         weights = zoo.weights(int(row["model"]), int(row["epoch"]))
         spec = zoo.spec(int(row["model"]))
-    np.testing.assert_allclose(row[[f"e{i}" for i in range(32)]].to_numpy(float), rep.embed(weights), atol=1e-5)
+    np.testing.assert_allclose(row[[f"e{i}" for i in range(E)]].to_numpy(float), rep.embed(weights), atol=1e-5)
     ws = from_zoo(tiny_zoo, rep.config.data)
     split_of = dict(zip(ws.model.tolist(), ws.split.tolist()))
     assert all(split_of[m] == s for m, s in zip(df["model"], df["split"]))
 
     # the numpy API: one vector or a batch; decode and reconstruct give weights
     batch = np.stack([weights, weights * 1.01])
-    assert rep.embed(weights).shape == (32,) and rep.embed(batch).shape == (2, 32)
+    assert rep.embed(weights).shape == (E,) and rep.embed(batch).shape == (2, E)
     assert rep.decode(rep.embed(batch)).shape == batch.shape
     np.testing.assert_allclose(rep.reconstruct(weights), rep.decode(rep.embed(weights)), atol=1e-6)
     with pytest.raises(ValueError, match="weights must be"):
@@ -203,3 +206,20 @@ def test_behavioural_loss_with_windows_and_two_activations(tmp_path: Path, tiny_
     out = train_hyperrep(tiny_zoo, cfg, tmp_path / "run")
     assert all(np.isfinite(h["train_behaviour"]) and h["train_behaviour"] > 0 for h in out.history)
     assert len(json.loads((tmp_path / "run" / "meta.json").read_text())["specs"]) == 2
+
+
+def test_probe_and_pool_settings_are_checked(tmp_path: Path, tiny_zoo: Path) -> None:
+    import dataclasses
+
+    ws = from_zoo(tiny_zoo, DataSection())
+    with pytest.raises(ConfigError, match="pool"):  # a flat projection head cannot read windows
+        train_hyperrep(ws, config(model={"pool": "flat"}, augment={"window": 10}), tmp_path / "flat")
+    loose = dataclasses.replace(ws, source="")  # weights that did not come from a zoo file
+    with pytest.raises(ValueError, match="probe"):
+        train_hyperrep(loose, config(loss={"behaviour": 1.0}), tmp_path / "data-probe")
+    out = train_hyperrep(loose, config(train={"epochs": 1}, loss={"behaviour": 1.0, "probe": "random"}),
+                         tmp_path / "random-probe")
+    assert out.history[0]["train_behaviour"] > 0
+    summary = train_hyperrep(ws, config(train={"epochs": 1}, model={"embedding": "summary", "pool": "flat"}),
+                             tmp_path / "summary").rep
+    assert summary.embedding_dim == 4 * 8 and summary.embed(ws.weights[:3]).shape == (3, 32)

@@ -1,7 +1,7 @@
 """Hyper-representations of model zoos: a transformer autoencoder over weight tokens.
 
 ``train_hyperrep`` trains one from a :class:`~hyperrep.data.WeightSet` (``from_zoo``),
-``HyperRep.load(RUN)`` gives ``embed`` / ``decode`` / ``reconstruct``, and ``embed_zoo``
+``HyperRep.load(RUN)`` gives ``embed`` / ``decode`` / ``reconstruct`` / ``project``, and ``embed_zoo``
 writes every checkpoint's embedding to an HDF5 file (``load_embeddings`` reads it).
 
 Names are imported on first use so that ``hyperzoo --help`` stays fast.

@@ -44,18 +44,24 @@ class TokenSection:
 
 @dataclass(frozen=True)
 class ModelSection:
+    # "tokens": one lat_dim latent per weight token, embedding = num_tokens * lat_dim values (SANE);
+    # "summary": latent_tokens learned summary tokens, embedding = latent_tokens * lat_dim values
+    # (a fixed size, but too narrow a bottleneck to reconstruct working models)
+    embedding: Literal["tokens", "summary"] = "tokens"
     d_model: int = 64  # transformer width
     depth: int = 2  # encoder layers (the decoder has as many)
     heads: int = 4
     ff_mult: int = 2  # feed-forward width = ff_mult * d_model
     dropout: float = 0.0
-    lat_dim: int = 16  # per-token latent size
-    latent_tokens: int = 8  # summary tokens; model embedding = latent_tokens * lat_dim values
+    lat_dim: int = 16  # latent size per token (or per summary token)
+    latent_tokens: int = 8  # summary tokens (embedding = "summary" only)
+    pool: Literal["mean", "flat"] = "mean"  # projection head input: mean latents (all, per layer) or the flat embedding
+    proj_hidden: int = 128  # projection head hidden width
     proj_dim: int = 32  # contrastive projection head output
 
     def __post_init__(self) -> None:
         if min(self.d_model, self.depth, self.heads, self.ff_mult, self.lat_dim,
-               self.latent_tokens, self.proj_dim) < 1:
+               self.latent_tokens, self.proj_hidden, self.proj_dim) < 1:
             raise ValueError("model sizes must all be >= 1")
         if self.d_model % self.heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
@@ -90,7 +96,12 @@ class LossSection:
     gamma: float = 0.1  # loss = gamma * contrastive + (1 - gamma) * reconstruction
     temperature: float = 0.1  # NT-Xent temperature
     behaviour: float = 0.0  # weight of the behavioural loss (0: off)
-    probe_size: int = 32  # random probe inputs for the behavioural loss
+    # probe inputs of the behavioural loss: "data" = images of the zoo's own task (training
+    # split, rebuilt from the config stored in the zoo), "random" = standard-normal noise
+    probe: Literal["data", "random"] = "data"
+    probe_size: int = 32  # probe inputs per step, drawn from a fixed pool
+    probe_pool: int = 512  # the pool's size
+    probe_root: str = ""  # data folder of the zoo's task when the path stored in the zoo does not resolve here
     behaviour_every: int = 1  # compute it every this many steps (it runs the CNNs)
 
     def __post_init__(self) -> None:
@@ -100,6 +111,8 @@ class LossSection:
             raise ValueError("temperature must be > 0")
         if self.behaviour < 0 or self.probe_size < 1 or self.behaviour_every < 1:
             raise ValueError("behaviour must be >= 0, probe_size and behaviour_every >= 1")
+        if self.probe_pool < self.probe_size:
+            raise ValueError(f"probe_pool ({self.probe_pool}) must be >= probe_size ({self.probe_size})")
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
 from hyperrep.config import DataSection
+
+if TYPE_CHECKING:
+    import torch
 
 SPLITS = ("train", "val", "test")
 
@@ -107,3 +110,21 @@ def from_zoo(path: str | Path, cfg: DataSection, splits: Sequence[str] = SPLITS)
     return WeightSet(layout, np.stack(rows).astype(np.float32), np.asarray(models, dtype=np.int64),
                      np.asarray(epochs, dtype=np.int64), np.asarray(names, dtype=object), specs, spec_id,
                      str(path))
+
+
+def task_inputs(zoo_path: str | Path, n: int, seed: int, root: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """``n`` seeded training-split inputs (normalised, as the zoo's models saw them) of the
+    task a zoo was trained on, rebuilt from the population config stored in the zoo.
+
+    ``root`` overrides the data folder the zoo names (e.g. a zoo made on another machine).
+    """
+    from eo_tasks.data.materialise import load_task_data
+    from zoo import Zoo
+    from zoo.runner import resolve_data
+    from zoo.spec import spec_from_text
+
+    zoo_path = Path(zoo_path)
+    with Zoo.open(zoo_path) as zoo:
+        spec = spec_from_text(zoo.config_text, where=f"{zoo_path} (stored config)")
+    data = load_task_data(resolve_data(spec.data), root=root or None)
+    return dict(data.splits["train"].sample(n, seed).inputs)

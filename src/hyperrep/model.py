@@ -1,20 +1,26 @@
 """The hyper-representation autoencoder: a transformer over weight tokens.
 
-Encoder: each token is embedded linearly and gets the sum of three learned position
-embeddings (global token index, layer index, neuron index). ``latent_tokens`` learned
-summary tokens are prepended; after the transformer each of them is compressed to a
-``lat_dim`` latent, and the model embedding is their concatenation
-(``latent_tokens * lat_dim`` values, SANE-style small per-token latents but of a fixed
-count, so the embedding size does not depend on the architecture and every model gets
-the same-sized vector for downstream property prediction).
+Two kinds of embedding (``ModelSection.embedding``):
 
-Decoder (the mirror): the latents are lifted back to ``d_model`` and joined by one
-query per token to reconstruct, carrying only that token's position embedding; a
-transformer of the same depth lets the queries read the latents, and a linear map
-gives the tokens. The queries hold no weight information, so everything the decoder
-reconstructs passes through the embedding, and ``decode(embedding)`` needs nothing else.
-Windows of tokens work unchanged: the encoder sees the window's tokens with their
-positions and the decoder reconstructs any set of positions.
+``"tokens"`` (default; Schürholt et al. 2022, SANE): each token is embedded linearly
+and gets the sum of three learned position embeddings (global token index, layer index,
+neuron index); after the encoder transformer every token is compressed linearly to its
+own ``lat_dim`` latent, and the model embedding is the sequence of these latents
+(``num_tokens * lat_dim`` values, flattened). The decoder lifts each latent back to
+``d_model``, adds the positions again and maps it through a transformer of the same
+depth to its token. Capacity grows with the model, and a latent stays tied to its
+token, so a permuted input gives permuted latents and the decoder can rebuild the
+permuted model (what the permutation augmentation's target asks for).
+
+``"summary"`` (the older design, kept for comparison): ``latent_tokens`` learned summary
+tokens are prepended to the encoder's input and only they are compressed, giving an
+embedding of ``latent_tokens * lat_dim`` values whatever the architecture; the decoder
+reads them with one position-only query per token. This bottleneck of a few dozen
+values cannot carry thousands of weights, so its reconstructions regress to the mean.
+
+The contrastive projection head reads the latents mean-pooled over tokens together
+with their per-layer means (``pool = "mean"``, which also works for windows of tokens),
+or the flattened embedding (``pool = "flat"``, whole models only).
 """
 
 from __future__ import annotations
@@ -69,47 +75,82 @@ class HyperRepNet(nn.Module):
         super().__init__()
         self.dims = dims
         self.cfg = cfg
-        d, K = cfg.d_model, cfg.latent_tokens
+        self.per_token = cfg.embedding == "tokens"
+        d = cfg.d_model
         self.embed_tokens = nn.Linear(dims.token_size, d)
         self.enc_pos = Positions(dims, d)
-        self.summary = nn.Parameter(torch.randn(K, d) * 0.02)
         self.encoder = _transformer(cfg)
         self.enc_norm = nn.LayerNorm(d)
         self.to_latent = nn.Linear(d, cfg.lat_dim)
 
         self.from_latent = nn.Linear(cfg.lat_dim, d)
-        self.latent_pos = nn.Parameter(torch.randn(K, d) * 0.02)
         self.dec_pos = Positions(dims, d)
         self.decoder = _transformer(cfg)
         self.dec_norm = nn.LayerNorm(d)
         self.to_tokens = nn.Linear(d, dims.token_size)
+        if not self.per_token:
+            K = cfg.latent_tokens
+            self.summary = nn.Parameter(torch.randn(K, d) * 0.02)
+            self.latent_pos = nn.Parameter(torch.randn(K, d) * 0.02)
 
-        emb = K * cfg.lat_dim
-        self.projection = nn.Sequential(nn.Linear(emb, emb), nn.GELU(), nn.Linear(emb, cfg.proj_dim))
+        pooled = self.per_token and cfg.pool == "mean"
+        head_in = (dims.num_layers + 1) * cfg.lat_dim if pooled else self.embedding_dim
+        self.projection = nn.Sequential(nn.Linear(head_in, cfg.proj_hidden), nn.GELU(),
+                                        nn.Linear(cfg.proj_hidden, cfg.proj_dim))
+
+    @property
+    def num_latents(self) -> int:
+        """Latent vectors per whole model."""
+        return self.dims.num_tokens if self.per_token else self.cfg.latent_tokens
 
     @property
     def embedding_dim(self) -> int:
-        return self.cfg.latent_tokens * self.cfg.lat_dim
+        return self.num_latents * self.cfg.lat_dim
 
-    def encode(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]`` -> embeddings ``[B, K * lat_dim]``."""
+    # ---- latents [B, L, lat_dim] --------------------------------------------------------
+    def encode_latents(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]`` -> latents ``[B, L, lat_dim]``
+        (``L = W`` per token, ``L = latent_tokens`` for summary tokens)."""
         x = self.embed_tokens(tokens) + self.enc_pos(positions)
+        if self.per_token:
+            return self.to_latent(self.enc_norm(self.encoder(x)))
         summary = self.summary.expand(x.shape[0], -1, -1)
         h = self.encoder(torch.cat([summary, x], dim=1))
-        latents = self.to_latent(self.enc_norm(h[:, : self.cfg.latent_tokens]))
-        return rearrange(latents, "b k l -> b (k l)")
+        return self.to_latent(self.enc_norm(h[:, : self.cfg.latent_tokens]))
 
-    def decode(self, embedding: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Embeddings ``[B, K * lat_dim]`` -> tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]``."""
-        latents = rearrange(embedding, "b (k l) -> b k l", k=self.cfg.latent_tokens)
+    def decode_latents(self, latents: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, L, lat_dim]`` -> tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]``."""
+        if self.per_token:
+            if latents.shape[1] != positions.shape[1]:
+                raise ValueError(f"{latents.shape[1]} token latents for {positions.shape[1]} positions")
+            h = self.decoder(self.from_latent(latents) + self.dec_pos(positions))
+            return self.to_tokens(self.dec_norm(h))
         lat = self.from_latent(latents) + self.latent_pos
-        queries = self.dec_pos(positions)
-        h = self.decoder(torch.cat([lat, queries], dim=1))
+        h = self.decoder(torch.cat([lat, self.dec_pos(positions)], dim=1))
         return self.to_tokens(self.dec_norm(h[:, self.cfg.latent_tokens :]))
 
-    def project(self, embedding: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.projection(embedding), dim=-1)
+    # ---- flat embeddings [B, E] -------------------------------------------------------------
+    def encode(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]`` -> embeddings ``[B, L * lat_dim]``."""
+        return rearrange(self.encode_latents(tokens, positions), "b l k -> b (l k)")
+
+    def decode(self, embedding: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``[B, L * lat_dim]`` -> tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]``."""
+        return self.decode_latents(rearrange(embedding, "b (l k) -> b l k", k=self.cfg.lat_dim), positions)
+
+    def pooled(self, latents: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The projection head's input: mean latent over all tokens and per layer ``[B, (layers+1) * lat_dim]``,
+        or the flat embedding."""
+        if self.cfg.pool == "flat" or not self.per_token:
+            return rearrange(latents, "b l k -> b (l k)")
+        onehot = F.one_hot(positions[..., 1], self.dims.num_layers).to(latents.dtype)  # [B, W, layers]
+        per_layer = torch.einsum("bwl,bwk->blk", onehot, latents) / onehot.sum(1).clamp(min=1)[..., None]
+        return torch.cat([latents.mean(1, keepdim=True), per_layer], dim=1).flatten(1)
+
+    def project(self, latents: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.projection(self.pooled(latents, positions)), dim=-1)
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        emb = self.encode(tokens, positions)
-        return emb, self.decode(emb, positions)
+        """-> (latents ``[B, L, lat_dim]``, reconstructed tokens ``[B, W, D]``)."""
+        latents = self.encode_latents(tokens, positions)
+        return latents, self.decode_latents(latents, positions)

@@ -121,6 +121,23 @@ class HyperRep:
         flat = torch.cat(out).numpy() if out else np.zeros((0, self.layout.num_params), np.float32)
         return flat[0] if single else flat
 
+    @torch.no_grad()
+    def project(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        """Flat weights ``[N, P]`` (or ``[P]``) -> contrastive projections ``[N, proj_dim]`` (unit norm).
+
+        The embedding keeps the order of the neurons (so that it decodes to the same model);
+        the projection is what contrastive training makes alike for augmented (permuted,
+        noisy) versions of one model."""
+        w, single = _as_batch(weights, self.layout.num_params)
+        self.net.eval()
+        out = []
+        for i in range(0, len(w), batch_size):
+            flat = self.standardizer.forward(w[i : i + batch_size].to(self.device))
+            pos = self.positions(flat.shape[0])
+            out.append(self.net.project(self.net.encode_latents(self.tokenizer.tokenize(flat), pos), pos).float().cpu())
+        z = torch.cat(out).numpy() if out else np.zeros((0, self.config.model.proj_dim), np.float32)
+        return z[0] if single else z
+
     def reconstruct(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
         return self.decode(self.embed(weights, batch_size), batch_size)
 

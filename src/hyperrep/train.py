@@ -20,10 +20,11 @@ import torch
 from torch import nn
 
 from eo_tasks.config import ConfigError, to_dict
+from eo_tasks.data.errors import DataError
 from eo_tasks.models.spec import ModelSpec
 from hyperrep.augment import Augmenter, View
 from hyperrep.config import HyperRepConfig, dump_toml
-from hyperrep.data import WeightSet
+from hyperrep.data import WeightSet, task_inputs
 from hyperrep.losses import R2Meter, behaviour_mse, layer_mse, nt_xent
 from hyperrep.run import HyperRep, resolve_device
 from hyperrep.tokens import Standardizer, Tokenizer
@@ -35,12 +36,18 @@ RUNTIME_KEYS = ("device", "threads", "checkpoint_every", "eval_batch_size")
 
 @dataclass
 class Behaviour:
-    """What the behavioural loss runs: one eval-mode CNN per spec, a fixed probe batch,
-    and the spec index of every training row."""
+    """What the behavioural loss runs: one eval-mode CNN per spec, a fixed pool of probe
+    inputs (each step draws ``size`` of them), and the spec index of every training row."""
 
     nets: list[nn.Module]
-    probe: dict[str, torch.Tensor]
+    pool: dict[str, torch.Tensor]
     spec_ids: torch.Tensor  # [N_train] int64
+    size: int
+
+    def probe(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        n = len(next(iter(self.pool.values())))
+        pick = torch.randperm(n, generator=generator, device=generator.device)[: self.size]
+        return {k: v[pick.to(v.device)] for k, v in self.pool.items()}
 
 
 @dataclass
@@ -101,6 +108,9 @@ class Trainer:
         self.cfg = cfg.with_token_size(tok.token_size)
         self.train_rows = data.rows("train")
         self.val_rows = data.rows("val")
+        window = 0 < cfg.augment.window < tok.num_tokens
+        if window and cfg.model.embedding == "tokens" and cfg.model.pool == "flat":
+            raise ConfigError("model.pool = \"flat\" needs whole models; with augment.window > 0 use pool = \"mean\"")
         if len(self.train_rows) < 2:
             raise ValueError(f"the training split has {len(self.train_rows)} checkpoints; need at least 2")
 
@@ -185,12 +195,25 @@ class Trainer:
             if net.layout != rep.layout:
                 raise ValueError("a model spec of the zoo does not give the zoo's layout")
             nets.append(net)
-        probe = probe_inputs(self.data.specs[0], self.cfg.loss.probe_size, self.cfg.train.seed, self.device)
-        return Behaviour(nets, probe, torch.from_numpy(ids))
+        lc, seed = self.cfg.loss, self.cfg.train.seed
+        if lc.probe == "random":
+            pool = probe_inputs(self.data.specs[0], lc.probe_pool, seed, self.device)
+        else:
+            if not self.data.source or not Path(self.data.source).is_file():
+                raise ValueError("loss.probe = \"data\" needs weights read from a zoo file (hyperrep.data.from_zoo); "
+                                 "use loss.probe = \"random\" otherwise")
+            try:
+                inputs = task_inputs(self.data.source, lc.probe_pool, seed, lc.probe_root or None)
+            except DataError as err:
+                raise DataError(f"{err} (the behavioural loss's probe images; set loss.probe_root to the "
+                                "dataset's folder, or loss.probe = \"random\")") from err
+            pool = {k: v.to(self.device) for k, v in inputs.items()}
+        return Behaviour(nets, pool, torch.from_numpy(ids), lc.probe_size)
 
     # ---- steps --------------------------------------------------------------------------
     def _loss(self, rep: HyperRep, views: tuple[View, View], behaviour: Behaviour | None,
-              spec_ids: torch.Tensor | None, amp: bool) -> tuple[torch.Tensor, dict[str, float]]:
+              spec_ids: torch.Tensor | None, amp: bool,
+              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg.loss
         tok = rep.tokenizer
         tab = tok.tables(self.device)
@@ -200,8 +223,8 @@ class Trainer:
         index = torch.cat([v1.token_index, v2.token_index])
         positions = tab["positions"][index]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
-            emb, pred = rep.net(inputs, positions)
-            z = rep.net.project(emb)
+            latents, pred = rep.net(inputs, positions)
+            z = rep.net.project(latents, positions)
         terms: dict[str, torch.Tensor] = {}
         terms["contrastive"] = nt_xent(z[:B], z[B:], cfg.temperature)
         target = torch.cat([v1.target, v2.target])
@@ -215,9 +238,10 @@ class Trainer:
             recon = rep.standardizer.inverse(tok.detokenize(full))
             true = rep.standardizer.inverse(v1.target_flat)
             term = recon.new_zeros(())
+            probe = behaviour.probe(generator)
             for k in spec_ids.unique().tolist():  # one pass per activation etc. in the batch
                 sel = (spec_ids == k).nonzero().flatten().to(self.device)
-                mse = behaviour_mse(behaviour.nets[k], rep.layout, recon[sel], true[sel], behaviour.probe)
+                mse = behaviour_mse(behaviour.nets[k], rep.layout, recon[sel], true[sel], probe)
                 term = term + mse * len(sel) / B
             terms["behaviour"] = term
             loss = loss + cfg.behaviour * term
@@ -272,7 +296,7 @@ class Trainer:
                     views = (augmenter.view(flat, gen), augmenter.view(flat, gen))
                     use_beh = behaviour is not None and step % cfg.loss.behaviour_every == 0
                     spec_ids = behaviour.spec_ids[idx] if behaviour is not None else None
-                    loss, terms = self._loss(rep, views, behaviour if use_beh else None, spec_ids, amp)
+                    loss, terms = self._loss(rep, views, behaviour if use_beh else None, spec_ids, amp, gen)
                     if not torch.isfinite(loss):
                         raise RuntimeError(f"hyperrep loss became {loss.item()} at epoch {epoch}, step {i}")
                     optimizer.zero_grad(set_to_none=True)
