@@ -39,6 +39,11 @@ def test_summary_matches_what_each_command_prints(demo):
         assert line in summary, line
     history = pd.read_csv(demo / "run" / "history.csv")
     assert f"val_r2 = {history['val_r2'].iloc[-1]:.4g}" in summary
+    assert f"validation reconstruction R² {history['val_r2'].iloc[-1]:.3f}" in summary  # the at-a-glance table
+    zero_shot = pd.read_csv(demo / "sample" / "zero_shot.csv")
+    best = zero_shot.groupby("source")["test_acc"].max()
+    for source in ("sampled", "anchor", "random init"):
+        assert f"{source} {best[source]:.3f} / " in summary, source
     predict_summary = (demo / "predict" / "summary.md").read_text().strip().splitlines()
     table_rows = [line for line in predict_summary if line.startswith("| ")]
     assert table_rows and all(row in summary for row in table_rows)

@@ -36,6 +36,8 @@ class DemoPlan:
     data_kind: str | None = None
     data_root: str | None = None
     steps: list[Step] = field(default_factory=list)
+    title: str = ""  # the summary's heading (default: the demo's)
+    rerun: str = ""  # the one command that reruns the whole plan (default: the demo's)
 
     @property
     def real_data(self) -> bool:
@@ -130,6 +132,53 @@ def run_plan(plan: DemoPlan) -> Path:
     path = write_summary(plan)
     print(f"\nsummary: {path}", file=sys.stderr)
     return path
+
+
+def eurosat_plan(out: Path, data_root: str, zoo: str | None = None, max_workers: int = 0) -> DemoPlan:
+    """The full pipeline on real EuroSAT RGB with the project's sized configs
+    (configs/zoos/eurosat_rgb.toml, configs/hyperrep/eurosat.toml): the README's results table.
+
+    ``zoo`` reuses a zoo file already generated from that config (it is linked, not copied)."""
+    root = Path(data_root).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"--data: EuroSAT RGB folder {root} does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    o = lambda name: str(out / name)  # noqa: E731
+    plan = DemoPlan(out=out, quick=False, data_kind="eurosat-rgb", data_root=str(root))
+    steps = []
+    if zoo is None:
+        raw = load_toml(CONFIGS.parent / "zoos" / "eurosat_rgb.toml")
+        raw["data"]["root"] = str(root)
+        (out / "zoo.toml").write_text("# written by scripts/eurosat_results.py\n" + dump_toml(raw))
+        workers = ["--max-workers", str(max_workers)] if max_workers else []
+        steps.append(Step("Generate the zoo (Ray, local)",
+                          ["zoo", "generate", "--config", o("zoo.toml"), "--out", o("zoo.h5")] + workers))
+    else:
+        link = out / "zoo.h5"
+        if not link.exists():
+            link.symlink_to(Path(zoo).expanduser().resolve())
+    steps += [
+        Step("Describe the zoo", ["zoo", "info", o("zoo.h5"), "--plot", o("zoo_accuracy.png")]),
+        Step("Train the hyper-representation",
+             ["hyperrep", "train", "--zoo", o("zoo.h5"), "--config",
+              str(CONFIGS.parent / "hyperrep" / "eurosat.toml"), "--out", o("run")]),
+        Step("Embed every checkpoint", ["hyperrep", "embed", "--run", o("run"), "--zoo", o("zoo.h5"),
+                                        "--out", o("embeddings.h5")]),
+        Step("Predict properties from weights",
+             ["predict", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("predict"), "--threads", "1",
+              "--overwrite"]),
+        Step("Sample unseen models",
+             ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("sampled.h5"), "--method", "kde",
+              "--n", "32", "--select", "16", "--report", o("sample"), "--overwrite"]),
+        Step("Sparsify trained and sampled models",
+             ["sparsify", "--zoo", o("zoo.h5"), "--run", o("run"), "--sampled", o("sampled.h5"), "--out",
+              o("sparsify"), "--ratios", "0.3,0.5,0.7,0.8,0.9", "--max-models", "8", "--n", "16", "--select", "8",
+              "--robust-shift", "0.5"]),
+    ]
+    plan.steps = steps
+    plan.title = "hyperzoo on real EuroSAT RGB"
+    plan.rerun = f"python scripts/eurosat_results.py --data {root} --out {out}" + (f" --zoo {zoo}" if zoo else "")
+    return plan
 
 
 def run_demo(out: str | Path = "demo-out", quick: bool = False, data: str | None = None) -> Path:

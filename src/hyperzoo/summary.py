@@ -56,17 +56,23 @@ def write_summary(plan) -> Path:
     steps = {s.argv[0] if s.argv[0] not in ("zoo", "hyperrep") else " ".join(s.argv[:2]): s for s in plan.steps}
     total = sum(s.seconds for s in plan.steps)
     parts = [
-        f"# hyperzoo demo{' (quick)' if plan.quick else ''}\n",
+        f"# {plan.title or 'hyperzoo demo' + (' (quick)' if plan.quick else '')}\n",
         _data_line(plan) + "\n",
         f"hyperzoo {__version__}, Python {platform.python_version()}, {platform.machine()}; "
         f"total wall time {total:.0f} s.\n",
-        "Rerun everything with `hyperzoo demo"
-        + (" --quick" if plan.quick else "")
-        + (f" --data {plan.data_kind}:{plan.data_root}" if plan.real_data else "")
-        + f" --out {shlex.quote(str(out))}`, or any step alone with the command shown under it.\n",
+        "Rerun everything with `"
+        + (plan.rerun or ("hyperzoo demo" + (" --quick" if plan.quick else "")
+                          + (f" --data {plan.data_kind}:{plan.data_root}" if plan.real_data else "")
+                          + f" --out {shlex.quote(str(out))}"))
+        + "`, or any step alone with the command shown under it.\n",
         "| step | command | wall time |\n|---|---|---:|\n"
         + "".join(f"| {s.title} | `hyperzoo {shlex.join(s.argv)}` | {s.seconds:.1f} s |\n" for s in plan.steps),
     ]
+
+    from hyperzoo.results import results_table
+
+    parts.append("## At a glance\n\n" + results_table(out / "zoo.h5", out / "run", out / "predict", out / "sample",
+                                                       out / "sparsify"))
 
     def section(title: str, key: str, body: str) -> None:
         step = steps[key]

@@ -45,6 +45,9 @@ def _prepare(out_dir: Path, overwrite: bool) -> Path:
     return out_dir
 
 
+FEW_TEST_MODELS = 10
+
+
 def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str, str] | None = None) -> str:
     lines = [f"- {k}: `{v}`" for k, v in (sources or {}).items()]
     counts = {s: len(data.models(s)) for s in ("train", "val", "test")}
@@ -58,6 +61,10 @@ def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str
         names = data.rows.drop_duplicates("model").set_index("model")["name"]
         test = [f"{m} ({names[m]})" for m in test]
     lines.append(f"- test models: {', '.join(map(str, test))}")
+    if counts["test"] < FEW_TEST_MODELS:
+        # R^2 over a handful of models mostly measures how alike those models happen to be
+        lines.append(f"- **only {counts['test']} test models: these figures are a smoke test, not an estimate**; "
+                     f"a zoo of ~{10 * FEW_TEST_MODELS} models gives stable ones")
     lines.append("- ridge: ridge regression (numbers) or logistic regression (classes), regularisation chosen on "
                  "the validation models; gbt: histogram gradient-boosted trees, rounds chosen on the validation models")
     return "\n".join(lines)
