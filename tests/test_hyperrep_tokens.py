@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from eo_tasks.config import ConfigError
+from eo_tasks.config import ConfigError, dump_toml
 from eo_tasks.models import ArchConfig, InputSpec, LayerSpec, Layout, build_model, flat_weights, spec_for
-from hyperrep.config import HyperRepConfig, dump_toml
+from hyperrep.config import HyperRepConfig
 from hyperrep.tokens import Standardizer, Tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from eo_tasks.config import ConfigError
+from eo_tasks.config import ConfigError, dump_toml
 from hyperrep.augment import Permuter
-from hyperrep.config import DataSection, HyperRepConfig, dump_toml
+from hyperrep.config import DataSection, HyperRepConfig
 from hyperrep.data import from_zoo
 from hyperrep.embed import load_embeddings
 from hyperrep.run import HyperRep

@@ -1,7 +1,7 @@
 """Hyper-representation run config, as written in TOML (``configs/hyperrep/*.toml``).
 
 Every table maps to a frozen dataclass and goes through :func:`eo_tasks.config.from_dict`,
-so an unknown or mistyped key fails with its full path. :func:`dump_toml` writes the
+so an unknown or mistyped key fails with its full path. :func:`eo_tasks.config.dump_toml` writes the
 resolved config back into the run folder.
 """
 
@@ -164,28 +164,3 @@ class HyperRepConfig:
 
     def with_token_size(self, token_size: int) -> HyperRepConfig:
         return replace(self, tokens=replace(self.tokens, token_size=token_size))
-
-
-def _toml_value(value: Any, where: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
-    raise ConfigError(f"{where}: cannot write {value!r} to TOML")
-
-
-def dump_toml(data: dict[str, Any]) -> str:
-    """A dict of scalars, lists and one level of tables -> TOML text (None values are left out)."""
-    top, tables = [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            lines = [f"[{key}]"]
-            lines += [f"{k} = {_toml_value(v, f'{key}.{k}')}" for k, v in value.items() if v is not None]
-            tables.append("\n".join(lines))
-        elif value is not None:
-            top.append(f"{key} = {_toml_value(value, key)}")
-    return "\n\n".join(["\n".join(top)] * bool(top) + tables) + "\n"

@@ -21,20 +21,12 @@ import torch
 from eo_tasks.config import ConfigError
 from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
+from eo_tasks.train.loop import resolve_device
 from hyperrep.config import HyperRepConfig
 from hyperrep.model import HyperRepNet, TokenDims
 from hyperrep.tokens import Standardizer, Tokenizer
 
 RUN_FILES = ("model.pt", "config.toml", "layout.json", "norm.json", "meta.json")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return device
 
 
 def _as_batch(weights: np.ndarray | torch.Tensor, num_params: int) -> tuple[torch.Tensor, bool]:

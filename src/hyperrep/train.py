@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from eo_tasks.config import ConfigError, to_dict
+from eo_tasks.config import ConfigError, dump_toml, to_dict
 from eo_tasks.data.errors import DataError
 from eo_tasks.models.spec import ModelSpec
 from hyperrep.augment import Augmenter, View
-from hyperrep.config import HyperRepConfig, dump_toml
+from hyperrep.config import HyperRepConfig
 from hyperrep.data import WeightSet, task_inputs
 from hyperrep.losses import R2Meter, behaviour_mse, layer_mse, nt_xent
 from hyperrep.run import HyperRep, resolve_device

@@ -118,7 +118,7 @@ def run_plan(plan: DemoPlan) -> Path:
 
     total = len(plan.steps)
     for i, step in enumerate(plan.steps, 1):
-        print(f"\n[demo {i}/{total}] {step.title}\n$ hyperzoo {shlex.join(step.argv)}", file=sys.stderr, flush=True)
+        print(f"\n[{i}/{total}] {step.title}\n$ hyperzoo {shlex.join(step.argv)}", file=sys.stderr, flush=True)
         tee = _Tee(sys.stdout)
         start = time.perf_counter()
         with contextlib.redirect_stdout(tee):
