@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 
 
@@ -38,6 +39,7 @@ def _predict(args: argparse.Namespace) -> int:
         split_seed=args.split_seed, max_gbt_features=args.max_gbt_features, seed=args.seed,
         threads=args.threads or None,
         overwrite=args.overwrite, command=command_line(args),
+        log=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),
     )
     ran = results.dropna(subset=["r2", "balanced_accuracy"], how="all")
     print(f"wrote {args.out}: {len(ran)} of {len(results)} feature set x predictor x property cells; "
@@ -73,4 +75,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0,
                    help="BLAS/OpenMP threads for the predictors (0: library default; 1 on a busy machine)")
     p.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_predict)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,6 +82,7 @@ def evaluate(
     max_gbt_features: int = 4096,
     seed: int = 0,
     threads: int | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Fit and score every combination; a combination that cannot run is a row with a note.
 
@@ -89,13 +91,15 @@ def evaluate(
     spending minutes on a baseline that s(W) already covers. ``threads`` caps the BLAS and
     OpenMP threads of the predictors (None: the libraries' default); on a shared or busy
     machine 1 avoids the oversubscription that slows gradient boosting many times over.
+    ``log`` receives one progress line per fitted cell.
     """
     with threadpool_limits(threads):
-        return _evaluate(data, properties, feature_sets, predictors, max_gbt_features, seed)
+        return _evaluate(data, properties, feature_sets, predictors, max_gbt_features, seed, log)
 
 
 def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_sets: tuple[str, ...],
-              predictors: tuple[str, ...], max_gbt_features: int, seed: int) -> Evaluation:
+              predictors: tuple[str, ...], max_gbt_features: int, seed: int,
+              log: Callable[[str], None] | None) -> Evaluation:
     for name in feature_sets:
         if name not in FEATURE_SETS:
             raise ValueError(f"unknown feature set {name!r}, expected some of {FEATURE_SETS}")
@@ -122,6 +126,7 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
     split = data.rows["split"].to_numpy()
     split_id = data.split_id
     records, predictions = [], []
+    cells, done = len(properties) * len(feature_sets) * len(predictors), 0
     for prop in properties:
         target = prop.encode(data.rows[prop.name])
         known = ~pd.isna(data.rows[prop.name]).to_numpy()
@@ -150,6 +155,11 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
                 )
                 pred = model.predict(x[masks["test"]])
                 metrics = score(prop.kind, target[masks["test"]], pred)
+                done += 1
+                if log is not None:
+                    key = "r2" if prop.kind == "number" else "balanced_accuracy"
+                    log(f"[predict] {prop.name} from {fs} with {method}: {key} {metrics[key]:.3f} "
+                        f"({time.perf_counter() - start:.1f} s; {done} fitted, {cells} cells in all)")
                 remarks = [] if model.selected_on_val_ else ["no validation models: defaults kept"]
                 if prop.kind == "number" and np.isnan(metrics["r2"]):
                     remarks.append("R² undefined: the test models hold a single value")

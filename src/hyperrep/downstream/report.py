@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -112,6 +113,7 @@ def property_report(
     threads: int | None = None,
     overwrite: bool = False,
     command: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Predict every property of the zoo's checkpoints from every feature set; write the
     report folder (see the module docstring) and return the results table.
@@ -121,14 +123,14 @@ def property_report(
     (1 drops the untrained initialisations). ``split_seed`` overrides the seed of the
     split by model; by default a run's own ``data.split_seed`` is used (0 without a run),
     so the embedding's test models are models the hyper-representation never trained on.
-    ``threads``: see :func:`~hyperrep.downstream.evaluate.evaluate`.
+    ``threads``, ``log``: see :func:`~hyperrep.downstream.evaluate.evaluate`.
     """
     from hyperrep.downstream.data import load_data
 
     check_out_dir(out_dir, overwrite)  # before minutes of fitting, not after
     data, sources = load_data(zoo_path, run_dir, epochs=epochs, min_epoch=min_epoch, split_seed=split_seed)
     evaluation = evaluate(data, feature_sets=feature_sets, predictors=predictors,
-                          max_gbt_features=max_gbt_features, seed=seed, threads=threads)
+                          max_gbt_features=max_gbt_features, seed=seed, threads=threads, log=log)
     if command is None:
         command = _python_call(
             zoo_path=str(zoo_path), run_dir=None if run_dir is None else str(run_dir), out_dir=str(out_dir),
