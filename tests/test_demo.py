@@ -56,3 +56,22 @@ def test_demo_rejects_bad_data_argument(tmp_path, capsys):
     assert "KIND:PATH" in capsys.readouterr().err
     assert main(["demo", "--quick", "--out", str(tmp_path / "x"), "--data", f"benge:{tmp_path / 'missing'}"]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_eurosat_plan_reuses_a_zoo_and_names_its_rerun_command(tmp_path):
+    from hyperzoo.demo import eurosat_plan
+
+    zoo = tmp_path / "made-earlier.h5"
+    zoo.write_bytes(b"")
+    data = tmp_path / "eurosat-rgb"
+    data.mkdir()
+    plan = eurosat_plan(tmp_path / "out", str(data), zoo=str(zoo))
+    assert (tmp_path / "out" / "zoo.h5").resolve() == zoo.resolve()
+    commands = [s.argv[:2] for s in plan.steps]
+    assert ["zoo", "generate"] not in commands and ["hyperrep", "train"] in commands
+    assert plan.rerun.endswith(f"--zoo {zoo}") and str(data) in plan.rerun
+    fresh = eurosat_plan(tmp_path / "fresh", str(data))
+    assert fresh.steps[0].argv[:2] == ["zoo", "generate"]
+    assert f'root = "{data}"' in (tmp_path / "fresh" / "zoo.toml").read_text()
+    with pytest.raises(FileNotFoundError, match="missing"):
+        eurosat_plan(tmp_path / "x", str(tmp_path / "missing"))
