@@ -113,6 +113,17 @@ def test_wide_features_are_fitted_in_the_row_span_with_the_same_predictions(kind
         np.testing.assert_allclose(ours, expected, atol=1e-2)  # within lbfgs' tolerance
 
 
+def test_a_reused_scaler_and_basis_give_the_same_fit():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(70, 300))
+    first = PropertyPredictor("number", "ridge").fit(x[:40], x[:40, 0], x[40:55], x[40:55, 0])
+    y = x[:, 1] - x[:, 2]  # another property on the same rows
+    fresh = PropertyPredictor("number", "ridge").fit(x[:40], y[:40], x[40:55], y[40:55])
+    reused = PropertyPredictor("number", "ridge").fit(x[:40], y[:40], x[40:55], y[40:55],
+                                                      prep=(first.scaler_, first.basis_))
+    assert reused.basis_ is first.basis_ and reused.alpha_ == fresh.alpha_
+    np.testing.assert_allclose(reused.predict(x[55:]), fresh.predict(x[55:]), rtol=1e-6, atol=1e-8)
+
 def test_gbt_rounds_chosen_on_val_equal_a_refit_with_that_many_rounds():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(90, 5))

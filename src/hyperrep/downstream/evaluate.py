@@ -127,6 +127,7 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
     split_id = data.split_id
     records, predictions = [], []
     cells, done = len(properties) * len(feature_sets) * len(predictors), 0
+    prepared: dict[tuple[str, str, bytes], tuple] = {}  # one scaler and SVD per feature set and training rows
     for prop in properties:
         target = prop.encode(data.rows[prop.name])
         known = ~pd.isna(data.rows[prop.name]).to_numpy()
@@ -150,9 +151,12 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
                     records.append({**base, "note": reason})
                     continue
                 start = time.perf_counter()
+                key = (fs, method, masks["train"].tobytes())
                 model = PropertyPredictor(prop.kind, method, seed=seed).fit(
-                    x[masks["train"]], target[masks["train"]], x[masks["val"]], target[masks["val"]]
+                    x[masks["train"]], target[masks["train"]], x[masks["val"]], target[masks["val"]],
+                    prep=prepared.get(key),
                 )
+                prepared[key] = (model.scaler_, model.basis_)
                 pred = model.predict(x[masks["test"]])
                 metrics = score(prop.kind, target[masks["test"]], pred)
                 done += 1

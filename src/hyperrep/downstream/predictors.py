@@ -95,16 +95,19 @@ class PropertyPredictor:
         y_train: np.ndarray,
         x_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
+        prep: tuple[StandardScaler, np.ndarray | None] | None = None,
     ) -> PropertyPredictor:
+        """``prep``: the ``(scaler_, basis_)`` of a predictor fitted on the same training
+        rows, reused instead of recomputed (the basis is an SVD of the whole feature matrix)."""
         y_train = np.asarray(y_train)
         if len(np.unique(y_train)) < 2:
             raise ValueError("the training rows hold a single value of the property; nothing to learn")
-        self.scaler_ = StandardScaler().fit(x_train)
+        self.scaler_, basis = prep if prep is not None else (StandardScaler().fit(x_train), None)
         xt = self.scaler_.transform(x_train)
         xv = None if x_val is None or len(x_val) == 0 else self.scaler_.transform(x_val)
         self.selected_on_val_ = xv is not None
         if self.method == "ridge":
-            self._fit_linear(xt, y_train, xv, y_val)
+            self._fit_linear(xt, y_train, xv, y_val, basis)
         else:
             self._fit_gbt(xt, y_train, xv, y_val)
         return self
@@ -115,12 +118,12 @@ class PropertyPredictor:
         # C is the inverse L2 strength, so one alpha grid serves both kinds
         return LogisticRegression(C=1.0 / alpha, max_iter=2000)
 
-    def _fit_linear(self, xt, yt, xv, yv) -> None:
+    def _fit_linear(self, xt, yt, xv, yv, basis: np.ndarray | None = None) -> None:
         if xt.shape[1] > xt.shape[0]:
             # An L2-regularised linear model's weights lie in the span of the training rows,
             # so fitting on coordinates in an orthonormal basis of that span gives the same
             # predictions with n instead of P features (raw W: P is far larger than n).
-            self.basis_ = np.linalg.svd(xt, full_matrices=False)[2].T
+            self.basis_ = basis if basis is not None else np.linalg.svd(xt, full_matrices=False)[2].T
             xt = xt @ self.basis_
             xv = None if xv is None else xv @ self.basis_
         with warnings.catch_warnings():
