@@ -36,7 +36,7 @@ def _population(layout, n_models: int = 12, epochs: int = 4, seed: int = 0):
             weights.append(init * (1 + 0.5 * e))
     rows = pd.DataFrame(rows)
     emb = np.column_stack([rows["epoch"] + rng.normal(0, 0.05, len(rows)), rng.normal(size=(len(rows), 3))])
-    return DownstreamData(rows, np.asarray(weights, np.float32), layout, emb)
+    return DownstreamData(rows, np.asarray(weights, np.float32), layout, emb, pooled=emb[:, :2])
 
 
 # ---- features -----------------------------------------------------------------------
@@ -70,10 +70,13 @@ def test_weight_stats_ignore_neuron_order(layout):
 def test_feature_sets_shapes_and_errors(layout):
     data = _population(layout, n_models=3, epochs=2)
     n_stats = len(WeightStats(layout).feature_names)
-    widths = {fs: feature_matrix(fs, data.weights, layout, data.embeddings).shape[1] for fs in FEATURE_SETS}
-    assert widths == {"emb": 4, "W": layout.num_params, "s(W)": n_stats, "emb+s(W)": 4 + n_stats}
+    widths = {fs: feature_matrix(fs, data.weights, layout, data.embeddings, pooled=data.pooled).shape[1]
+              for fs in FEATURE_SETS}
+    assert widths == {"emb": 4, "pool(emb)": 2, "W": layout.num_params, "s(W)": n_stats, "emb+s(W)": 4 + n_stats}
     with pytest.raises(ValueError, match="needs embeddings"):
         feature_matrix("emb", data.weights, layout)
+    with pytest.raises(ValueError, match="pooled embedding"):
+        feature_matrix("pool(emb)", data.weights, layout, data.embeddings)
     with pytest.raises(ValueError, match="unknown feature set"):
         feature_matrix("stats", data.weights, layout)
 

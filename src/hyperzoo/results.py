@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 PROPERTIES = ("test_acc", "epoch", "gap")
-FEATURES = (("emb", "ridge"), ("W", "ridge"), ("s(W)", "ridge"), ("s(W)", "gbt"), ("emb+s(W)", "ridge"))
+FEATURES = (("emb", "ridge"), ("pool(emb)", "ridge"), ("pool(emb)", "gbt"), ("W", "ridge"), ("s(W)", "ridge"),
+            ("s(W)", "gbt"), ("emb+s(W)", "ridge"))
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

@@ -115,9 +115,9 @@ def load_data(
     kept = "all kept epochs" if epochs is None else f"epochs {list(epochs)}"
     sources = {"zoo": str(zoo_path), "checkpoints": kept + (f", epoch >= {min_epoch}" if min_epoch else ""),
                "models": f"status in {list(status)}", "split seed": str(seed)}
-    embeddings = None
+    embeddings = pooled = None
     if rep is not None and run is not None:
-        embeddings = rep.embed(weights)
+        embeddings, pooled = rep.embed(weights), rep.pool(weights)
         sources["run"] = str(run)
         _check_run_split(run, rows, notes)
-    return DownstreamData(rows, weights, layout, embeddings, notes), sources
+    return DownstreamData(rows, weights, layout, embeddings, notes, pooled), sources

@@ -38,6 +38,7 @@ class DownstreamData:
     layout: Layout
     embeddings: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    pooled: np.ndarray | None = None  # HyperRep.pool of the weights
 
     def __post_init__(self) -> None:
         for col in ("model", "epoch", "split"):
@@ -118,10 +119,10 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
     stats = WeightStats(data.layout).transform(data.weights)
     features: dict[str, np.ndarray | str] = {}
     for name in feature_sets:
-        if "emb" in name and data.embeddings is None:
+        if "emb" in name and (data.pooled if name == "pool(emb)" else data.embeddings) is None:
             features[name] = "no hyper-representation run given"
         else:
-            features[name] = feature_matrix(name, data.weights, data.layout, data.embeddings, stats)
+            features[name] = feature_matrix(name, data.weights, data.layout, data.embeddings, stats, data.pooled)
 
     split = data.rows["split"].to_numpy()
     split_id = data.split_id

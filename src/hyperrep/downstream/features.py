@@ -78,10 +78,12 @@ def feature_matrix(
     layout: Layout,
     embeddings: np.ndarray | None = None,
     stats: np.ndarray | None = None,
+    pooled: np.ndarray | None = None,
 ) -> np.ndarray:
     """The feature set ``name`` (one of :data:`FEATURE_SETS`) for rows of ``weights``.
 
-    ``stats`` lets a caller pass s(W) computed once for all feature sets.
+    ``stats`` lets a caller pass s(W) computed once for all feature sets; ``pooled`` is
+    ``HyperRep.pool`` of the weights (the embedding averaged over tokens and per layer).
     """
     if name not in FEATURE_SETS:
         raise ValueError(f"unknown feature set {name!r}, expected one of {FEATURE_SETS}")
@@ -91,6 +93,10 @@ def feature_matrix(
         stats = WeightStats(layout).transform(weights)
     if name == "s(W)":
         return stats
+    if name == "pool(emb)":
+        if pooled is None or len(pooled) != len(weights):
+            raise ValueError(f"feature set {name!r} needs one pooled embedding (HyperRep.pool) per weight vector")
+        return np.asarray(pooled, dtype=np.float32)
     if embeddings is None:
         raise ValueError(f"feature set {name!r} needs embeddings from a hyper-representation run")
     if len(embeddings) != len(weights):

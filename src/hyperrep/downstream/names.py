@@ -1,4 +1,4 @@
 """Names of the feature sets and predictors (no heavy imports: the CLI parser reads them)."""
 
-FEATURE_SETS = ("emb", "W", "s(W)", "emb+s(W)")
+FEATURE_SETS = ("emb", "pool(emb)", "W", "s(W)", "emb+s(W)")
 PREDICTORS = ("ridge", "gbt")

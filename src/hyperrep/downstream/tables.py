@@ -21,7 +21,7 @@ METRIC_TITLES = {
 }
 # The metric that decides "best" for a property of each kind.
 PRIMARY = {"number": "r2", "class": "balanced_accuracy"}
-EMBEDDING_SETS = ("emb", "emb+s(W)")
+EMBEDDING_SETS = ("emb", "pool(emb)", "emb+s(W)")
 
 
 def _row_label(row: pd.Series) -> str:
@@ -117,7 +117,7 @@ def summary_markdown(results: pd.DataFrame, tol: float = 0.01) -> str:
     done = cmp[cmp["verdict"] != "not compared"]
     counts = done["verdict"].value_counts()
     lines += [
-        f"Over {len(done)} properties, the best embedding-based predictor (emb or emb+s(W)) against the best "
+        f"Over {len(done)} properties, the best embedding-based predictor (emb, pool(emb) or emb+s(W)) against the best "
         "predictor on the weights alone (raw W or the layer statistics s(W)), by R² for numbers and balanced "
         f"accuracy for classes: wins on {counts.get('embedding wins', 0)}, ties on {counts.get('tie', 0)} "
         f"(within {tol}), loses on {counts.get('embedding loses', 0)}; on "
