@@ -56,7 +56,8 @@ def run_sparsify(args: argparse.Namespace) -> int:
         robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
     )
     result = sparsity_curves(args.zoo, args.out, run_dir=args.run, sampled_path=args.sampled, config=cfg,
-                             data_root=args.data_root, command=_command())
+                             data_root=args.data_root, command=_command(),
+                             log=lambda line: print(line, file=sys.stderr, flush=True))
     for row in result.drops.itertuples():
         when = f"{row.drop_sparsity:.3f}" if row.drop_sparsity is not None and row.drop_sparsity == row.drop_sparsity \
             else "never"

@@ -8,7 +8,7 @@ reference and goes through the same fine-tune, so a curve's drop is due to pruni
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,10 +42,12 @@ def prune_curves(
     ratios: Sequence[float],
     scope: str = "global",
     finetune_epochs: int = 1,
+    log: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """``models`` = (name, source, flat weights); one row per model and ratio."""
+    """``models`` = (name, source, flat weights); one row per model and ratio. ``log`` gets
+    a progress line per model."""
     rows = []
-    for name, source, flat in models:
+    for k, (name, source, flat) in enumerate(models, 1):
         flat = np.asarray(flat, dtype=np.float32)
         for ratio in ratios:
             row = {"model": name, "source": source, "ratio": float(ratio), "scope": scope}
@@ -56,6 +58,9 @@ def prune_curves(
             except (DivergedError, ValueError):  # NaN weights or a diverged fine-tune: no point
                 row.update(test_acc=np.nan, val_acc=np.nan, pruned_test_acc=np.nan, sparsity=np.nan)
             rows.append(row)
+        if log is not None:
+            accs = " ".join(f"{r['ratio']:g}:{r['test_acc']:.3f}" for r in rows[-len(ratios):])
+            log(f"[sparsify {k}/{len(models)}] {source} {name}: test_acc by ratio {accs}")
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 

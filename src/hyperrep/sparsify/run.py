@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,7 +131,9 @@ def sparsity_curves(
     config: CurveConfig | None = None,
     data_root: str | Path | None = None,
     command: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> SparsifyResult:
+    """``log`` receives a progress line per pruned model."""
     cfg = config or CurveConfig()
     ratios = parse_ratios(cfg.ratios)
     out = Path(out)
@@ -189,7 +192,8 @@ def sparsity_curves(
         anchor_table = pd.concat([anchor_table, robust.assign(role=f"robust (twin test_acc at ratio {hardest:g})")])
     anchor_table.to_csv(out / "anchors.csv", index=False)
 
-    curves = prune_curves(models, spec, ctx.data, ctx.recipe, ratios, cfg.scope, cfg.finetune_epochs)
+    curves = prune_curves(models, spec, ctx.data, ctx.recipe, ratios, cfg.scope, cfg.finetune_epochs,
+                          log=log)
     curves.to_csv(out / "curves.csv", index=False)
     band_plot(mean_curves(curves), "ratio", out / "curves.png", "sparsity (fraction of weights pruned)",
               "test accuracy", f"magnitude pruning ({cfg.scope}) + {cfg.finetune_epochs} masked fine-tune epoch(s)")
