@@ -6,7 +6,8 @@
 Generates the 256-model zoo of configs/zoos/eurosat_rgb.toml (about an hour on 2 cores; resumable,
 or reuse one with --zoo), trains configs/hyperrep/eurosat.toml, then writes the property report,
 samples, sparsifies, and writes OUT/summary.md with the results table at its top. Every step is
-the `hyperzoo` subcommand shown in the summary; rerunning resumes the zoo and the hyperrep run.
+the `hyperzoo` subcommand shown in the summary; rerunning resumes the zoo and the hyperrep run,
+and --keep-done also keeps the reports already written.
 """
 
 import argparse
@@ -22,8 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--zoo", default=None, help="a zoo already generated from configs/zoos/eurosat_rgb.toml")
     p.add_argument("--max-workers", type=int, default=0, help="Ray workers for the zoo (0: one per core)")
+    p.add_argument("--keep-done", action="store_true",
+                   help="skip steps whose outputs an earlier run left in OUT (delete one to redo it)")
     args = p.parse_args(argv)
-    run_plan(eurosat_plan(Path(args.out).resolve(), args.data, args.zoo, args.max_workers))
+    run_plan(eurosat_plan(Path(args.out).resolve(), args.data, args.zoo, args.max_workers), keep_done=args.keep_done)
     return 0
 
 

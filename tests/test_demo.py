@@ -47,6 +47,8 @@ def test_summary_matches_what_each_command_prints(demo):
     predict_summary = (demo / "predict" / "summary.md").read_text().strip().splitlines()
     table_rows = [line for line in predict_summary if line.startswith("| ")]
     assert table_rows and all(row in summary for row in table_rows)
+    for report in ("sample", "sparsify"):  # each report quotes its own step, not `hyperzoo demo`
+        assert (demo / report / "command.txt").read_text().startswith(f"hyperzoo {report} --zoo "), report
     sparsify_rows = [line for line in (demo / "sparsify" / "summary.md").read_text().splitlines() if line.startswith("| ")]
     assert all(row in summary for row in sparsify_rows)
 

@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    # what this call was (also when the demo calls main in-process): reports quote it
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args) or 0)
     except (ConfigError, DataError, OSError, ValueError) as err:

@@ -27,6 +27,8 @@ class Step:
     argv: list[str]
     seconds: float = 0.0
     stdout: str = ""
+    done_when: str = ""  # a file this step writes last: with keep_done, its presence skips the step
+    skipped: bool = False
 
 
 @dataclass
@@ -113,11 +115,17 @@ class _Tee(io.TextIOBase):
         return self.buffer.write(text)
 
 
-def run_plan(plan: DemoPlan) -> Path:
+def run_plan(plan: DemoPlan, keep_done: bool = False) -> Path:
+    """Run every step, then write the summary. ``keep_done`` skips a step whose outputs an
+    earlier run left complete (delete a step's output to redo it and what reads it)."""
     from hyperzoo.cli import main
 
     total = len(plan.steps)
     for i, step in enumerate(plan.steps, 1):
+        if keep_done and step.done_when and Path(step.done_when).exists():
+            step.skipped = True
+            print(f"\n[{i}/{total}] {step.title}: kept from an earlier run ({step.done_when})", file=sys.stderr)
+            continue
         print(f"\n[{i}/{total}] {step.title}\n$ hyperzoo {shlex.join(step.argv)}", file=sys.stderr, flush=True)
         tee = _Tee(sys.stdout)
         start = time.perf_counter()
@@ -163,17 +171,22 @@ def eurosat_plan(out: Path, data_root: str, zoo: str | None = None, max_workers:
              ["hyperrep", "train", "--zoo", o("zoo.h5"), "--config",
               str(CONFIGS.parent / "hyperrep" / "eurosat.toml"), "--out", o("run")]),
         Step("Embed every checkpoint", ["hyperrep", "embed", "--run", o("run"), "--zoo", o("zoo.h5"),
-                                        "--out", o("embeddings.h5")]),
+                                        "--out", o("embeddings.h5")], done_when=o("embeddings.h5")),
         Step("Predict properties from weights",
              ["predict", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("predict"), "--threads", "1",
-              "--overwrite"]),
+              "--overwrite"], done_when=o("predict/command.txt")),
         Step("Sample unseen models",
              ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("sampled.h5"), "--method", "kde",
-              "--n", "32", "--select", "16", "--report", o("sample"), "--overwrite"]),
+              "--n", "32", "--select", "16", "--report", o("sample"), "--overwrite"],
+             done_when=o("sample/command.txt")),
+        Step("Sample unseen models around single anchors",
+             ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("sampled-neighbour.h5"), "--method",
+              "neighbour", "--n", "32", "--select", "16", "--report", o("sample-neighbour"), "--finetune-epochs", "1",
+              "--finetune-models", "2", "--overwrite"], done_when=o("sample-neighbour/command.txt")),
         Step("Sparsify trained and sampled models",
              ["sparsify", "--zoo", o("zoo.h5"), "--run", o("run"), "--sampled", o("sampled.h5"), "--out",
               o("sparsify"), "--ratios", "0.3,0.5,0.7,0.8,0.9", "--max-models", "8", "--n", "16", "--select", "8",
-              "--robust-shift", "0.5"]),
+              "--robust-shift", "0.5"], done_when=o("sparsify/command.txt")),
     ]
     plan.steps = steps
     plan.title = "hyperzoo on real EuroSAT RGB"

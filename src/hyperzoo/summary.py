@@ -53,7 +53,10 @@ def _data_line(plan) -> str:
 
 def write_summary(plan) -> Path:
     out = plan.out
-    steps = {s.argv[0] if s.argv[0] not in ("zoo", "hyperrep") else " ".join(s.argv[:2]): s for s in plan.steps}
+    steps: dict = {}
+    for s in plan.steps:
+        key = s.argv[0] if s.argv[0] not in ("zoo", "hyperrep") else " ".join(s.argv[:2])
+        steps[key if key not in steps else f"{key} {s.argv[s.argv.index('--method') + 1]}"] = s
     total = sum(s.seconds for s in plan.steps)
     parts = [
         f"# {plan.title or 'hyperzoo demo' + (' (quick)' if plan.quick else '')}\n",
@@ -66,13 +69,14 @@ def write_summary(plan) -> Path:
                           + f" --out {shlex.quote(str(out))}"))
         + "`, or any step alone with the command shown under it.\n",
         "| step | command | wall time |\n|---|---|---:|\n"
-        + "".join(f"| {s.title} | `hyperzoo {shlex.join(s.argv)}` | {s.seconds:.1f} s |\n" for s in plan.steps),
+        + "".join(f"| {s.title} | `hyperzoo {shlex.join(s.argv)}` | "
+                  f"{'kept from an earlier run' if s.skipped else f'{s.seconds:.1f} s'} |\n" for s in plan.steps),
     ]
 
     from hyperzoo.results import results_table
 
     parts.append("## At a glance\n\n" + results_table(out / "zoo.h5", out / "run", out / "predict", out / "sample",
-                                                       out / "sparsify"))
+                                                       out / "sparsify", out / "sample-neighbour"))
 
     def section(title: str, key: str, body: str) -> None:
         step = steps[key]
@@ -89,6 +93,10 @@ def write_summary(plan) -> Path:
             _include(out / "sample" / "summary.md") + "\n"
             + _image(plan, out / "sample" / "zero_shot_hist.png", "zero-shot accuracy")
             + _image(plan, out / "sample" / "finetune.png", "fine-tuning curves"))
+    if "sample neighbour" in steps:
+        section("Sampling around single anchors", "sample neighbour",
+                _include(out / "sample-neighbour" / "summary.md") + "\n"
+                + _image(plan, out / "sample-neighbour" / "zero_shot_hist.png", "zero-shot accuracy"))
     section("Sparsification", "sparsify",
             _include(out / "sparsify" / "summary.md") + "\n" + _image(plan, out / "sparsify" / "curves.png",
                                                                        "accuracy vs sparsity"))

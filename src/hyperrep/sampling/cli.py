@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 
-def _command() -> str:
-    return "hyperzoo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command(args: argparse.Namespace) -> str:
+    return "hyperzoo " + shlex.join(getattr(args, "argv", sys.argv[1:]))
 
 
 def _bandwidth(text: str) -> str | float:
@@ -39,7 +39,7 @@ def run_sample(args: argparse.Namespace) -> int:
         report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
         cfg = ReportConfig(finetune_epochs=args.finetune_epochs, finetune_models=args.finetune_models,
                            candidates=args.candidates, seed=args.seed)
-        report = sampling_report(result, report_dir, cfg, command=_command())
+        report = sampling_report(result, report_dir, cfg, command=_command(args))
         print(f"report: {report.out / 'summary.md'}")
         for line in report.verdict:
             print(f"  {line}")
@@ -56,7 +56,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
         robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
     )
     result = sparsity_curves(args.zoo, args.out, run_dir=args.run, sampled_path=args.sampled, config=cfg,
-                             data_root=args.data_root, command=_command(),
+                             data_root=args.data_root, command=_command(args),
                              log=lambda line: print(line, file=sys.stderr, flush=True))
     for row in result.drops.itertuples():
         when = f"{row.drop_sparsity:.3f}" if row.drop_sparsity is not None and row.drop_sparsity == row.drop_sparsity \
