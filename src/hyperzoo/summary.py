@@ -62,7 +62,9 @@ def write_summary(plan) -> Path:
         f"# {plan.title or 'hyperzoo demo' + (' (quick)' if plan.quick else '')}\n",
         _data_line(plan) + "\n",
         f"hyperzoo {__version__}, Python {platform.python_version()}, {platform.machine()}; "
-        f"total wall time {total:.0f} s.\n",
+        f"total wall time {total:.0f} s"
+        + (f" for the steps run now; {sum(s.skipped for s in plan.steps)} kept from an earlier run (their wall "
+           "times are in that run's summary)" if any(s.skipped for s in plan.steps) else "") + ".\n",
         "Rerun everything with `"
         + (plan.rerun or ("hyperzoo demo" + (" --quick" if plan.quick else "")
                           + (f" --data {plan.data_kind}:{plan.data_root}" if plan.real_data else "")
