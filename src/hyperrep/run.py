@@ -114,36 +114,31 @@ class HyperRep:
         return flat[0] if single else flat
 
     @torch.no_grad()
+    def _from_latents(self, weights: np.ndarray | torch.Tensor, head, batch_size: int) -> np.ndarray:
+        """``head(latents, positions)`` of flat weights ``[N, P]`` (or ``[P]``), batch by batch."""
+        w, single = _as_batch(weights, self.layout.num_params)
+        self.net.eval()
+        out = []
+        for i in range(0, len(w), batch_size):
+            flat = self.standardizer.forward(w[i : i + batch_size].to(self.device))
+            pos = self.positions(flat.shape[0])
+            out.append(head(self.net.encode_latents(self.tokenizer.tokenize(flat), pos), pos).float().cpu())
+        z = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+        return z[0] if single else z
+
     def project(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
         """Flat weights ``[N, P]`` (or ``[P]``) -> contrastive projections ``[N, proj_dim]`` (unit norm).
 
         The embedding keeps the order of the neurons (so that it decodes to the same model);
         the projection is what contrastive training makes alike for augmented (permuted,
         noisy) versions of one model."""
-        w, single = _as_batch(weights, self.layout.num_params)
-        self.net.eval()
-        out = []
-        for i in range(0, len(w), batch_size):
-            flat = self.standardizer.forward(w[i : i + batch_size].to(self.device))
-            pos = self.positions(flat.shape[0])
-            out.append(self.net.project(self.net.encode_latents(self.tokenizer.tokenize(flat), pos), pos).float().cpu())
-        z = torch.cat(out).numpy() if out else np.zeros((0, self.config.model.proj_dim), np.float32)
-        return z[0] if single else z
+        return self._from_latents(weights, self.net.project, batch_size)
 
-    @torch.no_grad()
     def pool(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
         """Flat weights ``[N, P]`` (or ``[P]``) -> the latents averaged over all tokens and per
         layer ``[N, (layers + 1) * lat_dim]``: a short, neuron-order-robust summary of the
         embedding (what the projection head reads), for predictors that cannot take the full one."""
-        w, single = _as_batch(weights, self.layout.num_params)
-        self.net.eval()
-        out = []
-        for i in range(0, len(w), batch_size):
-            flat = self.standardizer.forward(w[i : i + batch_size].to(self.device))
-            pos = self.positions(flat.shape[0])
-            out.append(self.net.pooled(self.net.encode_latents(self.tokenizer.tokenize(flat), pos), pos).float().cpu())
-        z = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
-        return z[0] if single else z
+        return self._from_latents(weights, self.net.pooled, batch_size)
 
     def reconstruct(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
         return self.decode(self.embed(weights, batch_size), batch_size)
