@@ -16,35 +16,18 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from zoo_configs import small_cnn_zoo
 
-ZOO_TOML = """
-[data]
-kind = "eurosat-rgb"
-synthetic_n = 300
-image_size = 16
-
-[model]
-fusion = "single"
-channels = [4, 4]
-kernel_sizes = [3, 3]
-hidden = 16
-
-[train]
-epochs = 4
-batch_size = 8
-optimizer = "adam"
-lr = 3e-2
-
+ZOO_TOML = small_cnn_zoo(
+    images=300, hidden=16, epochs=4, batch_size=8, lr=0.03, optimizer="adam",
+    population="""
 [population.random]
 n = 16
 seed = 0
 activation = {choice = ["leaky_relu", "tanh"]}
 init = {choice = ["kaiming_uniform", "xavier"]}
-
-[resources]
-cpus_per_task = 1
-threads_per_task = 1
-"""
+""",
+)
 HYPERREP_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "hyperrep" / "tiny.toml"
 HYPERREP_EPOCHS = 10
 

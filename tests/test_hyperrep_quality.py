@@ -20,34 +20,18 @@ from hyperrep.data import WeightSet, from_zoo
 from hyperrep.losses import R2Meter
 from hyperrep.run import HyperRep
 from hyperrep.train import train_hyperrep
+from zoo_configs import small_cnn_zoo
 
-ZOO_TOML = """
-[data]
-kind = "eurosat-rgb"
-synthetic_n = 300
-image_size = 16
-
-[model]
-fusion = "single"
-channels = [4, 4]
-kernel_sizes = [3, 3]
-hidden = 8
-
-[train]
-epochs = 5
-batch_size = 16
-lr = 5e-3
-
+ZOO_TOML = small_cnn_zoo(
+    images=300, hidden=8, epochs=5, batch_size=16, lr=0.005,
+    population="""
 [population.random]
 n = 12
 seed = 3
 activation = {choice = ["relu", "tanh"]}
 lr = {log_uniform = [3e-3, 1e-2]}
-
-[resources]
-cpus_per_task = 1
-threads_per_task = 1
-"""
+""",
+)
 
 CONFIG = {
     "model": {"d_model": 64, "depth": 1, "heads": 4, "lat_dim": 32, "proj_dim": 16},

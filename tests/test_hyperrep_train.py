@@ -18,34 +18,18 @@ from hyperrep.data import from_zoo
 from hyperrep.embed import load_embeddings
 from hyperrep.run import HyperRep
 from hyperrep.train import train_hyperrep
+from zoo_configs import small_cnn_zoo
 
-ZOO_TOML = """
-[data]
-kind = "eurosat-rgb"
-synthetic_n = 200
-image_size = 16
-
-[model]
-fusion = "single"
-channels = [4, 4]
-kernel_sizes = [3, 3]
-hidden = 8
-
-[train]
-epochs = 3
-batch_size = 32
-lr = 3e-3
-
+ZOO_TOML = small_cnn_zoo(
+    images=200, hidden=8, epochs=3, batch_size=32, lr=0.003,
+    population="""
 [population.random]
 n = 10
 seed = 1
 activation = {choice = ["relu", "tanh"]}
 lr = {log_uniform = [1e-3, 1e-2]}
-
-[resources]
-cpus_per_task = 1
-threads_per_task = 1
-"""
+""",
+)
 
 SMALL = {"d_model": 32, "depth": 1, "heads": 2, "lat_dim": 8, "latent_tokens": 4, "proj_dim": 16}
 QUIET = {"noise_add": 0.0, "noise_mul": 0.0, "erase_block": 0.0}

@@ -11,38 +11,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from zoo_configs import small_cnn_zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ZOO_TOML = """
-[data]
-kind = "eurosat-rgb"
-synthetic_n = 160
-image_size = 16
-
-[model]
-fusion = "single"
-channels = [4, 4]
-kernel_sizes = [3, 3]
-hidden = 8
-
-[train]
-epochs = 3
-batch_size = 16
-optimizer = "adam"
-lr = 1e-2
-
+ZOO_TOML = small_cnn_zoo(
+    images=160, hidden=8, epochs=3, batch_size=16, lr=0.01, optimizer="adam",
+    population="""
 [population.grid]
 seed = [0, 1, 2, 3, 4, 5, 6, 7]
-
+""",
+    extra="""
 [sparsify]
 ratios = [0.5]
 finetune_epochs = 1
-
-[resources]
-cpus_per_task = 1
-threads_per_task = 1
-"""
+""",
+)
 
 
 @pytest.fixture(scope="module")
