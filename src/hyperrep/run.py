@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from einops import rearrange
 
 from eo_tasks.config import ConfigError
 from eo_tasks.models.layout import Layout
@@ -114,16 +115,13 @@ class HyperRep:
         return flat[0] if single else flat
 
     @torch.no_grad()
-    def _from_latents(self, weights: np.ndarray | torch.Tensor, head, batch_size: int) -> np.ndarray:
-        """``head(latents, positions)`` of flat weights ``[N, P]`` (or ``[P]``), batch by batch."""
-        w, single = _as_batch(weights, self.layout.num_params)
+    def _from_embeddings(self, embeddings: np.ndarray | torch.Tensor, head) -> np.ndarray:
+        """``head(latents, positions)`` of embeddings ``[N, E]`` (or ``[E]``): the embedding is the
+        flattened latents, so heads on the latents need no second pass of the encoder."""
+        e, single = _as_batch(embeddings, self.embedding_dim)
         self.net.eval()
-        out = []
-        for i in range(0, len(w), batch_size):
-            flat = self.standardizer.forward(w[i : i + batch_size].to(self.device))
-            pos = self.positions(flat.shape[0])
-            out.append(head(self.net.encode_latents(self.tokenizer.tokenize(flat), pos), pos).float().cpu())
-        z = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+        latents = rearrange(e.to(self.device), "n (l k) -> n l k", k=self.config.model.lat_dim)
+        z = head(latents, self.positions(len(e))).float().cpu().numpy()
         return z[0] if single else z
 
     def project(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
@@ -132,13 +130,13 @@ class HyperRep:
         The embedding keeps the order of the neurons (so that it decodes to the same model);
         the projection is what contrastive training makes alike for augmented (permuted,
         noisy) versions of one model."""
-        return self._from_latents(weights, self.net.project, batch_size)
+        return self._from_embeddings(self.embed(weights, batch_size), self.net.project)
 
-    def pool(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
-        """Flat weights ``[N, P]`` (or ``[P]``) -> the latents averaged over all tokens and per
-        layer ``[N, (layers + 1) * lat_dim]``: a short, neuron-order-robust summary of the
-        embedding (what the projection head reads), for predictors that cannot take the full one."""
-        return self._from_latents(weights, self.net.pooled, batch_size)
+    def pool(self, embeddings: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Embeddings ``[N, E]`` (or ``[E]``) -> the latents averaged over all tokens and per layer
+        ``[N, (layers + 1) * lat_dim]``: a short, neuron-order-robust summary of the embedding
+        (what the projection head reads), for predictors that cannot take the full one."""
+        return self._from_embeddings(embeddings, self.net.pooled)
 
     def reconstruct(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
         return self.decode(self.embed(weights, batch_size), batch_size)

@@ -117,7 +117,8 @@ def load_data(
                "models": f"status in {list(status)}", "split seed": str(seed)}
     embeddings = pooled = None
     if rep is not None and run is not None:
-        embeddings, pooled = rep.embed(weights), rep.pool(weights)
+        embeddings = rep.embed(weights)
+        pooled = rep.pool(embeddings)
         sources["run"] = str(run)
         _check_run_split(run, rows, notes)
     return DownstreamData(rows, weights, layout, embeddings, notes, pooled), sources

@@ -38,7 +38,7 @@ class DownstreamData:
     layout: Layout
     embeddings: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
-    pooled: np.ndarray | None = None  # HyperRep.pool of the weights
+    pooled: np.ndarray | None = None  # HyperRep.pool of the embeddings
 
     def __post_init__(self) -> None:
         for col in ("model", "epoch", "split"):

@@ -83,7 +83,7 @@ def feature_matrix(
     """The feature set ``name`` (one of :data:`FEATURE_SETS`) for rows of ``weights``.
 
     ``stats`` lets a caller pass s(W) computed once for all feature sets; ``pooled`` is
-    ``HyperRep.pool`` of the weights (the embedding averaged over tokens and per layer).
+    ``HyperRep.pool`` of the embeddings (averaged over tokens and per layer).
     """
     if name not in FEATURE_SETS:
         raise ValueError(f"unknown feature set {name!r}, expected one of {FEATURE_SETS}")
