@@ -29,6 +29,11 @@ class Step:
     stdout: str = ""
     done_when: str = ""  # a file this step writes last: with keep_done, its presence skips the step
     skipped: bool = False
+    key: str = ""  # how the summary finds the step (default: its subcommand)
+
+    @property
+    def name(self) -> str:
+        return self.key or " ".join(self.argv[:2] if self.argv[0] in ("zoo", "hyperrep") else self.argv[:1])
 
 
 @dataclass
@@ -74,31 +79,47 @@ def _zoo_config(plan: DemoPlan) -> Path:
     return path
 
 
+def pipeline_steps(out: Path, rep_config: str, predict: list[str], sample: list[str], sparsify: list[str],
+                   more: list[Step] = ()) -> list[Step]:
+    """The steps after the zoo exists (OUT/zoo.h5); ``predict``/``sample``/``sparsify`` are
+    their extra options, ``more`` steps go before sparsification."""
+    o = lambda name: str(out / name)  # noqa: E731
+    zr = ["--zoo", o("zoo.h5"), "--run", o("run")]
+    return [
+        Step("Describe the zoo", ["zoo", "info", o("zoo.h5"), "--plot", o("zoo_accuracy.png")]),
+        Step("Train the hyper-representation",
+             ["hyperrep", "train", "--zoo", o("zoo.h5"), "--config", rep_config, "--out", o("run")]),
+        Step("Embed every checkpoint", ["hyperrep", "embed", "--run", o("run"), "--zoo", o("zoo.h5"), "--out", o("embeddings.h5")],
+             done_when=o("embeddings.h5")),
+        Step("Predict properties from weights", ["predict", *zr, "--out", o("predict"), *predict, "--overwrite"],
+             done_when=o("predict/command.txt")),
+        Step("Sample unseen models",
+             ["sample", *zr, "--out", o("sampled.h5"), "--method", "kde", *sample, "--report", o("sample"),
+              "--overwrite"], done_when=o("sample/command.txt")),
+        *more,
+        Step("Sparsify trained and sampled models",
+             ["sparsify", *zr, "--sampled", o("sampled.h5"), "--out", o("sparsify"), *sparsify],
+             done_when=o("sparsify/command.txt")),
+    ]
+
+
 def make_plan(out: Path, quick: bool, data: str | None) -> DemoPlan:
     kind, root = parse_data(data)
     plan = DemoPlan(out=out, quick=quick, data_kind=kind, data_root=root)
     out.mkdir(parents=True, exist_ok=True)
-    zoo_cfg = _zoo_config(plan)
+    _zoo_config(plan)
     rep_cfg = CONFIGS / ("hyperrep_quick.toml" if quick else "hyperrep.toml")
-    (out / "hyperrep.toml").write_text((rep_cfg).read_text())
-    o = lambda name: str(out / name)  # noqa: E731
+    (out / "hyperrep.toml").write_text(rep_cfg.read_text())
     n_sample, ratios = ("8", "0.5,0.8") if quick else ("24", "0.3,0.5,0.7,0.8,0.9")
     plan.steps = [
-        Step("Generate the zoo (Ray, local)", ["zoo", "generate", "--config", o("zoo.toml"), "--out", o("zoo.h5")]),
-        Step("Describe the zoo", ["zoo", "info", o("zoo.h5"), "--plot", o("zoo_accuracy.png")]),
-        Step("Train the hyper-representation",
-             ["hyperrep", "train", "--zoo", o("zoo.h5"), "--config", o("hyperrep.toml"), "--out", o("run")]),
-        Step("Embed every checkpoint", ["hyperrep", "embed", "--run", o("run"), "--zoo", o("zoo.h5"),
-                                        "--out", o("embeddings.h5")]),
-        Step("Predict properties from weights",
-             ["predict", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("predict"), "--overwrite"]),
-        Step("Sample unseen models",
-             ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("sampled.h5"), "--method", "kde",
-              "--n", n_sample, "--report", o("sample"), "--overwrite"]
-             + (["--finetune-epochs", "1", "--finetune-models", "2", "--candidates", "8"] if quick else [])),
-        Step("Sparsify trained and sampled models",
-             ["sparsify", "--zoo", o("zoo.h5"), "--run", o("run"), "--sampled", o("sampled.h5"), "--out",
-              o("sparsify"), "--ratios", ratios] + (["--max-models", "4", "--n", "4"] if quick else [])),
+        Step("Generate the zoo (Ray, local)",
+             ["zoo", "generate", "--config", str(out / "zoo.toml"), "--out", str(out / "zoo.h5")]),
+        *pipeline_steps(
+            out, str(out / "hyperrep.toml"), predict=[],
+            sample=["--n", n_sample] + (["--finetune-epochs", "1", "--finetune-models", "2", "--candidates", "8"]
+                                        if quick else []),
+            sparsify=["--ratios", ratios] + (["--max-models", "4", "--n", "4"] if quick else []),
+        ),
     ]
     return plan
 
@@ -165,29 +186,18 @@ def eurosat_plan(out: Path, data_root: str, zoo: str | None = None, max_workers:
         link = out / "zoo.h5"
         if not link.exists():
             link.symlink_to(Path(zoo).expanduser().resolve())
-    steps += [
-        Step("Describe the zoo", ["zoo", "info", o("zoo.h5"), "--plot", o("zoo_accuracy.png")]),
-        Step("Train the hyper-representation",
-             ["hyperrep", "train", "--zoo", o("zoo.h5"), "--config",
-              str(CONFIGS.parent / "hyperrep" / "eurosat.toml"), "--out", o("run")]),
-        Step("Embed every checkpoint", ["hyperrep", "embed", "--run", o("run"), "--zoo", o("zoo.h5"),
-                                        "--out", o("embeddings.h5")], done_when=o("embeddings.h5")),
-        Step("Predict properties from weights",
-             ["predict", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("predict"), "--threads", "1",
-              "--overwrite"], done_when=o("predict/command.txt")),
-        Step("Sample unseen models",
-             ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("sampled.h5"), "--method", "kde",
-              "--n", "32", "--select", "16", "--report", o("sample"), "--overwrite"],
-             done_when=o("sample/command.txt")),
-        Step("Sample unseen models around single anchors",
-             ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("sampled-neighbour.h5"), "--method",
-              "neighbour", "--n", "32", "--select", "16", "--report", o("sample-neighbour"), "--finetune-epochs", "1",
-              "--finetune-models", "2", "--overwrite"], done_when=o("sample-neighbour/command.txt")),
-        Step("Sparsify trained and sampled models",
-             ["sparsify", "--zoo", o("zoo.h5"), "--run", o("run"), "--sampled", o("sampled.h5"), "--out",
-              o("sparsify"), "--ratios", "0.3,0.5,0.7,0.8,0.9", "--max-models", "8", "--n", "16", "--select", "8",
-              "--robust-shift", "0.5"], done_when=o("sparsify/command.txt")),
-    ]
+    neighbour = Step("Sample unseen models around single anchors",
+                     ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("sampled-neighbour.h5"),
+                      "--method", "neighbour", "--n", "32", "--select", "16", "--report", o("sample-neighbour"),
+                      "--finetune-epochs", "1", "--finetune-models", "2", "--overwrite"],
+                     done_when=o("sample-neighbour/command.txt"), key="sample neighbour")
+    steps += pipeline_steps(
+        out, str(CONFIGS.parent / "hyperrep" / "eurosat.toml"), predict=["--threads", "1"],
+        sample=["--n", "32", "--select", "16"],
+        sparsify=["--ratios", "0.3,0.5,0.7,0.8,0.9", "--max-models", "8", "--n", "16", "--select", "8",
+                  "--robust-shift", "0.5"],
+        more=[neighbour],
+    )
     plan.steps = steps
     plan.title = "hyperzoo on real EuroSAT RGB"
     plan.rerun = f"python scripts/eurosat_results.py --data {root} --out {out}" + (f" --zoo {zoo}" if zoo else "")

@@ -53,10 +53,7 @@ def _data_line(plan) -> str:
 
 def write_summary(plan) -> Path:
     out = plan.out
-    steps: dict = {}
-    for s in plan.steps:
-        key = s.argv[0] if s.argv[0] not in ("zoo", "hyperrep") else " ".join(s.argv[:2])
-        steps[key if key not in steps else f"{key} {s.argv[s.argv.index('--method') + 1]}"] = s
+    steps = {s.name: s for s in plan.steps}
     total = sum(s.seconds for s in plan.steps)
     parts = [
         f"# {plan.title or 'hyperzoo demo' + (' (quick)' if plan.quick else '')}\n",
