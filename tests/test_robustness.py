@@ -18,26 +18,14 @@ from eo_tasks.data import DataConfig, DataError
 from eo_tasks.data.materialise import load_task_data
 from hyperzoo.cli import main
 from zoo.reader import Zoo
+from zoo_configs import small_cnn_zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ZOO_CONFIG = """
-[data]
-kind = "eurosat-rgb"
-synthetic_n = 120
-image_size = 16
-cache_dir = "{cache}"
-[model]
-channels = [{width}, 4]
-kernel_sizes = [3, 3]
-hidden = 8
-[train]
-epochs = 2
-batch_size = 16
-lr = 5e-3
-[population.grid]
-seed = [0, 1, 2, 3]
-"""
+
+def _zoo_config(cache: Path, width: int = 4) -> str:
+    return small_cnn_zoo(images=120, hidden=8, epochs=2, batch_size=16, lr=5e-3, cache=cache, channels=(width, 4),
+                         population="[population.grid]\nseed = [0, 1, 2, 3]")
 
 
 def _eurosat_rgb(root: Path, per_class: int = 4) -> Path:
@@ -94,7 +82,7 @@ def zoos(tmp_path_factory):
         paths = {}
         for width in (4, 6):
             paths[width] = tmp / f"zoo{width}.h5"
-            text = ZOO_CONFIG.format(cache=tmp / "cache", width=width)
+            text = _zoo_config(tmp / "cache", width)
             generate(spec_from_text(text), paths[width], progress=None)
     finally:
         ray.shutdown()
@@ -136,7 +124,7 @@ def test_zoo_of_another_architecture_given_to_a_run(zoos, tmp_path, capsys):
 def test_unknown_keys_in_every_config_kind(zoos, tmp_path, capsys):
     tmp, paths = zoos
     bad_zoo = tmp_path / "zoo.toml"
-    bad_zoo.write_text(ZOO_CONFIG.format(cache=tmp / "cache", width=4) + "\n[population.random]\nn = 2\nseed = 0\nlrr = {choice=[1]}\n")
+    bad_zoo.write_text(_zoo_config(tmp / "cache") + "\n[population.random]\nn = 2\nseed = 0\nlrr = {choice=[1]}\n")
     assert main(["zoo", "generate", "--config", str(bad_zoo), "--out", str(tmp_path / "z.h5")]) == 2
     assert "lrr" in capsys.readouterr().err
     bad_rep = tmp_path / "rep.toml"
@@ -149,7 +137,7 @@ def test_unknown_keys_in_every_config_kind(zoos, tmp_path, capsys):
 def test_unwritable_output_path(zoos, tmp_path, capsys):
     tmp, _ = zoos
     cfg = tmp_path / "zoo.toml"
-    cfg.write_text(ZOO_CONFIG.format(cache=tmp / "cache", width=4))
+    cfg.write_text(_zoo_config(tmp / "cache"))
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where a folder should be")
     assert main(["zoo", "generate", "--quiet", "--config", str(cfg), "--out", str(blocker / "zoo.h5")]) == 2
@@ -179,7 +167,7 @@ def test_disk_full_mid_run_records_no_model_without_its_data(zoos, tmp_path):
     every model marked done has its weights on disk, and a rerun completes the rest."""
     tmp, paths = zoos
     cfg = tmp_path / "zoo.toml"
-    cfg.write_text(ZOO_CONFIG.format(cache=tmp / "cache", width=4))
+    cfg.write_text(_zoo_config(tmp / "cache"))
     script = tmp_path / "driver.py"
     script.write_text(DISK_FULL_DRIVER)
     out = tmp_path / "full.h5"

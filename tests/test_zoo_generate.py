@@ -21,31 +21,14 @@ from zoo.reader import Zoo
 from zoo.runner import generate, init_local_ray, resolve_data
 from zoo.spec import spec_from_text
 from zoo.store import WriterLock, ZooBusyError
+from zoo_configs import small_cnn_zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _config(cache: Path, population: str, extra: str = "", epochs: int = 2) -> str:
-    return f"""
-[data]
-kind = "eurosat-rgb"
-synthetic_n = 120
-image_size = 16
-cache_dir = "{cache}"
-
-[model]
-channels = [4, 4]
-kernel_sizes = [3, 3]
-hidden = 8
-
-[train]
-epochs = {epochs}
-batch_size = 16
-lr = 5e-3
-
-{population}
-{extra}
-"""
+    return small_cnn_zoo(images=120, hidden=8, epochs=epochs, batch_size=16, lr=5e-3, population=population,
+                         extra=extra, cache=cache)
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,27 @@
-"""Population configs of the small zoos the tests generate with Ray: two-conv CNNs on
-synthetic 16x16 EuroSAT RGB stand-ins, one CPU and one torch thread per task."""
+"""Population configs of the small zoos the tests generate with Ray: CNNs of two 3x3 convs on
+synthetic 16x16 EuroSAT RGB stand-ins (one CPU and one torch thread per task, the defaults)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def small_cnn_zoo(*, images: int, hidden: int, epochs: int, batch_size: int, lr: float, population: str,
-                  optimizer: str | None = None, extra: str = "") -> str:
-    """TOML text; ``population`` is the ``[population...]`` table(s), ``extra`` more tables."""
+                  optimizer: str | None = None, extra: str = "", cache: Path | None = None,
+                  channels: tuple[int, int] = (4, 4)) -> str:
+    """TOML text; ``population`` is the ``[population...]`` table(s), ``extra`` more tables,
+    ``cache`` the data cache folder (default: the user's)."""
     opt = f'optimizer = "{optimizer}"\n' if optimizer else ""
+    cache_line = f'cache_dir = "{cache}"\n' if cache is not None else ""
     return f"""
 [data]
 kind = "eurosat-rgb"
 synthetic_n = {images}
 image_size = 16
-
+{cache_line}
 [model]
 fusion = "single"
-channels = [4, 4]
+channels = [{channels[0]}, {channels[1]}]
 kernel_sizes = [3, 3]
 hidden = {hidden}
 
@@ -25,11 +30,7 @@ epochs = {epochs}
 batch_size = {batch_size}
 {opt}lr = {lr!r}
 
-{population.strip()}
-
 {extra.strip()}
 
-[resources]
-cpus_per_task = 1
-threads_per_task = 1
+{population.strip()}
 """
