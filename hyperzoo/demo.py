@@ -17,7 +17,7 @@ from pathlib import Path
 
 from eo_tasks.config import dump_toml, load_toml
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "demo"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "demo"
 DATA_KINDS = {"eurosat-rgb", "eurosat-ms", "benge"}
 
 
