@@ -1,7 +1,7 @@
 from eo_tasks.data.config import DataConfig
 from eo_tasks.data.errors import DataError
 from eo_tasks.data.types import ModalityInfo, TaskData, TaskInfo, TensorSet
-from eo_tasks.data.splits import SPLITS, stratified_split
+from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS, stratified_split
 from eo_tasks.data.eurosat import EUROSAT_MS_BANDS, EUROSAT_RGB_BANDS, EuroSATMS, EuroSATRGB
 from eo_tasks.data.benge import (
     BIGEARTHNET_19,

@@ -11,6 +11,8 @@ import numpy as np
 from eo_tasks.data.errors import DataError
 
 SPLITS = ("train", "val", "test")
+# the share of samples (or models) in each of SPLITS when a dataset ships no split files
+DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 
 
 def check_split(split: str) -> str:
@@ -36,7 +38,7 @@ def split_sizes(n: int, fractions: Sequence[float]) -> list[int]:
 
 
 def stratified_split(
-    keys: Sequence[str], strata: Sequence[int], seed: int, fractions: Sequence[float] = (0.7, 0.15, 0.15)
+    keys: Sequence[str], strata: Sequence[int], seed: int, fractions: Sequence[float] = DEFAULT_FRACTIONS
 ) -> dict[str, np.ndarray]:
     """Indices into ``keys`` for each of train/val/test.
 
