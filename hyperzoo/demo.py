@@ -12,13 +12,21 @@ import io
 import shlex
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 from eo_tasks.config import dump_toml, load_toml
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "demo"
 DATA_KINDS = {"eurosat-rgb", "eurosat-ms", "benge"}
+
+
+def demo_config(name: str) -> str:
+    """The text of one of the demo's configs (``zoo.toml``, ``hyperrep_quick.toml``, ...). They ship
+    inside the package (hyperzoo/configs/demo, package data) so an installed wheel runs the demo
+    from any folder, not only from a checkout."""
+    return (files("hyperzoo") / "configs" / "demo" / name).read_text(encoding="utf-8")
 
 
 @dataclass
@@ -66,7 +74,7 @@ def parse_data(value: str | None) -> tuple[str | None, str | None]:
 
 def _zoo_config(plan: DemoPlan) -> Path:
     """The population config the demo runs, written into the output folder so it can be rerun."""
-    raw = load_toml(CONFIGS / ("zoo_quick.toml" if plan.quick else "zoo.toml"))
+    raw = tomllib.loads(demo_config("zoo_quick.toml" if plan.quick else "zoo.toml"))
     if plan.data_kind is not None:
         data = {k: v for k, v in raw["data"].items() if k in ("image_size", "split_seed", "fractions")}
         data.update(kind=plan.data_kind, root=plan.data_root)
@@ -108,8 +116,7 @@ def make_plan(out: Path, quick: bool, data: str | None) -> DemoPlan:
     plan = DemoPlan(out=out, quick=quick, data_kind=kind, data_root=root)
     out.mkdir(parents=True, exist_ok=True)
     _zoo_config(plan)
-    rep_cfg = CONFIGS / ("hyperrep_quick.toml" if quick else "hyperrep.toml")
-    (out / "hyperrep.toml").write_text(rep_cfg.read_text())
+    (out / "hyperrep.toml").write_text(demo_config("hyperrep_quick.toml" if quick else "hyperrep.toml"))
     n_sample, ratios = ("8", "0.5,0.8") if quick else ("24", "0.3,0.5,0.7,0.8,0.9")
     plan.steps = [
         Step("Generate the zoo (Ray, local)",
@@ -163,11 +170,13 @@ def run_plan(plan: DemoPlan, keep_done: bool = False) -> Path:
     return path
 
 
-def eurosat_plan(out: Path, data_root: str, zoo: str | None = None, max_workers: int = 0) -> DemoPlan:
-    """The full pipeline on real EuroSAT RGB with the project's sized configs
-    (configs/zoos/eurosat_rgb.toml, configs/hyperrep/eurosat.toml): the README's results table.
+def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, zoo: str | None = None,
+                 max_workers: int = 0) -> DemoPlan:
+    """The full pipeline on real EuroSAT RGB with the project's sized configs, which the caller
+    names (scripts/eurosat_results.py: the checkout's configs/zoos/eurosat_rgb.toml and
+    configs/hyperrep/eurosat.toml): the README's results table.
 
-    ``zoo`` reuses a zoo file already generated from that config (it is linked, not copied)."""
+    ``zoo`` reuses a zoo file already generated from ``zoo_config`` (it is linked, not copied)."""
     root = Path(data_root).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"--data: EuroSAT RGB folder {root} does not exist")
@@ -176,7 +185,7 @@ def eurosat_plan(out: Path, data_root: str, zoo: str | None = None, max_workers:
     plan = DemoPlan(out=out, quick=False, data_kind="eurosat-rgb", data_root=str(root))
     steps = []
     if zoo is None:
-        raw = load_toml(CONFIGS.parent / "zoos" / "eurosat_rgb.toml")
+        raw = load_toml(zoo_config)
         raw["data"]["root"] = str(root)
         (out / "zoo.toml").write_text("# written by scripts/eurosat_results.py\n" + dump_toml(raw))
         workers = ["--max-workers", str(max_workers)] if max_workers else []
@@ -192,7 +201,7 @@ def eurosat_plan(out: Path, data_root: str, zoo: str | None = None, max_workers:
                       "--finetune-epochs", "1", "--finetune-models", "2", "--overwrite"],
                      done_when=o("sample-neighbour/command.txt"), key="sample neighbour")
     steps += pipeline_steps(
-        out, str(CONFIGS.parent / "hyperrep" / "eurosat.toml"), predict=["--threads", "1"],
+        out, str(Path(rep_config).resolve()), predict=["--threads", "1"],
         sample=["--n", "32", "--select", "16"],
         sparsify=["--ratios", "0.3,0.5,0.7,0.8,0.9", "--max-models", "8", "--n", "16", "--select", "8",
                   "--robust-shift", "0.5"],

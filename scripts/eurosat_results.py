@@ -16,6 +16,10 @@ from pathlib import Path
 
 from hyperzoo.demo import eurosat_plan, run_plan
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # the checkout's sized configs
+ZOO_CONFIG = CONFIGS / "zoos" / "eurosat_rgb.toml"
+REP_CONFIG = CONFIGS / "hyperrep" / "eurosat.toml"
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -26,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-done", action="store_true",
                    help="skip steps whose outputs an earlier run left in OUT (delete one to redo it)")
     args = p.parse_args(argv)
-    run_plan(eurosat_plan(Path(args.out).resolve(), args.data, args.zoo, args.max_workers), keep_done=args.keep_done)
+    plan = eurosat_plan(Path(args.out).resolve(), args.data, ZOO_CONFIG, REP_CONFIG, zoo=args.zoo,
+                        max_workers=args.max_workers)
+    run_plan(plan, keep_done=args.keep_done)
     return 0
 
 

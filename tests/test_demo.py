@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from hyperzoo.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+EUROSAT = dict(zoo_config=CONFIGS / "zoos" / "eurosat_rgb.toml", rep_config=CONFIGS / "hyperrep" / "eurosat.toml")
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +57,24 @@ def test_summary_matches_what_each_command_prints(demo):
     assert all(row in summary for row in sparsify_rows)
 
 
+def test_demo_configs_ship_inside_the_package():
+    """The demo reads its configs as package data (a wheel carries them), never from a checkout."""
+    import tomllib
+    from importlib.resources import files
+
+    from hyperrep import HyperRepConfig
+    from hyperzoo.demo import demo_config
+    from zoo import spec_from_text
+
+    shipped = sorted(p.name for p in (files("hyperzoo") / "configs" / "demo").iterdir() if p.name.endswith(".toml"))
+    assert shipped == ["hyperrep.toml", "hyperrep_quick.toml", "zoo.toml", "zoo_quick.toml"]
+    assert not (CONFIGS / "demo").exists()  # one copy: the package's
+    for name in ("zoo.toml", "zoo_quick.toml"):
+        spec_from_text(demo_config(name), where=name)
+    for name in ("hyperrep.toml", "hyperrep_quick.toml"):
+        HyperRepConfig.from_dict(tomllib.loads(demo_config(name)), where=name)
+
+
 def test_demo_rejects_bad_data_argument(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path / "x"), "--data", "eurosat-rgb"]) == 2
     assert "KIND:PATH" in capsys.readouterr().err
@@ -67,13 +89,13 @@ def test_eurosat_plan_reuses_a_zoo_and_names_its_rerun_command(tmp_path):
     zoo.write_bytes(b"")
     data = tmp_path / "eurosat-rgb"
     data.mkdir()
-    plan = eurosat_plan(tmp_path / "out", str(data), zoo=str(zoo))
+    plan = eurosat_plan(tmp_path / "out", str(data), zoo=str(zoo), **EUROSAT)
     assert (tmp_path / "out" / "zoo.h5").resolve() == zoo.resolve()
     commands = [s.argv[:2] for s in plan.steps]
     assert ["zoo", "generate"] not in commands and ["hyperrep", "train"] in commands
     assert plan.rerun.endswith(f"--zoo {zoo}") and str(data) in plan.rerun
-    fresh = eurosat_plan(tmp_path / "fresh", str(data))
+    fresh = eurosat_plan(tmp_path / "fresh", str(data), **EUROSAT)
     assert fresh.steps[0].argv[:2] == ["zoo", "generate"]
     assert f'root = "{data}"' in (tmp_path / "fresh" / "zoo.toml").read_text()
     with pytest.raises(FileNotFoundError, match="missing"):
-        eurosat_plan(tmp_path / "x", str(tmp_path / "missing"))
+        eurosat_plan(tmp_path / "x", str(tmp_path / "missing"), **EUROSAT)
