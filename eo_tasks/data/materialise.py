@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from eo_tasks.config import to_dict
-from eo_tasks.data.benge import BenGe, BigEarthNet
+from eo_tasks.data.benge import BenGe
+from eo_tasks.data.bigearthnet import BigEarthNet
 from eo_tasks.data.config import DataConfig
 from eo_tasks.data.errors import DataError
 from eo_tasks.data.eurosat import EuroSATMS, EuroSATRGB

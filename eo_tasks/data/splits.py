@@ -81,6 +81,18 @@ def find_split_files(folders: Sequence[Path], pattern: str) -> dict[str, Path] |
     return None
 
 
+def split_from_files(
+    folders: Sequence[Path], pattern: str, ids: Sequence[str], split: str
+) -> np.ndarray | None:
+    """Indices into ``ids`` of ``split``'s ids in the split files ``pattern`` from the first of
+    ``folders`` that has them (see :func:`find_split_files`); None when none has any."""
+    files = find_split_files(folders, pattern)
+    if files is None:
+        return None
+    wanted = set(read_id_list(files[split])) - {"patch_id"}
+    return np.array([i for i, pid in enumerate(ids) if pid in wanted], dtype=np.int64)
+
+
 def read_id_list(path: Path) -> list[str]:
     """Non-empty stripped lines (or first CSV fields) of a header-less list of ids/file names."""
     try:

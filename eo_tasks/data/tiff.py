@@ -18,6 +18,7 @@ from eo_tasks.data.errors import DataError
 
 PATCH_SIZE = 120  # BigEarthNet / ben-ge patches: 120 x 120 px at 10 m
 S1_BANDS = ("VV", "VH")
+S2_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")  # no B10
 
 
 def read_tiff(path: Path) -> np.ndarray:

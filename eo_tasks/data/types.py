@@ -8,10 +8,13 @@ float tensors, plus a :class:`TaskInfo` describing classes, modalities and norma
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+
+from eo_tasks.data.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,12 @@ class TensorSet:
 class TaskData:
     info: TaskInfo
     splits: dict[str, TensorSet]  # "train", "val", "test"
+
+
+def check_modalities(modalities: Sequence[str], valid: Sequence[str], what: str) -> tuple[str, ...]:
+    """``modalities`` as a tuple of distinct names from ``valid``; else a DataError naming ``what``."""
+    mods = tuple(modalities)
+    unknown = [m for m in mods if m not in valid]
+    if not mods or unknown or len(set(mods)) != len(mods):
+        raise DataError(f"{what} modalities {list(mods)}: expected distinct names from {list(valid)}")
+    return mods
