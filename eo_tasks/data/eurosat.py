@@ -17,7 +17,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from eo_tasks.data.errors import DataError
-from eo_tasks.data.splits import check_split, find_split_files, read_id_list, select, stratified_split
+from eo_tasks.data.splits import DEFAULT_FRACTIONS, check_split, find_split_files, read_id_list, select, stratified_split
 from eo_tasks.data.tiff import read_multiband
 from eo_tasks.data.types import ModalityInfo
 
@@ -81,7 +81,7 @@ class _EuroSAT(Dataset):
         *,
         bands: Sequence[str] = (),
         split_seed: int = 0,
-        fractions: Sequence[float] = (0.7, 0.15, 0.15),
+        fractions: Sequence[float] = DEFAULT_FRACTIONS,
     ) -> None:
         self.root = Path(root)
         self.split = check_split(split)

@@ -16,6 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eo_tasks.config import ConfigError
+from eo_tasks.data.errors import DataError
+from eo_tasks.data.splits import SPLITS
 from eo_tasks.data.types import TaskData, TensorSet
 from eo_tasks.models.family import build_model
 from eo_tasks.models.spec import ModelSpec
@@ -24,7 +27,6 @@ from eo_tasks.train.metrics import classification_metrics
 
 # epoch, flat float32 weights, metrics of that epoch
 Callback = Callable[[int, np.ndarray, dict[str, float]], None]
-SPLITS = ("train", "val", "test")
 
 
 class DivergedError(RuntimeError):
@@ -51,7 +53,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
+        raise ConfigError(f"device {name!r} requested but CUDA is not available")
     return device
 
 
@@ -145,9 +147,9 @@ def train_model(
 def _fit(model, spec, data, cfg, device, callback, progress, mask_state) -> list[dict[str, float]]:
     train = data.splits["train"]
     if len(train) == 0:
-        raise ValueError("the train split is empty")
+        raise DataError("the train split is empty")
     eval_sets = {"train": train.sample(cfg.train_eval_size, seed=cfg.seed) if cfg.train_eval_size else train}
-    eval_sets.update({s: data.splits[s] for s in ("val", "test") if s in data.splits and len(data.splits[s])})
+    eval_sets.update({s: data.splits[s] for s in SPLITS if s != "train" and s in data.splits and len(data.splits[s])})
     optimizer = _optimizer(model, cfg)
     order_gen = torch.Generator().manual_seed(cfg.seed + 7919)
     amp = cfg.amp and device.type == "cuda"

@@ -14,8 +14,8 @@ and tables ``ben-ge-synth_meta.csv`` (patch_id, patch_id_s1, season_s2, season_s
 date_s2, date_s1, cloud_fraction; dates ``YYYY-MM-DD``), ``_esaworldcover.csv`` (patch_id + the
 11 class fractions of the map, which sum to 1), ``_era-5.csv`` (temperature_s2 in K,
 precipitation_s2 in mm, wind_speed_s2 in m/s, relative_humidity_s2 in %), ``_climatezones.csv``
-(Koeppen-Geiger index) and header-less ``_train/_val/_test.csv`` patch-id lists (70/15/15,
-stratified by dominant class).
+(Koeppen-Geiger index) and header-less ``_train/_val/_test.csv`` patch-id lists
+(``eo_tasks.data.splits.DEFAULT_FRACTIONS``, stratified by dominant class).
 
 ``cloud_fraction`` exists only in the synthetic data: it is the generator's ground truth (share
 of the patch under cloud of opacity > 0.5), for evaluating on cloudy patches. The real ben-ge
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
 from eo_tasks.data.synth.files import write_csv, write_tif
 from eo_tasks.data.synth.landcover import benge_patch, worldcover_fractions
 from eo_tasks.data.synth.spectra import WORLDCOVER_NAMES, season_of_month
@@ -74,13 +75,18 @@ def _acquisitions(rng: np.random.Generator, count: int) -> list[_Acquisition]:
     return out
 
 
+# 14 train, 3 val, 3 test in every 20 patches (DEFAULT_FRACTIONS), interleaved so that any
+# run of patches gets its share; written out because the synthetic files' bytes depend on it
+_SPLIT_PATTERN = np.array([0, 0, 1, 0, 0, 2, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 1, 0, 0, 2])
+assert np.allclose(np.bincount(_SPLIT_PATTERN) / _SPLIT_PATTERN.size, DEFAULT_FRACTIONS)
+
+
 def _split_of(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """0/1/2 (train/val/test) per patch: 70/15/15, stratified by walking the patches sorted
-    by label through a 20-slot pattern of 14 train, 3 val, 3 test."""
-    pattern = np.array([0, 0, 1, 0, 0, 2, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 1, 0, 0, 2])
+    """Index into SPLITS per patch, stratified by walking the patches sorted by label
+    through :data:`_SPLIT_PATTERN`."""
     order = np.lexsort((rng.random(labels.size), labels))
     split = np.empty(labels.size, dtype=np.int64)
-    split[order] = pattern[np.arange(labels.size) % pattern.size]
+    split[order] = _SPLIT_PATTERN[np.arange(labels.size) % _SPLIT_PATTERN.size]
     return split
 
 
@@ -152,5 +158,5 @@ def write_benge(out: Path, n: int, seed: int, name: str = NAME) -> None:
     write_csv(out / f"{name}_era-5.csv", ("patch_id", *ERA5_COLUMNS), era5)
     write_csv(out / f"{name}_climatezones.csv", ("patch_id", "climatezone"), zones)
     split = _split_of(np.array([f.argmax() for f in fractions]), rng)
-    for s, part in enumerate(("train", "val", "test")):
+    for s, part in enumerate(SPLITS):
         write_csv(out / f"{name}_{part}.csv", None, [[pid] for pid, k in zip(ids, split, strict=True) if k == s])

@@ -13,6 +13,7 @@ import tifffile
 from PIL import Image
 
 from eo_tasks.data.errors import DataError
+from eo_tasks.data.splits import SPLITS
 from eo_tasks.data.synth.spectra import BENGE_S2_BANDS, EUROSAT_CLASSES, EUROSAT_MS_BANDS, S1_BANDS, WORLDCOVER_NAMES
 
 _EUROSAT_EXT = {".jpg": "eurosat-rgb", ".tif": "eurosat-ms"}
@@ -131,7 +132,7 @@ def _describe_benge(root: Path) -> list[str]:
     assert name is not None
     meta = _read_csv(root / f"{name}_meta.csv")
     lines = [f"tables: {', '.join(sorted(p.name for p in root.glob(f'{name}_*.csv')))}", f"patches: {len(meta)}"]
-    splits = [(s, root / f"{name}_{s}.csv") for s in ("train", "val", "test")]
+    splits = [(s, root / f"{name}_{s}.csv") for s in SPLITS]
     if all(p.is_file() for _, p in splits):
         counts = [f"{s} {sum(1 for line in p.read_text().splitlines() if line.strip())}" for s, p in splits]
         lines.append(f"splits: {', '.join(counts)}")
