@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import nn
 
+from eo_tasks.config import ConfigError
 from eo_tasks.models.init import init_layers
 from eo_tasks.models.layout import AxisBlock, LayerSpec, Layout, SymmetryGroup
 from eo_tasks.models.spec import ArchConfig, InputSpec, ModelSpec
@@ -52,52 +53,52 @@ class ModalityLike(Protocol):
 
 # ---- spec checks -------------------------------------------------------------------
 def check_spec(spec: ModelSpec) -> None:
-    """Raise one ValueError naming what is wrong with ``spec`` (before anything is built)."""
+    """Raise one ConfigError naming what is wrong with ``spec`` (before anything is built)."""
     arch = spec.arch
     if any(not isinstance(c, int) or c < 1 for c in arch.channels):
-        raise ValueError(f"arch.channels must be positive integers, got {arch.channels}")
+        raise ConfigError(f"arch.channels must be positive integers, got {arch.channels}")
     if any(not isinstance(k, int) or k < 1 or k % 2 == 0 for k in arch.kernel_sizes):
-        raise ValueError(f"arch.kernel_sizes must be odd positive integers (same padding), got {arch.kernel_sizes}")
+        raise ConfigError(f"arch.kernel_sizes must be odd positive integers (same padding), got {arch.kernel_sizes}")
     if not isinstance(arch.hidden, int) or arch.hidden < 0:
-        raise ValueError(f"arch.hidden must be an integer >= 0 (0: no hidden layer), got {arch.hidden!r}")
+        raise ConfigError(f"arch.hidden must be an integer >= 0 (0: no hidden layer), got {arch.hidden!r}")
     if not isinstance(spec.num_classes, int) or spec.num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, got {spec.num_classes!r}")
+        raise ConfigError(f"num_classes must be a positive integer, got {spec.num_classes!r}")
     depth = len(arch.channels)
     if not isinstance(spec.image_size, int) or spec.image_size < 2**depth or spec.image_size % 2**depth:
-        raise ValueError(
+        raise ConfigError(
             f"image_size {spec.image_size!r} must be a positive multiple of 2**{depth} = {2**depth}: "
             f"each of the {depth} conv layers halves the spatial size"
         )
     if not spec.inputs:
-        raise ValueError("spec has no inputs")
+        raise ConfigError("spec has no inputs")
     names = [i.name for i in spec.inputs]
     for inp in spec.inputs:
         if not isinstance(inp.name, str) or not inp.name or "." in inp.name or hasattr(nn.ModuleDict(), inp.name):
-            raise ValueError(f"input name {inp.name!r} must be a non-empty string without '.' or a torch attribute name")
+            raise ConfigError(f"input name {inp.name!r} must be a non-empty string without '.' or a torch attribute name")
         if names.count(inp.name) > 1:
-            raise ValueError(f"input name {inp.name!r} appears twice")
+            raise ConfigError(f"input name {inp.name!r} appears twice")
         if inp.kind not in ("image", "vector"):
-            raise ValueError(f"input {inp.name!r}: kind must be 'image' or 'vector', got {inp.kind!r}")
+            raise ConfigError(f"input {inp.name!r}: kind must be 'image' or 'vector', got {inp.kind!r}")
         if not isinstance(inp.channels, int) or inp.channels < 1:
-            raise ValueError(f"input {inp.name!r}: channels must be a positive integer, got {inp.channels!r}")
+            raise ConfigError(f"input {inp.name!r}: channels must be a positive integer, got {inp.channels!r}")
     images = [i for i in spec.inputs if i.kind == "image"]
     vectors = [i for i in spec.inputs if i.kind == "vector"]
     if not images:
-        raise ValueError(f"fusion {arch.fusion!r} needs at least one image input, got {names}")
+        raise ConfigError(f"fusion {arch.fusion!r} needs at least one image input, got {names}")
     if arch.shared_backbone and arch.fusion != "late":
-        raise ValueError(f"shared_backbone applies to late fusion only, fusion is {arch.fusion!r}")
+        raise ConfigError(f"shared_backbone applies to late fusion only, fusion is {arch.fusion!r}")
     if arch.fusion == "single" and (len(images) != 1 or vectors):
-        raise ValueError(
+        raise ConfigError(
             f"fusion 'single' takes exactly one image input, got {names}; "
             "use 'early', 'early_blowup' or 'late' for several"
         )
     if arch.fusion == "early" and vectors:
-        raise ValueError(
+        raise ConfigError(
             f"fusion 'early' cannot take vector inputs {[v.name for v in vectors]}; "
             "use 'early_blowup' or 'late'"
         )
     if arch.shared_backbone and len({i.channels for i in images}) > 1:
-        raise ValueError(
+        raise ConfigError(
             "a shared backbone needs image inputs with equal channel counts, got "
             + ", ".join(f"{i.name}={i.channels}" for i in images)
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from eo_tasks.config import ConfigError
+
 OPTIMIZERS = ("adam", "sgd", "adamw")
 
 
@@ -26,6 +28,6 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.lr <= 0 or self.batch_size < 1 or self.epochs < 0 or self.weight_decay < 0:
-            raise ValueError("lr and batch_size must be positive, epochs and weight_decay non-negative")
+            raise ConfigError("lr and batch_size must be positive, epochs and weight_decay non-negative")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from eo_tasks.config import ConfigError
 from eo_tasks.data.synth.benge import write_benge
 from eo_tasks.data.synth.eurosat import write_eurosat
 from eo_tasks.data.synth.files import staged_folder
@@ -29,11 +30,11 @@ def synthesize(kind: str, out: Path, n: int, seed: int) -> Path:
     ``seed`` into the new or empty folder ``out``; returns ``out``. The folder appears only
     once complete. EuroSAT kinds spread ``n`` evenly over the 10 classes."""
     if kind not in KINDS:
-        raise ValueError(f"unknown synthetic dataset kind {kind!r}; expected one of {', '.join(KINDS)}")
+        raise ConfigError(f"unknown synthetic dataset kind {kind!r}; expected one of {', '.join(KINDS)}")
     if isinstance(n, bool) or not isinstance(n, int) or n < MIN_N:
-        raise ValueError(f"n must be an integer >= {MIN_N}, got {n!r}")
+        raise ConfigError(f"n must be an integer >= {MIN_N}, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     out = Path(out)
     with staged_folder(out) as stage:
         if kind == "benge":
