@@ -22,14 +22,14 @@ class DataSection:
     epochs: tuple[int, ...] = ()  # checkpoint epochs to use; () = every stored one
     min_epoch: int = 0  # skip checkpoints before this epoch (e.g. 1 drops the inits)
     max_abs: float = 1e3  # drop checkpoints with a weight beyond this (non-finite always dropped)
-    split_seed: int = 0  # seeded 70/15/15 split by model (the zoo Dataset's)
+    split_seed: int = 0  # seed of the split by model (zoo.ZooDataset's, eo_tasks.data.DEFAULT_FRACTIONS)
     arch: int = -1  # architecture index in a multi-architecture zoo; -1: the zoo must have one
 
     def __post_init__(self) -> None:
         if not self.status:
-            raise ValueError("status must name at least one model status")
+            raise ConfigError("status must name at least one model status")
         if self.max_abs <= 0:
-            raise ValueError(f"max_abs must be > 0, got {self.max_abs}")
+            raise ConfigError(f"max_abs must be > 0, got {self.max_abs}")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class TokenSection:
 
     def __post_init__(self) -> None:
         if self.token_size < 0 or self.max_token_size < 1:
-            raise ValueError("token_size must be >= 0 and max_token_size >= 1")
+            raise ConfigError("token_size must be >= 0 and max_token_size >= 1")
 
 
 @dataclass(frozen=True)
@@ -62,11 +62,11 @@ class ModelSection:
     def __post_init__(self) -> None:
         if min(self.d_model, self.depth, self.heads, self.ff_mult, self.lat_dim,
                self.latent_tokens, self.proj_hidden, self.proj_dim) < 1:
-            raise ValueError("model sizes must all be >= 1")
+            raise ConfigError("model sizes must all be >= 1")
         if self.d_model % self.heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
+            raise ConfigError(f"d_model ({self.d_model}) must be divisible by heads ({self.heads})")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass(frozen=True)
@@ -81,14 +81,14 @@ class AugmentSection:
 
     def __post_init__(self) -> None:
         if self.noise_add < 0 or self.noise_mul < 0:
-            raise ValueError("noise_add and noise_mul must be >= 0")
+            raise ConfigError("noise_add and noise_mul must be >= 0")
         if not (0 <= self.erase_block <= 1 and 0 <= self.erase_scatter < 1):
-            raise ValueError("erase_block must be in [0, 1] and erase_scatter in [0, 1)")
+            raise ConfigError("erase_block must be in [0, 1] and erase_scatter in [0, 1)")
         lo, hi = self.erase_size
         if not 0 < lo <= hi <= 1:
-            raise ValueError(f"erase_size must satisfy 0 < lo <= hi <= 1, got {self.erase_size}")
+            raise ConfigError(f"erase_size must satisfy 0 < lo <= hi <= 1, got {self.erase_size}")
         if self.window < 0:
-            raise ValueError("window must be >= 0")
+            raise ConfigError("window must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -106,13 +106,13 @@ class LossSection:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.gamma <= 1.0:
-            raise ValueError(f"gamma must be in [0, 1], got {self.gamma}")
+            raise ConfigError(f"gamma must be in [0, 1], got {self.gamma}")
         if self.temperature <= 0:
-            raise ValueError("temperature must be > 0")
+            raise ConfigError("temperature must be > 0")
         if self.behaviour < 0 or self.probe_size < 1 or self.behaviour_every < 1:
-            raise ValueError("behaviour must be >= 0, probe_size and behaviour_every >= 1")
+            raise ConfigError("behaviour must be >= 0, probe_size and behaviour_every >= 1")
         if self.probe_pool < self.probe_size:
-            raise ValueError(f"probe_pool ({self.probe_pool}) must be >= probe_size ({self.probe_size})")
+            raise ConfigError(f"probe_pool ({self.probe_pool}) must be >= probe_size ({self.probe_size})")
 
 
 @dataclass(frozen=True)
@@ -133,13 +133,13 @@ class TrainSection:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("epochs must be >= 1 and batch_size >= 2 (contrastive pairs)")
+            raise ConfigError("epochs must be >= 1 and batch_size >= 2 (contrastive pairs)")
         if self.lr <= 0 or self.weight_decay < 0 or self.clip_grad < 0:
-            raise ValueError("lr must be > 0, weight_decay and clip_grad >= 0")
+            raise ConfigError("lr must be > 0, weight_decay and clip_grad >= 0")
         if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+            raise ConfigError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.checkpoint_every < 1 or self.eval_batch_size < 1:
-            raise ValueError("checkpoint_every and eval_batch_size must be >= 1")
+            raise ConfigError("checkpoint_every and eval_batch_size must be >= 1")
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,13 @@
 """A trained hyper-representation: load a run folder, embed, decode, reconstruct.
 
-A run folder ``RUN/`` holds
-
-- ``model.pt``      the network's state dict (``torch.load(..., weights_only=True)``)
-- ``config.toml``   the resolved :class:`~hyperrep.config.HyperRepConfig`
-- ``layout.json``   the weight-space layout the run was trained on
-- ``norm.json``     per-layer standardisation statistics (training split only)
-- ``meta.json``     token dims, embedding size, source zoo, the model specs
-- ``history.csv``, ``curves.png``, ``checkpoint.pt`` (training state, for resume)
+A run folder ``RUN/`` holds the network's state dict (``model.pt``), the resolved config
+(``config.toml``), the weight-space layout (``layout.json``), the standardisation
+statistics (``norm.json``), ``meta.json`` (format version, token dims, the models of each
+split, the model specs) and the training state; docs/run-format.md specifies them.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +20,10 @@ from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.loop import resolve_device
 from hyperrep.config import HyperRepConfig
 from hyperrep.model import HyperRepNet, TokenDims
+from hyperrep.runfolder import RUN_FILES, read_meta
 from hyperrep.tokens import Standardizer, Tokenizer
 
-RUN_FILES = ("model.pt", "config.toml", "layout.json", "norm.json", "meta.json")
+__all__ = ["HyperRep", "RUN_FILES", "resolve_device"]
 
 
 def _as_batch(weights: np.ndarray | torch.Tensor, num_params: int) -> tuple[torch.Tensor, bool]:
@@ -58,7 +54,11 @@ class HyperRep:
     # ---- loading ------------------------------------------------------------------------
     @classmethod
     def load(cls, run: str | Path, device: str | torch.device = "cpu") -> HyperRep:
+        """The run in folder ``run`` (docs/run-format.md); a run written by a newer format
+        than this code reads is refused (ConfigError naming its meta.json)."""
         run = Path(run)
+        # the version first: a newer format may name its files differently
+        meta = read_meta(run) if (run / "meta.json").is_file() else None
         missing = [f for f in RUN_FILES if not (run / f).is_file()]
         if missing:
             raise FileNotFoundError(f"{run}: not a finished hyperrep run, missing {missing}")
@@ -67,7 +67,6 @@ class HyperRep:
             raise ConfigError(f"{run / 'config.toml'}: tokens.token_size must be resolved (> 0) in a run")
         layout = Layout.from_json((run / "layout.json").read_text())
         std = Standardizer.from_json((run / "norm.json").read_text(), layout)
-        meta = json.loads((run / "meta.json").read_text())
         specs = tuple(ModelSpec.from_json(text) for text in meta.get("specs", []))
         device = resolve_device(str(device))
         rep = cls(config, layout, std, device=device, specs=specs)

@@ -3,51 +3,38 @@
 Every epoch draws its batches and augmentations from a generator seeded by
 ``(seed, epoch)`` and seeds dropout's global RNG the same way inside a fork, so a run
 resumed from its last checkpoint continues exactly as if it had never stopped (on CPU).
+What the run folder holds, and what a killed run leaves there: docs/run-format.md
+(written by :mod:`hyperrep.runfolder`).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from eo_tasks.config import ConfigError, dump_toml, to_dict
-from eo_tasks.data.errors import DataError
-from eo_tasks.models.spec import ModelSpec
+from eo_tasks.config import ConfigError
 from hyperrep.augment import Augmenter, View
+from hyperrep.behaviour import Behaviour, behaviour_setup, probe_inputs
 from hyperrep.config import HyperRepConfig
-from hyperrep.data import WeightSet, task_inputs
+from hyperrep.data import WeightSet
 from hyperrep.losses import R2Meter, behaviour_mse, layer_mse, nt_xent
 from hyperrep.run import HyperRep, resolve_device
+from hyperrep.runfolder import (
+    CHECKPOINT, RUNTIME_KEYS, config_identity, load_checkpoint, plot_curves, save_checkpoint, write_history,
+    write_static,
+)
 from hyperrep.tokens import Standardizer, Tokenizer
 
 Progress = Callable[[str], None]
-CHECKPOINT = "checkpoint.pt"
-RUNTIME_KEYS = ("device", "threads", "checkpoint_every", "eval_batch_size")
-
-
-@dataclass
-class Behaviour:
-    """What the behavioural loss runs: one eval-mode CNN per spec, a fixed pool of probe
-    inputs (each step draws ``size`` of them), and the spec index of every training row."""
-
-    nets: list[nn.Module]
-    pool: dict[str, torch.Tensor]
-    spec_ids: torch.Tensor  # [N_train] int64
-    size: int
-
-    def probe(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        n = len(next(iter(self.pool.values())))
-        pick = torch.randperm(n, generator=generator, device=generator.device)[: self.size]
-        return {k: v[pick.to(v.device)] for k, v in self.pool.items()}
+# names callers import from here (the run folder's and the behavioural loss's moved out)
+__all__ = ["Behaviour", "CHECKPOINT", "RUNTIME_KEYS", "Trainer", "TrainOutcome", "lr_factor", "plot_curves",
+           "probe_inputs", "train_hyperrep", "write_history"]
 
 
 @dataclass
@@ -73,17 +60,6 @@ def lr_factor(step: int, total: int, cfg_schedule: str, warmup: float) -> float:
         return 1.0
     t = (step - warm) / max(1, total - warm)
     return 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-
-def probe_inputs(spec: ModelSpec, n: int, seed: int, device: torch.device) -> dict[str, torch.Tensor]:
-    """A fixed batch of standard-normal inputs shaped like the task's (normalised) modalities."""
-    gen = torch.Generator().manual_seed(seed + 104729)
-    s = spec.image_size
-    out = {}
-    for inp in spec.inputs:
-        shape = (n, inp.channels, s, s) if inp.kind == "image" else (n, inp.channels)
-        out[inp.name] = torch.randn(shape, generator=gen).to(device)
-    return out
 
 
 def _epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -112,25 +88,18 @@ class Trainer:
         if window and cfg.model.embedding == "tokens" and cfg.model.pool == "flat":
             raise ConfigError("model.pool = \"flat\" needs whole models; with augment.window > 0 use pool = \"mean\"")
         if len(self.train_rows) < 2:
-            raise ValueError(f"the training split has {len(self.train_rows)} checkpoints; need at least 2")
+            raise ConfigError(f"{data.source or 'the weights'}: the training split has {len(self.train_rows)} "
+                              "checkpoint(s), need at least 2 (select more with [data] status, epochs, min_epoch)")
 
-    # ---- run folder ---------------------------------------------------------------------
-    def _config_text(self) -> str:
-        return dump_toml(to_dict(self.cfg))
-
+    # ---- run folder (hyperrep.runfolder) ----------------------------------------------
     def _identity(self) -> str:
-        """The config minus settings that change where and how fast a run computes, not what:
-        a checkpoint resumes only under the same identity."""
-        raw = to_dict(self.cfg)
-        for key in RUNTIME_KEYS:
-            raw["train"].pop(key)
-        return dump_toml(raw)
+        return config_identity(self.cfg)
 
     def _prepare(self) -> tuple[HyperRep, torch.optim.Optimizer, int, list[dict[str, float]]]:
         cfg, run = self.cfg, self.run_dir
         run.mkdir(parents=True, exist_ok=True)
         ckpt_path = run / CHECKPOINT
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True) if ckpt_path.is_file() else None
+        ckpt = load_checkpoint(run)
         if ckpt is not None and ckpt["config"] != self._identity():
             raise ConfigError(
                 f"{ckpt_path}: holds a run with a different config; use a new --out folder or the "
@@ -155,60 +124,16 @@ class Trainer:
         return rep, optimizer, start, history
 
     def _write_static(self, rep: HyperRep) -> None:
-        run = self.run_dir
-        (run / "config.toml").write_text(self._config_text())
-        (run / "layout.json").write_text(self.data.layout.to_json())
-        (run / "norm.json").write_text(rep.standardizer.to_json())
-        meta = {
-            "dims": rep.dims.to_dict(),
-            "embedding_dim": rep.embedding_dim,
-            "source": self.data.source,
-            "specs": [spec.to_json() for spec in self.data.specs],
-            "samples": {s: int((self.data.split == s).sum()) for s in ("train", "val", "test")},
-            "models": {s: len(set(self.data.model[self.data.split == s].tolist())) for s in ("train", "val", "test")},
-        }
-        (run / "meta.json").write_text(json.dumps(meta, indent=1))
+        write_static(self.run_dir, self.cfg, self.data, rep)
 
     def _save(self, rep: HyperRep, optimizer: torch.optim.Optimizer, epoch: int,
               history: list[dict[str, float]]) -> None:
-        run = self.run_dir
         state = {k: v.detach().cpu() for k, v in rep.net.state_dict().items()}
-        ckpt = {"model": state, "optimizer": optimizer.state_dict(), "epoch": epoch,
-                "history": history, "config": self._identity()}
-        # write-then-rename so an interrupted save never leaves a broken file behind
-        for name, obj in ((CHECKPOINT, ckpt), ("model.pt", state)):
-            tmp = run / f".{name}.tmp"
-            torch.save(obj, tmp)
-            tmp.replace(run / name)
-        write_history(run, history)
+        save_checkpoint(self.run_dir, state, optimizer, epoch, history, self._identity())
 
     def _behaviour_setup(self, rep: HyperRep) -> Behaviour:
-        from eo_tasks.models.family import build_model
-
-        ids = self.data.spec_id[self.train_rows]
-        if not self.data.specs or (ids < 0).any():
-            raise ValueError("loss.behaviour > 0 needs the model spec of every training checkpoint "
-                             "(load the weights with hyperrep.data.from_zoo)")
-        nets = []
-        for spec in self.data.specs:
-            net = build_model(spec, seed=0).to(self.device).eval()
-            if net.layout != rep.layout:
-                raise ValueError("a model spec of the zoo does not give the zoo's layout")
-            nets.append(net)
-        lc, seed = self.cfg.loss, self.cfg.train.seed
-        if lc.probe == "random":
-            pool = probe_inputs(self.data.specs[0], lc.probe_pool, seed, self.device)
-        else:
-            if not self.data.source or not Path(self.data.source).is_file():
-                raise ValueError("loss.probe = \"data\" needs weights read from a zoo file (hyperrep.data.from_zoo); "
-                                 "use loss.probe = \"random\" otherwise")
-            try:
-                inputs = task_inputs(self.data.source, lc.probe_pool, seed, lc.probe_root or None)
-            except DataError as err:
-                raise DataError(f"{err} (the behavioural loss's probe images; set loss.probe_root to the "
-                                "dataset's folder, or loss.probe = \"random\")") from err
-            pool = {k: v.to(self.device) for k, v in inputs.items()}
-        return Behaviour(nets, pool, torch.from_numpy(ids), lc.probe_size)
+        return behaviour_setup(self.data, self.train_rows, rep.layout, self.cfg.loss, self.cfg.train.seed,
+                               self.device)
 
     # ---- steps --------------------------------------------------------------------------
     def _loss(self, rep: HyperRep, views: tuple[View, View], behaviour: Behaviour | None,
@@ -323,41 +248,6 @@ class Trainer:
         plot_curves(self.run_dir, history)
         rep.net.eval()
         return TrainOutcome(rep, history, self.run_dir, start)
-
-
-def write_history(run: Path, history: list[dict[str, float]]) -> None:
-    keys: list[str] = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    with open(run / "history.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-
-
-def plot_curves(run: Path, history: list[dict[str, float]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if not history:
-        return
-    epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_r2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("train_loss", "train_contrastive", "train_recon", "train_behaviour", "val_recon"):
-        if key in history[0]:
-            ax_loss.plot(epochs, [h.get(key, np.nan) for h in history], label=key)
-    ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.legend()
-    ax_r2.plot(epochs, [h.get("val_r2", np.nan) for h in history], label="val R^2")
-    ax_r2.set_xlabel("epoch")
-    ax_r2.set_ylabel("reconstruction R^2 (standardised)")
-    ax_r2.legend()
-    fig.tight_layout()
-    fig.savefig(run / "curves.png", dpi=100)
-    plt.close(fig)
 
 
 def train_hyperrep(data: WeightSet | str | Path, cfg: HyperRepConfig, run_dir: str | Path,

@@ -1,0 +1,79 @@
+"""What the behavioural loss needs: the zoo's CNNs in eval mode and a pool of probe inputs.
+
+The loss (``hyperrep.losses.behaviour_mse``) compares what a reconstructed model and the
+original compute on the same probe inputs; this module builds those inputs, either images
+of the zoo's own task or standard-normal noise of the same shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from eo_tasks.config import ConfigError
+from eo_tasks.data.errors import DataError
+from eo_tasks.models.layout import Layout
+from eo_tasks.models.spec import ModelSpec
+from hyperrep.config import LossSection
+from hyperrep.data import WeightSet, task_inputs
+
+
+@dataclass
+class Behaviour:
+    """What the behavioural loss runs: one eval-mode CNN per spec, a fixed pool of probe
+    inputs (each step draws ``size`` of them), and the spec index of every training row."""
+
+    nets: list[nn.Module]
+    pool: dict[str, torch.Tensor]
+    spec_ids: torch.Tensor  # [N_train] int64
+    size: int
+
+    def probe(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        n = len(next(iter(self.pool.values())))
+        pick = torch.randperm(n, generator=generator, device=generator.device)[: self.size]
+        return {k: v[pick.to(v.device)] for k, v in self.pool.items()}
+
+
+def probe_inputs(spec: ModelSpec, n: int, seed: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """A fixed batch of standard-normal inputs shaped like the task's (normalised) modalities."""
+    gen = torch.Generator().manual_seed(seed + 104729)
+    s = spec.image_size
+    out = {}
+    for inp in spec.inputs:
+        shape = (n, inp.channels, s, s) if inp.kind == "image" else (n, inp.channels)
+        out[inp.name] = torch.randn(shape, generator=gen).to(device)
+    return out
+
+
+def behaviour_setup(data: WeightSet, train_rows: np.ndarray, layout: Layout, lc: LossSection, seed: int,
+                    device: torch.device) -> Behaviour:
+    """The nets and the probe pool for ``data``'s training rows, as ``lc`` (the [loss] table) asks."""
+    from eo_tasks.models.family import build_model
+
+    ids = data.spec_id[train_rows]
+    if not data.specs or (ids < 0).any():
+        raise ConfigError("loss.behaviour > 0 needs the model spec of every training checkpoint "
+                          "(load the weights with hyperrep.data.from_zoo)")
+    nets = []
+    for spec in data.specs:
+        net = build_model(spec, seed=0).to(device).eval()
+        if net.layout != layout:
+            raise ValueError("a model spec of the zoo does not give the zoo's layout")
+        nets.append(net)
+    if lc.probe == "random":
+        pool = probe_inputs(data.specs[0], lc.probe_pool, seed, device)
+    else:
+        if not data.source or not Path(data.source).is_file():
+            raise ConfigError("loss.probe = \"data\" needs weights read from a zoo file (hyperrep.data.from_zoo); "
+                              "use loss.probe = \"random\" otherwise")
+        try:
+            inputs = task_inputs(data.source, lc.probe_pool, seed, lc.probe_root or None)
+        except DataError as err:
+            raise DataError(f"{err} (the behavioural loss's probe images; set loss.probe_root to the "
+                            "dataset's folder, or loss.probe = \"random\")") from err
+        pool = {k: v.to(device) for k, v in inputs.items()}
+    return Behaviour(nets, pool, torch.from_numpy(ids), lc.probe_size)

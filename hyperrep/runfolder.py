@@ -1,0 +1,150 @@
+"""The run folder of a hyper-representation: what training writes and what loading,
+``predict``, ``sample`` and ``sparsify`` read. The format is docs/run-format.md
+(version :data:`RUN_FORMAT`); this module is its only writer.
+
+Every file is written to a temporary name in the folder and renamed into place, so a
+killed run leaves each file either whole or absent, never half written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from eo_tasks.config import ConfigError, dump_toml, to_dict
+from eo_tasks.data.splits import SPLITS
+
+if TYPE_CHECKING:
+    import torch
+
+    from hyperrep.config import HyperRepConfig
+    from hyperrep.data import WeightSet
+    from hyperrep.run import HyperRep
+
+RUN_FORMAT = 1  # docs/run-format.md; incremented when a file or key changes meaning or disappears
+CHECKPOINT = "checkpoint.pt"
+RUN_FILES = ("model.pt", "config.toml", "layout.json", "norm.json", "meta.json")  # what loading needs
+# settings that change where and how fast a run computes, not what it computes
+RUNTIME_KEYS = ("device", "threads", "checkpoint_every", "eval_batch_size")
+
+
+def _replace_into(path: Path, write) -> None:
+    """``write(tmp)`` then rename ``tmp`` to ``path``: ``path`` is never seen half written."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_text(path: Path, text: str) -> None:
+    _replace_into(path, lambda tmp: tmp.write_text(text))
+
+
+def config_identity(cfg: HyperRepConfig) -> str:
+    """The config minus :data:`RUNTIME_KEYS`: a checkpoint resumes only under the same identity."""
+    raw = to_dict(cfg)
+    for key in RUNTIME_KEYS:
+        raw["train"].pop(key)
+    return dump_toml(raw)
+
+
+def split_models(data: WeightSet) -> dict[str, list[int]]:
+    """The model ids of each split, as plain sorted ints (the ``split_models`` of meta.json)."""
+    return {s: sorted({int(m) for m in np.asarray(data.model)[data.split == s]}) for s in SPLITS}
+
+
+def run_meta(data: WeightSet, rep: HyperRep) -> dict[str, Any]:
+    models = split_models(data)
+    return {
+        "run_format": RUN_FORMAT,
+        "dims": rep.dims.to_dict(),
+        "embedding_dim": rep.embedding_dim,
+        "source": data.source,
+        "specs": [spec.to_json() for spec in data.specs],
+        "samples": {s: int((data.split == s).sum()) for s in SPLITS},
+        "models": {s: len(ids) for s, ids in models.items()},
+        "split_models": models,
+    }
+
+
+def write_static(run: Path, cfg: HyperRepConfig, data: WeightSet, rep: HyperRep) -> None:
+    """The files fixed for the whole run: config.toml, layout.json, norm.json, meta.json."""
+    write_text(run / "config.toml", dump_toml(to_dict(cfg)))
+    write_text(run / "layout.json", data.layout.to_json())
+    write_text(run / "norm.json", rep.standardizer.to_json())
+    write_text(run / "meta.json", json.dumps(run_meta(data, rep), indent=1))
+
+
+def read_meta(run: str | Path) -> dict[str, Any]:
+    """meta.json of ``run``, refused (ConfigError naming it) when unreadable or written by a
+    newer run format than this code reads. A meta.json without ``run_format`` predates the
+    versioning and reads as version 1."""
+    path = Path(run) / "meta.json"
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not a run's meta.json ({err})") from err
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{path}: not a run's meta.json (expected a JSON object)")
+    version = meta.get("run_format", 1)
+    if not isinstance(version, int) or version > RUN_FORMAT:
+        raise ConfigError(f"{path}: run_format {version!r} is newer than this hyperzoo reads ({RUN_FORMAT}); "
+                          "update hyperzoo to load this run")
+    return meta
+
+
+def save_checkpoint(run: Path, state: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, epoch: int,
+                    history: list[dict[str, float]], identity: str) -> None:
+    """checkpoint.pt (everything resume needs), then model.pt, then history.csv."""
+    import torch
+
+    ckpt = {"model": state, "optimizer": optimizer.state_dict(), "epoch": epoch,
+            "history": history, "config": identity}
+    for name, obj in ((CHECKPOINT, ckpt), ("model.pt", state)):
+        _replace_into(run / name, lambda tmp, obj=obj: torch.save(obj, tmp))
+    write_history(run, history)
+
+
+def load_checkpoint(run: Path) -> dict[str, Any] | None:
+    import torch
+
+    path = run / CHECKPOINT
+    return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+
+
+def write_history(run: Path, history: list[dict[str, float]]) -> None:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    _replace_into(run / "history.csv", lambda tmp: tmp.write_bytes(buf.getvalue().encode()))
+
+
+def plot_curves(run: Path, history: list[dict[str, float]]) -> None:
+    """curves.png: the loss terms (log scale) and the validation R^2 per epoch."""
+    from matplotlib.figure import Figure
+
+    if not history:
+        return
+    epochs = [h["epoch"] for h in history]
+    fig = Figure(figsize=(10, 4), layout="tight")
+    ax_loss, ax_r2 = fig.subplots(1, 2)
+    for key in ("train_loss", "train_contrastive", "train_recon", "train_behaviour", "val_recon"):
+        if key in history[0]:
+            ax_loss.plot(epochs, [h.get(key, np.nan) for h in history], label=key)
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.legend()
+    ax_r2.plot(epochs, [h.get("val_r2", np.nan) for h in history], label="val R^2")
+    ax_r2.set_xlabel("epoch")
+    ax_r2.set_ylabel("reconstruction R^2 (standardised)")
+    ax_r2.legend()
+    _replace_into(run / "curves.png", lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
