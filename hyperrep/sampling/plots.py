@@ -1,4 +1,5 @@
-"""Figures of the sampling and sparsification reports (matplotlib, Agg backend)."""
+"""Figures of the sampling and sparsification reports. Explicit ``Figure`` objects saved
+to files: no pyplot state and no backend switch, so a notebook that imports this keeps its own."""
 
 from __future__ import annotations
 
@@ -6,20 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+from matplotlib.figure import Figure
 
 
 def zero_shot_histogram(zero_shot: pd.DataFrame, path: Path, metric: str = "test_acc") -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = Figure(figsize=(6, 3.6), layout="tight")
+    ax = fig.subplots()
     values = zero_shot[metric].dropna()
     bins = np.linspace(min(values.min(), 0.0), max(values.max(), 1e-3), 21) if len(values) else 10
     for source, group in zero_shot.groupby("source", sort=False):
@@ -27,16 +20,14 @@ def zero_shot_histogram(zero_shot: pd.DataFrame, path: Path, metric: str = "test
     ax.set_xlabel(f"zero-shot {metric.replace('_', ' ')}")
     ax.set_ylabel("models")
     ax.legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
 def band_plot(summary: pd.DataFrame, x: str, path: Path, xlabel: str, ylabel: str, title: str = "") -> Path:
     """``summary`` has columns source, ``x``, mean, std: one line with a ±std band per source."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = Figure(figsize=(6, 3.8), layout="tight")
+    ax = fig.subplots()
     for source, g in summary.groupby("source", sort=False):
         g = g.sort_values(x)
         mean, std = g["mean"].to_numpy(float), np.nan_to_num(g["std"].to_numpy(float))
@@ -48,9 +39,7 @@ def band_plot(summary: pd.DataFrame, x: str, path: Path, xlabel: str, ylabel: st
         ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
