@@ -65,8 +65,14 @@ class HyperRep:
         config = HyperRepConfig.load(run / "config.toml")
         if config.tokens.token_size == 0:
             raise ConfigError(f"{run / 'config.toml'}: tokens.token_size must be resolved (> 0) in a run")
-        layout = Layout.from_json((run / "layout.json").read_text())
-        std = Standardizer.from_json((run / "norm.json").read_text(), layout)
+        try:
+            layout = Layout.from_json((run / "layout.json").read_text())
+        except (ValueError, KeyError, TypeError) as err:  # JSON errors are ValueErrors
+            raise ConfigError(f"{run / 'layout.json'}: not a layout this code reads ({err})") from err
+        try:
+            std = Standardizer.from_json((run / "norm.json").read_text(), layout)
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"{run / 'norm.json'}: does not fit the run's layout ({err})") from err
         specs = tuple(ModelSpec.from_json(text) for text in meta.get("specs", []))
         device = resolve_device(str(device))
         rep = cls(config, layout, std, device=device, specs=specs)
