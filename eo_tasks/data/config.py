@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+from eo_tasks.data.splits import DEFAULT_FRACTIONS
 
 DatasetKind = Literal["eurosat-rgb", "eurosat-ms", "benge", "bigearthnet"]
 
@@ -20,7 +25,7 @@ class DataConfig:
     bands: tuple[str, ...] = ()
     image_size: int = 32  # every image modality is resized to this at materialisation
     split_seed: int = 0  # for the seeded stratified split when no split files exist
-    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     synthetic_n: int = 600
     synthetic_seed: int = 0
     # ben-ge targets: "single" = most frequent WorldCover class, "multi" = fraction >= threshold
@@ -38,3 +43,18 @@ class DataConfig:
             raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {self.fractions}")
         if self.synthetic_n < 10:
             raise ValueError(f"synthetic_n must be >= 10, got {self.synthetic_n}")
+
+    def root_path(self, root: str | Path | None = None) -> Path | None:
+        """The data folder as an absolute path: ``root`` when given, else ``self.root``, with
+        ``~`` and ``$VARS`` expanded and a relative folder taken from the current directory
+        (under ``ray job submit``: the uploaded working directory). None: no folder (synthetic)."""
+        given = root if root is not None else self.root
+        if given is None:
+            return None
+        return Path(os.path.expandvars(os.path.expanduser(str(given)))).resolve()
+
+    def resolved(self, root: str | Path | None = None) -> DataConfig:
+        """This config with :meth:`root_path` as its root, so it names the same folder from
+        any process and working directory."""
+        path = self.root_path(root)
+        return self if path is None else dataclasses.replace(self, root=str(path))

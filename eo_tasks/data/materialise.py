@@ -202,24 +202,13 @@ def _synthetic_root(cfg: DataConfig, cache: Path) -> Path:
 
 
 def _to_payload(data: TaskData) -> dict:
-    return {
-        "format": CACHE_FORMAT,
-        "info": data.info.to_json(),
-        "splits": {
-            name: {"inputs": ts.inputs, "labels": ts.labels, "meta": {k: torch.from_numpy(v) for k, v in ts.meta.items()}}
-            for name, ts in data.splits.items()
-        },
-    }
+    return {"format": CACHE_FORMAT, **data.to_dict()}
 
 
 def _from_payload(payload: dict) -> TaskData:
     if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT:
         raise ValueError("not a task-data cache file of this version")
-    splits = {
-        name: TensorSet(inputs=dict(s["inputs"]), labels=s["labels"], meta={k: v.numpy() for k, v in s["meta"].items()})
-        for name, s in payload["splits"].items()
-    }
-    return TaskData(info=TaskInfo.from_json(payload["info"]), splits=splits)
+    return TaskData.from_dict(payload)
 
 
 def _save_atomic(data: TaskData, path: Path) -> None:
@@ -263,13 +252,12 @@ def load_task_data(cfg: DataConfig, root: str | Path | None = None, progress: bo
     synthesised from ``cfg.synthetic_seed`` into the cache and read with the real reader.
     """
     cache = cache_dir(cfg)
-    given = root if root is not None else cfg.root
-    synthetic = given is None
+    data_root = cfg.root_path(root)
+    synthetic = data_root is None
     if synthetic:
         data_root = _synthetic_root(cfg, cache).resolve()
         source = f"synthetic(kind={cfg.kind},n={cfg.synthetic_n},seed={cfg.synthetic_seed})"
     else:
-        data_root = Path(given).expanduser().resolve()
         if not data_root.is_dir():
             raise DataError(f"{data_root}: data root folder not found (data.root for {cfg.kind})")
         source = str(data_root)

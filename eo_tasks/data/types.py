@@ -88,6 +88,38 @@ class TaskData:
     info: TaskInfo
     splits: dict[str, TensorSet]  # "train", "val", "test"
 
+    def to_dict(self, numpy: bool = False) -> dict:
+        """``{"info": json, "splits": {name: {"inputs", "labels", "meta"}}}`` of tensors (what
+        ``torch.save`` stores with ``weights_only``), or with ``numpy`` of numpy arrays (what
+        Ray's object store shares between processes without a copy)."""
+        def convert(x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+            if numpy:
+                return x.numpy() if isinstance(x, torch.Tensor) else x
+            return x if isinstance(x, torch.Tensor) else torch.from_numpy(x)
+
+        return {
+            "info": self.info.to_json(),
+            "splits": {
+                name: {"inputs": {k: convert(v) for k, v in ts.inputs.items()}, "labels": convert(ts.labels),
+                       "meta": {k: convert(v) for k, v in ts.meta.items()}}
+                for name, ts in self.splits.items()
+            },
+        }
+
+    @staticmethod
+    def from_dict(raw: dict) -> TaskData:
+        """The inverse of :meth:`to_dict` (either kind), sharing the arrays' memory: the trainer
+        only indexes these tensors (which copies the batch) and never writes them."""
+        def tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+            return x if isinstance(x, torch.Tensor) else torch.from_numpy(x)
+
+        splits = {
+            name: TensorSet(inputs={k: tensor(v) for k, v in s["inputs"].items()}, labels=tensor(s["labels"]),
+                            meta={k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in s["meta"].items()})
+            for name, s in raw["splits"].items()
+        }
+        return TaskData(info=TaskInfo.from_json(raw["info"]), splits=splits)
+
 
 def check_modalities(modalities: Sequence[str], valid: Sequence[str], what: str) -> tuple[str, ...]:
     """``modalities`` as a tuple of distinct names from ``valid``; else a DataError naming ``what``."""

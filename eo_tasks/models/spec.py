@@ -8,7 +8,7 @@ and is what :func:`eo_tasks.models.build_model` takes and what a zoo file stores
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 Fusion = Literal["single", "early", "early_blowup", "late"]
@@ -63,6 +63,11 @@ class ModelSpec:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
+
+    def for_eval(self) -> ModelSpec:
+        """This spec with its training-only settings fixed (dropout 0, the default init): two
+        models whose ``for_eval()`` specs are equal compute the same eval-mode forward pass."""
+        return replace(self, arch=replace(self.arch, dropout=0.0, init="kaiming_uniform"))
 
     @staticmethod
     def from_json(text: str) -> ModelSpec:
