@@ -8,7 +8,10 @@ from pathlib import Path
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from eo_tasks.data.synth import synthesize
+    from eo_tasks.data.synth import MIN_N, synthesize
+    from eo_tasks.options import SEED, Interval, check_options
+
+    check_options(args, {"n": Interval(MIN_N, None, integer=True), "seed": SEED})
 
     out = synthesize(args.kind, Path(args.out), n=args.n, seed=args.seed)
     print(f"wrote synthetic {args.kind} ({args.n} samples, seed {args.seed}) to {out}")

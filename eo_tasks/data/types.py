@@ -86,7 +86,7 @@ class TensorSet:
 @dataclass
 class TaskData:
     info: TaskInfo
-    splits: dict[str, TensorSet]  # "train", "val", "test"
+    splits: dict[str, TensorSet]  # by name, eo_tasks.data.splits.SPLITS
 
     def to_dict(self, numpy: bool = False) -> dict:
         """``{"info": json, "splits": {name: {"inputs", "labels", "meta"}}}`` of tensors (what

@@ -7,6 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from eo_tasks.config import ConfigError
+from eo_tasks.options import NON_NEGATIVE_INT, POSITIVE_INT, SEED, check_options
+
 
 def command_line(args: argparse.Namespace) -> str:
     """The ``hyperzoo predict`` command that reproduces ``args``, every option spelled out
@@ -27,11 +30,20 @@ def command_line(args: argparse.Namespace) -> str:
     return f"{shlex.join(argv)}\n# working directory: {Path.cwd()}"
 
 
+def check_predict_options(args: argparse.Namespace) -> None:
+    """The options of ``hyperzoo predict`` that argparse cannot check, before any file is read."""
+    check_options(args, {"epochs": NON_NEGATIVE_INT, "min_epoch": NON_NEGATIVE_INT, "split_seed": SEED,
+                         "max_gbt_features": POSITIVE_INT, "seed": SEED, "threads": NON_NEGATIVE_INT})
+    if args.run is None and not args.no_run:
+        raise ConfigError("--run RUN/ is required (or pass --no-run for the weight baselines only)")
+    if args.run is not None and args.no_run:
+        raise ConfigError(f"--no-run: cannot be combined with --run {args.run}")
+
+
 def _predict(args: argparse.Namespace) -> int:
     from hyperrep.downstream.report import property_report
 
-    if args.run is None and not args.no_run:
-        raise ValueError("--run RUN/ is required (or pass --no-run for the weight baselines only)")
+    check_predict_options(args)
     results = property_report(
         args.zoo, args.run, args.out,
         feature_sets=tuple(args.features), predictors=tuple(args.predictors),

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from eo_tasks.config import ConfigError
+from eo_tasks.data.splits import SPLITS
 from eo_tasks.models.layout import Layout
 from hyperrep.downstream.features import FEATURE_SETS, WeightStats, feature_matrix
 from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS, PREDICTORS, PropertyPredictor, score
 from hyperrep.downstream.properties import Property, select_properties
 
-SPLITS = ("train", "val", "test")
 RESULT_COLUMNS = (
     "feature_set", "predictor", "property", "kind", "scale", *NUMBER_METRICS, *CLASS_METRICS,
     "n_train", "n_val", "n_test", "n_classes", "n_features", "chosen", "seconds", "note", "split_id",
@@ -103,14 +104,14 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
               log: Callable[[str], None] | None) -> Evaluation:
     for name in feature_sets:
         if name not in FEATURE_SETS:
-            raise ValueError(f"unknown feature set {name!r}, expected some of {FEATURE_SETS}")
+            raise ConfigError(f"unknown feature set {name!r}, expected some of {FEATURE_SETS}")
     for name in predictors:
         if name not in PREDICTORS:
-            raise ValueError(f"unknown predictor {name!r}, expected some of {PREDICTORS}")
+            raise ConfigError(f"unknown predictor {name!r}, expected some of {PREDICTORS}")
     for split in ("train", "test"):
         if not data.models(split):
             counts = {s: len(data.models(s)) for s in SPLITS}
-            raise ValueError(f"the split by model has no {split} models ({counts}); "
+            raise ConfigError(f"the split by model has no {split} models ({counts}); "
                              "property prediction needs a zoo with more finished models")
     notes = list(data.notes)
     if properties is None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from eo_tasks.data.splits import SPLITS
 from hyperrep.downstream.evaluate import DownstreamData, Evaluation, evaluate
 from hyperrep.downstream.features import FEATURE_SETS
 from hyperrep.downstream.plots import plot_embedding_pca, plot_pred_vs_true
@@ -51,7 +52,7 @@ FEW_TEST_MODELS = 10
 
 def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str, str] | None = None) -> str:
     lines = [f"- {k}: `{v}`" for k, v in (sources or {}).items()]
-    counts = {s: len(data.models(s)) for s in ("train", "val", "test")}
+    counts = {s: len(data.models(s)) for s in SPLITS}
     lines.append(
         f"- split by model (id `{evaluation.split_id}`, shared by every feature set): "
         f"{counts['train']} train / {counts['val']} val / {counts['test']} test models, "

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
+
+from eo_tasks.config import ConfigError
+from eo_tasks.options import NON_NEGATIVE_INT, POSITIVE_INT, SEED, Interval, check_options, option_error
+
+BANDWIDTHS = ("scott", "silverman", "cv")  # kde.BANDWIDTHS, without importing numpy here
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -14,9 +20,48 @@ def _command(args: argparse.Namespace) -> str:
 
 def _bandwidth(text: str) -> str | float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
+        if text not in BANDWIDTHS:
+            raise option_error("--bandwidth", f"one of {', '.join(BANDWIDTHS)} or a positive number", text) from None
         return text
+    if not (math.isfinite(value) and value > 0):
+        raise option_error("--bandwidth", f"one of {', '.join(BANDWIDTHS)} or a positive number", text)
+    return value
+
+
+def _check_sampling(args: argparse.Namespace) -> None:
+    """The options ``sample`` and ``sparsify`` share."""
+    check_options(args, {"n": POSITIVE_INT, "select": NON_NEGATIVE_INT, "seed": SEED,
+                         "finetune_epochs": NON_NEGATIVE_INT})
+    q = args.anchors
+    if not (0 < q < 1 or (q >= 2 and float(q).is_integer())):
+        raise option_error("--anchors", "a fraction in (0, 1) or a whole count >= 2 of training models", q)
+    if args.select > args.n:
+        raise ConfigError(f"--select: expected at most --n ({args.n}) draws to keep, got {args.select}")
+
+
+def check_sample_options(args: argparse.Namespace) -> None:
+    """Every option of ``hyperzoo sample`` that argparse cannot check, before any file is read."""
+    _check_sampling(args)
+    check_options(args, {"late": Interval(0, 1, closed="right"), "scale": Interval(0, None),
+                         "finetune_models": NON_NEGATIVE_INT, "candidates": POSITIVE_INT})
+    _bandwidth(args.bandwidth)
+
+
+def check_sparsify_options(args: argparse.Namespace) -> None:
+    """Every option of ``hyperzoo sparsify`` that argparse cannot check, before any file is read."""
+    from hyperrep.sparsify.curves import parse_ratios
+
+    _check_sampling(args)
+    check_options(args, {"robust_shift": Interval(), "max_models": NON_NEGATIVE_INT,
+                         "drop": Interval(0, 1, closed="neither")})
+    try:
+        parse_ratios(args.ratios)
+    except ConfigError:
+        raise option_error("--ratios", "comma-separated pruning ratios in [0, 1)", args.ratios) from None
+    if args.robust_shift and args.run is None:
+        raise ConfigError("--robust-shift: moves robust-sampled models, which need --run")
 
 
 def run_sample(args: argparse.Namespace) -> int:
@@ -25,6 +70,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from hyperrep.sampling.sample import sample_models
     from hyperrep.sampling.write import write_sampled_zoo
 
+    check_sample_options(args)
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -50,6 +96,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
     from hyperrep.sparsify.curves import parse_ratios
     from hyperrep.sparsify.run import CurveConfig, sparsity_curves
 
+    check_sparsify_options(args)
     cfg = CurveConfig(
         ratios=parse_ratios(args.ratios), scope=args.scope, finetune_epochs=args.finetune_epochs,
         anchors=args.anchors, method=args.method, n=args.n, select=args.select, seed=args.seed,
@@ -84,7 +131,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--late", type=float, default=0.25,
                    help="anchors' checkpoints come from the last fraction of epochs (default 0.25)")
-    s.add_argument("--bandwidth", default="silverman", help="joint KDE bandwidth: scott, silverman, cv or a number")
+    s.add_argument("--bandwidth", default="silverman",
+                   help="joint KDE bandwidth: scott, silverman, cv or a positive number")
     s.add_argument("--scale", type=float, default=0.2, help="neighbour: noise as a fraction of the anchors' std")
     s.add_argument("--data-root", default=None, help="dataset folder, if not where the zoo was made")
     s.add_argument("--report", default=None, help="report folder (default: OUT's name + '-report')")

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eo_tasks.config import ConfigError
+
 METHODS = ("kde", "kde-dim", "neighbour", "uniform")
 BANDWIDTHS = ("scott", "silverman", "cv")
 
@@ -30,11 +32,11 @@ class SamplerConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.bandwidth, str) and self.bandwidth not in BANDWIDTHS:
-            raise ValueError(f"bandwidth must be one of {BANDWIDTHS} or a positive number, got {self.bandwidth!r}")
+            raise ConfigError(f"bandwidth must be one of {BANDWIDTHS} or a positive number, got {self.bandwidth!r}")
         if not isinstance(self.bandwidth, str) and not self.bandwidth > 0:
-            raise ValueError(f"bandwidth must be positive, got {self.bandwidth}")
+            raise ConfigError(f"bandwidth must be positive, got {self.bandwidth}")
         if not self.neighbour_scale >= 0:
-            raise ValueError(f"neighbour_scale must be >= 0, got {self.neighbour_scale}")
+            raise ConfigError(f"neighbour_scale must be >= 0, got {self.neighbour_scale}")
 
 
 def _standardise(anchors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -80,9 +82,9 @@ def sample_embeddings(
             f"anchors must be a [q, d] array with q >= 2 (their spread sets the scale), got shape {anchors.shape}"
         )
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise ConfigError(f"n must be >= 1, got {n}")
     q, d = anchors.shape
     z, mean, std = _standardise(anchors)
     origin = np.full(n, -1, dtype=np.int64)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eo_tasks.config import ConfigError
 from hyperrep.sampling.baselines import average_baseline, noise_baseline
 from hyperrep.sampling.context import eval_key
 from hyperrep.sampling.evaluate import Evaluator, random_init_weights
@@ -43,7 +44,7 @@ class ReportConfig:
 
     def __post_init__(self) -> None:
         if min(self.finetune_epochs, self.finetune_models, self.n_random) < 0 or self.candidates < 1:
-            raise ValueError("finetune_epochs, finetune_models and n_random must be >= 0, candidates >= 1")
+            raise ConfigError("finetune_epochs, finetune_models and n_random must be >= 0, candidates >= 1")
 
 
 @dataclass

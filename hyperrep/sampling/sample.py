@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eo_tasks.config import ConfigError
+from eo_tasks.data.splits import SPLITS
 from eo_tasks.models.spec import ModelSpec
 from hyperrep.sampling.context import ZooContext, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
@@ -33,11 +35,11 @@ class SampleConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.n < 1 or self.select < 0 or self.select > self.n:
-            raise ValueError(f"need n >= 1 and 0 <= select <= n, got n={self.n}, select={self.select}")
+            raise ConfigError(f"need n >= 1 and 0 <= select <= n, got n={self.n}, select={self.select}")
         if not 0.0 < self.late <= 1.0:
-            raise ValueError(f"late must be in (0, 1], got {self.late}")
+            raise ConfigError(f"late must be in (0, 1], got {self.late}")
 
 
 @dataclass
@@ -112,7 +114,7 @@ def draw_models(
         keep = np.arange(cfg.n)
     drawn["kept"] = np.isin(drawn["draw"], keep)
     kept_w = weights[keep]
-    full = pd.DataFrame(evaluator.score(kept_w, ("train", "val", "test")))
+    full = pd.DataFrame(evaluator.score(kept_w, SPLITS))
     kept = pd.concat([drawn.loc[keep, ["draw", "anchor"]].reset_index(drop=True), full], axis=1)
     kept.insert(0, "name", [f"{prefix}{k:04d}" for k in range(len(keep))])
     return Draws(anchor_w, anchor_e, emb[keep], kept_w, kept, drawn)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from eo_tasks.config import ConfigError
 from eo_tasks.data.types import TaskData
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
@@ -26,11 +27,11 @@ def parse_ratios(text: str | Sequence[float]) -> tuple[float, ...]:
     """``"0.5,0.7,0.9"`` -> (0.0, 0.5, 0.7, 0.9): sorted, distinct, in [0, 1), 0 added."""
     try:
         values = [float(v) for v in text.split(",") if v.strip()] if isinstance(text, str) else [float(v) for v in text]
-    except ValueError:
-        raise ValueError(f"ratios must be comma-separated numbers, got {text!r}") from None
+    except (TypeError, ValueError):
+        raise ConfigError(f"ratios must be comma-separated numbers, got {text!r}") from None
     bad = [v for v in values if not 0.0 <= v < 1.0]
     if bad or not values:
-        raise ValueError(f"ratios must be numbers in [0, 1), got {text!r}")
+        raise ConfigError(f"ratios must be numbers in [0, 1), got {text!r}")
     return tuple(sorted({0.0, *values}))
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import from_dict
+from eo_tasks.config import ConfigError, from_dict
 from eo_tasks.train.config import TrainConfig
 from hyperrep.sampling.context import ZooContext, eval_key, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
@@ -58,11 +58,11 @@ class CurveConfig:
 
     def __post_init__(self) -> None:
         if self.scope not in ("global", "layer"):
-            raise ValueError(f"scope must be 'global' or 'layer', got {self.scope!r}")
+            raise ConfigError(f"scope must be 'global' or 'layer', got {self.scope!r}")
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.finetune_epochs < 0 or self.max_models < 0 or not 0 < self.drop < 1:
-            raise ValueError("finetune_epochs and max_models must be >= 0, drop in (0, 1)")
+            raise ConfigError("finetune_epochs and max_models must be >= 0, drop in (0, 1)")
 
 
 @dataclass
@@ -79,13 +79,13 @@ def _sampled_zoo(path: Path, ctx: ZooContext) -> tuple[list[str], np.ndarray, ob
 
     with Zoo.open(path) as zoo:
         if zoo.layout.to_json() != ctx.layout.to_json():
-            raise ValueError(f"{path}: its models have another layout than {ctx.path}'s")
+            raise ConfigError(f"{path}: its models have another layout than {ctx.path}'s")
         done = zoo.table.index[zoo.table["status"] == "done"]
         if len(done) == 0:
-            raise ValueError(f"{path}: no finished (done) models")
+            raise ConfigError(f"{path}: no finished (done) models")
         specs = {eval_key(zoo.spec(int(m))) for m in done}
         if len(specs) != 1:
-            raise ValueError(f"{path}: the sampled models use {len(specs)} different specs; expected one")
+            raise ConfigError(f"{path}: the sampled models use {len(specs)} different specs; expected one")
         names = [str(zoo.table.loc[m, "name"]) for m in done]
         weights = np.stack([zoo.weights(int(m)) for m in done]).astype(np.float32)
         return names, weights, zoo.spec(int(done[0]))
@@ -160,7 +160,7 @@ def sparsity_curves(
     if sampled_path is not None:
         names, weights, sampled_spec = _sampled_zoo(Path(sampled_path), ctx)
         if eval_key(sampled_spec) != eval_key(spec):
-            raise ValueError(f"{sampled_path}: its models' spec differs from the anchors' in {zoo_path}")
+            raise ConfigError(f"{sampled_path}: its models' spec differs from the anchors' in {zoo_path}")
         models += [(n, "sampled", w) for n, w in cap(list(zip(names, weights)))]
     elif rep is not None:
         d = draw_models(rep, ctx, anchors, sample_cfg, evaluator)
