@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from eo_tasks.config import ConfigError, dump_toml
+from eo_tasks.data.splits import SPLITS
 from hyperrep.augment import Permuter
 from hyperrep.config import DataSection, HyperRepConfig
 from hyperrep.data import from_zoo
 from hyperrep.embed import load_embeddings
 from hyperrep.run import HyperRep
+from hyperrep.runfolder import RUN_FORMAT
 from hyperrep.train import train_hyperrep
 from zoo_configs import small_cnn_zoo
 
@@ -59,7 +61,7 @@ def test_from_zoo_splits_by_model(tiny_zoo: Path) -> None:
 
     ws = from_zoo(tiny_zoo, DataSection())
     assert len(ws) == 10 * 4 and ws.layout.num_params == ws.weights.shape[1]
-    owners = {s: set(ws.model[ws.split == s].tolist()) for s in ("train", "val", "test")}
+    owners = {s: set(ws.model[ws.split == s].tolist()) for s in SPLITS}
     assert not (owners["train"] & owners["val"]) and not (owners["train"] & owners["test"])
     assert owners["train"] == set(ZooDataset(tiny_zoo, "train", properties=()).splits["train"].tolist())
     with Zoo.open(tiny_zoo) as zoo:
@@ -122,7 +124,12 @@ def test_cli_run_folder_embed_and_api(tmp_path: Path, tiny_zoo: Path) -> None:
         rows = list(csv.DictReader(fh))
     assert [int(float(r["epoch"])) for r in rows] == [1, 2, 3]
     assert all(np.isfinite(float(r["val_r2"])) for r in rows)
-    assert json.loads((run / "meta.json").read_text())["models"] == {"train": 7, "val": 2, "test": 1}
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["models"] == {"train": 7, "val": 2, "test": 1} and meta["run_format"] == RUN_FORMAT == 1
+    ws = from_zoo(tiny_zoo, resolved.data)
+    assert meta["split_models"] == {s: sorted(set(ws.model[ws.split == s].tolist())) for s in SPLITS}
+    assert all(type(m) is int for ids in meta["split_models"].values() for m in ids)
+    assert not list(run.glob(".*.tmp"))  # every file renamed into place
 
     assert main(["hyperrep", "embed", "--run", str(run), "--zoo", str(tiny_zoo), "--out", str(emb_path),
                  "--quiet"]) == 0
@@ -207,3 +214,27 @@ def test_probe_and_pool_settings_are_checked(tmp_path: Path, tiny_zoo: Path) -> 
     summary = train_hyperrep(ws, config(train={"epochs": 1}, model={"embedding": "summary", "pool": "flat"}),
                              tmp_path / "summary").rep
     assert summary.embedding_dim == 4 * 8 and summary.embed(ws.weights[:3]).shape == (3, 32)
+
+
+def test_newer_run_format_and_a_broken_run(tmp_path: Path, tiny_zoo: Path, capsys: pytest.CaptureFixture) -> None:
+    from hyperzoo.cli import main
+
+    run = tmp_path / "run"
+    train_hyperrep(tiny_zoo, config(train={"epochs": 1}), run)
+    embed = ["hyperrep", "embed", "--quiet", "--run", str(run), "--zoo", str(tiny_zoo), "--out", str(tmp_path / "e.h5")]
+    meta = json.loads((run / "meta.json").read_text())
+    (run / "meta.json").write_text(json.dumps({**meta, "run_format": RUN_FORMAT + 1}))
+    with pytest.raises(ConfigError, match=f"meta.json: run_format {RUN_FORMAT + 1} is newer"):
+        HyperRep.load(run)
+    assert main(embed) == 2  # what the user fixes (update hyperzoo): one line naming the file
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(run / "meta.json") in err
+
+    # a run folder in a state no check foresees: an internal error, shown with its traceback
+    (run / "meta.json").write_text(json.dumps(meta))
+    state = torch.load(run / "model.pt", weights_only=True)
+    torch.save({k: v for k, v in list(state.items())[1:]}, run / "model.pt")
+    assert main(embed) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "load_state_dict" in err
+    assert not (tmp_path / "e.h5").exists()

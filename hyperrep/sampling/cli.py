@@ -65,12 +65,12 @@ def check_sparsify_options(args: argparse.Namespace) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
+    check_sample_options(args)
     from hyperrep.sampling.kde import SamplerConfig
     from hyperrep.sampling.report import ReportConfig, sampling_report
     from hyperrep.sampling.sample import sample_models
     from hyperrep.sampling.write import write_sampled_zoo
 
-    check_sample_options(args)
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
@@ -93,10 +93,10 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_sparsify(args: argparse.Namespace) -> int:
+    check_sparsify_options(args)
     from hyperrep.sparsify.curves import parse_ratios
     from hyperrep.sparsify.run import CurveConfig, sparsity_curves
 
-    check_sparsify_options(args)
     cfg = CurveConfig(
         ratios=parse_ratios(args.ratios), scope=args.scope, finetune_epochs=args.finetune_epochs,
         anchors=args.anchors, method=args.method, n=args.n, select=args.select, seed=args.seed,
