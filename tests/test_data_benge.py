@@ -190,5 +190,9 @@ def test_benge_bad_input(tmp_path: Path, make_benge) -> None:
     wc.iloc[1:].to_csv(root / "ben-ge-tiny_esaworldcover.csv", index=False)
     with pytest.raises(DataError, match=r"esaworldcover.csv: no row for 1 patch id"):
         BenGe(root)
+    wc.astype({"cropland": object}).assign(cropland=["n/a"] + wc["cropland"].iloc[1:].tolist()).to_csv(
+        root / "ben-ge-tiny_esaworldcover.csv", index=False)
+    with pytest.raises(DataError, match=r"esaworldcover.csv: column 'cropland' of patch .* is not a number"):
+        BenGe(root)
     with pytest.raises(DataError, match="not found"):
         BenGe(tmp_path / "missing")

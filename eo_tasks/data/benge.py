@@ -116,6 +116,17 @@ def _numeric_columns(table: pd.DataFrame, path: Path) -> tuple[list[str], np.nda
     return cols, values.astype(np.float32)
 
 
+def _class_fractions(table: pd.DataFrame, path: Path) -> np.ndarray:
+    """``[N, 11]`` WorldCover class fractions; a non-numeric or missing value -> DataError."""
+    values = table[list(WORLDCOVER_CLASSES)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float32)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(f"{path}: column {WORLDCOVER_CLASSES[col]!r} of patch {table['patch_id'].iloc[row]!r} "
+                        "is not a number (expected class fractions)")
+    return values
+
+
 def _onehot_worldcover(codes: torch.Tensor) -> torch.Tensor:
     return torch.stack([(codes[0] == c) for c in WORLDCOVER_CODES]).to(torch.float32)
 
@@ -161,8 +172,8 @@ class BenGe(Dataset):
             raise DataError(f"{meta_path}: patch_id {meta.loc[meta['patch_id'].duplicated(), 'patch_id'].iloc[0]!r} repeats")
         ids = meta["patch_id"].tolist()
         wc_path = self.root / f"{self.name}_esaworldcover.csv"
-        fractions_all = align(read_table(wc_path, ["patch_id", *WORLDCOVER_CLASSES]), ids, wc_path)
-        fractions_all = fractions_all[list(WORLDCOVER_CLASSES)].to_numpy(dtype=np.float32)
+        table = align(read_table(wc_path, ["patch_id", *WORLDCOVER_CLASSES]), ids, wc_path)
+        fractions_all = _class_fractions(table, wc_path)
         dominant = fractions_all.argmax(axis=1)
 
         index = split_from_files([self.root, self.root / "splits"], f"{self.name}_{{split}}.csv", ids, self.split)
