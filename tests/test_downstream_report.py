@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from downstream_zoo import tiny_zoo_and_run
+from eo_tasks.config import ConfigError
 from hyperrep.downstream import FEATURE_SETS, PREDICTORS, load_data, property_report
 
 PROPERTIES = {"test_acc", "val_acc", "epoch", "gap", "activation", "init"}  # lr, seed, ... do not vary / count
@@ -124,11 +125,14 @@ def test_cli_without_a_run(zoo_run, tmp_path, capsys):
     assert not (out / "embedding_pca.png").exists()
 
 
-def test_split_seed_override_is_noted(zoo_run):
+def test_split_seed_override_that_leaks_is_refused(zoo_run):
     zoo, run = zoo_run
-    data, sources = load_data(zoo, run, split_seed=5)
-    assert sources["split seed"] == "5"
-    assert any("differs from the run's" in n for n in data.notes)
-    same, _ = load_data(zoo, run)
+    # the run records the models of each split (meta.json split_models): another split seed
+    # that puts a model the run trained on among the test models is refused, naming the file
+    recorded = json.loads((run / "meta.json").read_text())["split_models"]
+    with pytest.raises(ConfigError, match=r"meta.json: test models \[.*\] were in the run's training"):
+        load_data(zoo, run, split_seed=5)
+    same, sources = load_data(zoo, run)
+    assert sorted(same.models("test")) == recorded["test"] and sources["split seed"] == "0"
     dim = json.loads((run / "meta.json").read_text())["embedding_dim"]
     assert same.notes == [] and same.embeddings.shape == (len(same.rows), dim)
