@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
-from eo_tasks.config import dump_toml, load_toml
+from eo_tasks.config import ConfigError, dump_toml, load_toml
 
 DATA_KINDS = {"eurosat-rgb", "eurosat-ms", "benge"}
 
@@ -65,7 +65,7 @@ def parse_data(value: str | None) -> tuple[str | None, str | None]:
         return None, None
     kind, sep, root = value.partition(":")
     if not sep or kind not in DATA_KINDS or not root:
-        raise ValueError(f"--data must be KIND:PATH with KIND one of {sorted(DATA_KINDS)}, got {value!r}")
+        raise ConfigError(f"--data must be KIND:PATH with KIND one of {sorted(DATA_KINDS)}, got {value!r}")
     path = Path(root).expanduser().resolve()
     if not path.is_dir():
         raise FileNotFoundError(f"--data: dataset folder {path} does not exist")
