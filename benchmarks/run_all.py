@@ -31,7 +31,7 @@ def _section(title: str) -> None:
 
 
 def _data_label(zoo_path: Path) -> str:
-    from zoo.reader import Zoo
+    from zoo import Zoo
 
     with Zoo.open(zoo_path) as zoo:
         task = zoo.task
@@ -75,7 +75,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         zoo_path = args.zoo
         if zoo_path is None:
-            from zoo.runner import generate
+            from zoo import generate
 
             zoo_path = Path(tmp) / "bench.h5"
             generate(ROOT / "configs" / "zoos" / "bench.toml", zoo_path, progress=None)

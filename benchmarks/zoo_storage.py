@@ -24,7 +24,7 @@ def _du(path: Path) -> int:
 
 
 def measure(zoo_path: Path, reads: int, seed: int = 0) -> dict[str, float]:
-    from zoo.reader import Zoo
+    from zoo import Zoo
 
     with Zoo.open(zoo_path) as zoo:
         models = zoo.table.index[zoo.table["status"] == "done"].to_numpy()

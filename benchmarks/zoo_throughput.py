@@ -44,17 +44,15 @@ def plain_loop(spec_path: Path) -> tuple[float, int]:
 
     from eo_tasks.data.materialise import load_task_data
     from eo_tasks.train.loop import train_model
-    from zoo.plan import build_plan
-    from zoo.runner import resolve_data
-    from zoo.spec import load_spec
+    from zoo import build_plan, load_spec
 
     spec = load_spec(spec_path)
-    data = load_task_data(resolve_data(spec.data))
+    data = load_task_data(spec.data.resolved())
     threads = spec.resources.threads_per_task
     plan = build_plan(spec, data.info, len(data.splits["train"]), threads=threads)
     old = torch.get_num_threads()
     start = time.perf_counter()
-    for i, member in enumerate(plan.members):
+    for i, member in enumerate(plan.models):
         task_data = data
         if spec.population.train_subset:
             splits = dict(data.splits, train=data.splits["train"].sample(spec.population.train_subset,
@@ -69,11 +67,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs/zoos/bench.toml"))
     args = parser.parse_args()
-    import ray
-
-    from zoo.reader import Zoo
-    from zoo.runner import generate, init_local_ray
-    from zoo.spec import load_spec
+    from zoo import Zoo, generate, load_spec
+    from zoo.runner import init_local_ray
 
     config = Path(args.config)
     spec = load_spec(config)
@@ -81,14 +76,15 @@ def main() -> None:
         print("note: the plain loop does not make sparsified twins; use a config without [sparsify]")
     # the data cache is filled once before anything is timed
     from eo_tasks.data.materialise import load_task_data
-    from zoo.runner import resolve_data
 
-    load_task_data(resolve_data(spec.data))
+    load_task_data(spec.data.resolved())
 
     load_before = os.getloadavg()[0]
     t_a, n = plain_loop(config)
     start = time.perf_counter()
-    init_local_ray(num_cpus=2)
+    init_local_ray(num_cpus=2)  # imports Ray first, so that its runtime stays on loopback
+    import ray
+
     t_ray = time.perf_counter() - start
     start = time.perf_counter()
     _warm(2)

@@ -11,16 +11,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
-import ray
 
 from eo_tasks.config import ConfigError
-from eo_tasks.data.materialise import load_task_data
 from eo_tasks.train.loop import evaluate
-from zoo.reader import Zoo
-from zoo.runner import generate, init_local_ray, resolve_data
-from zoo.spec import spec_from_text
-from zoo.store import WriterLock, ZooBusyError
+from zoo import Zoo, ZooBusyError, generate
+from zoo.lock import WriterLock
+from zoo.runner import init_local_ray
 from zoo_configs import small_cnn_zoo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,11 +36,41 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ray_runtime():
-    """One local Ray runtime for the module: starting Ray takes seconds."""
+    """One local Ray runtime for the module: starting Ray takes seconds. Ray is imported by
+    ``init_local_ray`` first (not at the top of this module): it reads its loopback switch then."""
     os.environ.pop("RAY_ADDRESS", None)
     init_local_ray(num_cpus=2)
-    yield
+    import ray
+
+    yield ray
     ray.shutdown()
+
+
+def test_local_runtime_listens_on_loopback_only(ray_runtime) -> None:
+    assert ray_runtime.util.get_node_ip_address() == "127.0.0.1"
+    assert {node["NodeManagerAddress"] for node in ray_runtime.nodes()} == {"127.0.0.1"}
+    me = psutil.Process()
+    listening = []
+    for proc in [me, *me.children(recursive=True)]:  # this driver and the Ray processes it started
+        try:
+            conns = proc.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        listening += [(proc.name(), c.laddr.ip) for c in conns if c.status == psutil.CONN_LISTEN]
+    assert listening, "found no listening socket of the local Ray runtime"
+    assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1") for _, ip in listening), listening
+
+
+def test_ray_imported_too_early_refuses_a_networked_runtime() -> None:
+    """Ray reads its loopback switch at import: a process that imported it before cannot get a
+    loopback-only local runtime, and is told so instead of getting one on the network."""
+    script = ("import ray\nfrom zoo.runner import RayNotOnLoopbackError, init_local_ray\n"
+              "try:\n    init_local_ray(num_cpus=1)\nexcept RayNotOnLoopbackError:\n    print('refused')\n"
+              "print(ray.is_initialized())\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["refused", "False"]
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -71,7 +99,7 @@ def test_tiny_population(tmp_path: Path, cache: Path, ray_runtime, capsys) -> No
             np.testing.assert_array_equal(zoo.weights(0, epoch), zoo.weights(1, epoch))
         assert not np.array_equal(zoo.weights(0), zoo.weights(3))
         # the stored module reproduces its stored test accuracy exactly
-        data = load_task_data(resolve_data(spec_from_text(text).data))
+        data = zoo.task_data()  # rebuilt from the config stored in the file
         for model in (0, 3):
             for epoch in (0, 2):
                 stored = m[(m.model == model) & (m.epoch == epoch)].iloc[0]

@@ -19,12 +19,10 @@ import torch
 
 from eo_tasks.config import ConfigError
 from eo_tasks.data.types import ModalityInfo, TaskInfo
-from zoo.dataset import ZooDataset, split_models
-from zoo.plan import build_plan
-from zoo.reader import Zoo
+from zoo import FORMAT_VERSION, ModelRecord, Zoo, ZooBusyError, ZooDataset, ZooWriter, build_plan, split_models
+from zoo.create import create
+from zoo.format import TABLE_COLUMNS
 from zoo.spec import spec_from_text
-from zoo.store import FORMAT_VERSION, TABLE_COLUMNS, ZooBusyError, ZooWriter, create
-from zoo.worker import MemberResult
 
 TASK = TaskInfo("eurosat-rgb", tuple("abcd"), False, (ModalityInfo("rgb", "image", 3, ("B04", "B03", "B02"),
                                                                     (0.1, 0.2, 0.3), (1.0, 1.1, 1.2)),), 8, "test", True)
@@ -52,7 +50,7 @@ def _plan(extra: str = "", grid: str = "seed = [0, 1, 2, 3, 4, 5]"):
     return build_plan(spec, TASK, train_len=100)
 
 
-def _result(plan, i: int, status: str = "done", epochs=None, scale: float = 1.0) -> MemberResult:
+def _result(plan, i: int, status: str = "done", epochs=None, scale: float = 1.0) -> ModelRecord:
     p = plan.layouts[plan.arch_index[i]].num_params
     epochs = list(plan.spec.keep_epochs) if epochs is None else epochs
     rng = np.random.default_rng(i)
@@ -61,7 +59,7 @@ def _result(plan, i: int, status: str = "done", epochs=None, scale: float = 1.0)
                "train_acc": np.full(len(epochs), 0.6), "val_acc": np.full(len(epochs), 0.4),
                "train_loss": np.ones(len(epochs)), "val_loss": np.ones(len(epochs)), "test_loss": np.ones(len(epochs)),
                "gap": np.full(len(epochs), 0.1), "unknown_metric": np.zeros(len(epochs))}
-    r = MemberResult(index=i, status=status, error="" if status == "done" else f"boom {i} ü", wall_time=1.5 + i,
+    r = ModelRecord(index=i, status=status, error="" if status == "done" else f"boom {i} ü", wall_time=1.5 + i,
                      epochs=epochs, weights=w, metrics=metrics, train_size=100, node="host:1")
     ratios = plan.spec.sparsify.ratios
     if ratios and status == "done":
@@ -226,7 +224,7 @@ WRITER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
     from test_zoo_store import _plan, _result
-    from zoo.store import ZooWriter
+    from zoo import ZooWriter
     plan = _plan()
     with ZooWriter({path!r}, plan) as w:
         for i in range(6):
@@ -271,3 +269,125 @@ def test_swmr_reader_follows_and_killed_writer_recovers(tmp_path: Path) -> None:
     with Zoo.open(path) as zoo:
         for i in range(6):
             np.testing.assert_array_equal(zoo.weights(i), _result(plan, i).weights[-1])
+
+
+READ_WITHOUT_FCNTL = textwrap.dedent("""
+    import sys
+    sys.modules["fcntl"] = None  # as on a platform without it: importing it fails
+    from zoo import Zoo, ZooDataset
+    with Zoo.open({path!r}) as zoo:
+        print(zoo.table["status"].tolist().count("done"), zoo.weights(1).shape[0], len(zoo.select().checkpoints))
+    print(len(ZooDataset({path!r}, "all")))
+    print("fcntl" in sys.modules and sys.modules["fcntl"] is not None)
+""")
+
+
+def test_reading_needs_no_fcntl(tmp_path: Path) -> None:
+    """Only the writer lock imports fcntl, and only writers import it."""
+    plan = _plan()
+    path = tmp_path / "z.h5"
+    with ZooWriter(path, plan, "x") as w:
+        for i in range(3):
+            w.write(_result(plan, i))
+    run = subprocess.run([sys.executable, "-c", READ_WITHOUT_FCNTL.format(path=str(path))], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == ["3", str(plan.max_params), "9", "9", "False"]
+
+
+def test_writer_modes_and_a_plan_of_explicit_models(tmp_path: Path) -> None:
+    """ZooWriter is the one way to write a zoo: "x"/"w"/"a" like h5py, and a plan of models given
+    explicitly may carry extra model-table columns and root attributes, written at creation."""
+    from zoo import AlreadyWrittenError, PlannedModel, ZooPlan
+
+    base = _plan()
+    models = [PlannedModel(f"s{i}", base.models[0].spec, base.models[0].train, 7, (("method", "kde"),))
+              for i in range(3)]
+    plan = ZooPlan.from_models(base.spec, TASK, models, columns={"method": ["kde"] * 3, "draw": np.arange(3)},
+                               attrs={"sampled": json.dumps({"n": 3})}, provenance={"kind": "sampled"})
+    path = tmp_path / "s.h5"
+    with ZooWriter(path, plan, "x", run_info={"sampled": True}) as w:
+        assert w.pending == [0, 1, 2]
+        w.write(_result(plan, 0))
+        with pytest.raises(AlreadyWrittenError, match="twice"):
+            w.write(_result(plan, 0))
+    with pytest.raises(FileExistsError):
+        ZooWriter(path, plan, "x")
+    with ZooWriter(path, plan) as w:  # "a": continue
+        assert w.pending == [1, 2] and w.run == 2
+    with Zoo.open(path) as zoo:
+        t = zoo.table
+        assert t["name"].tolist() == ["s0", "s1", "s2"] and (t["train_size"] == 7).all()
+        assert t["method"].tolist() == ["kde"] * 3 and t["draw"].tolist() == [0, 1, 2]
+        assert json.loads(zoo.file.attrs["sampled"]) == {"n": 3}
+        assert zoo.provenance["kind"] == "sampled" and "torch" in zoo.provenance
+        assert [r.get("sampled") for r in zoo.runs] == [True, None]
+    with ZooWriter(path, plan, "w") as w:  # "w": a new file in its place
+        assert w.pending == [0, 1, 2] and w.run == 1
+    with pytest.raises(ValueError, match="extra column 'status'"):
+        ZooPlan.from_models(base.spec, TASK, models, columns={"status": ["x"] * 3})
+    with pytest.raises(ValueError, match="extra attribute 'runs'"):
+        ZooPlan.from_models(base.spec, TASK, models, attrs={"runs": "[]"})
+
+
+def test_bad_files_raise_typed_errors(tmp_path: Path) -> None:
+    from zoo import NotAZooError, TruncatedZooError, ZooFormatError
+
+    plan = _plan()
+    path = tmp_path / "z.h5"
+    with ZooWriter(path, plan) as w:
+        w.write(_result(plan, 0))
+    data = path.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TruncatedZooError, match="cut.h5"):
+        Zoo.open(cut)
+    text = tmp_path / "text.h5"
+    text.write_text("not hdf5 at all")
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    for bad in (text, foreign):
+        with pytest.raises(NotAZooError, match=bad.name):
+            Zoo.open(bad)
+    assert issubclass(TruncatedZooError, ZooFormatError) and issubclass(ZooFormatError, ValueError)
+    with pytest.raises(NotAZooError, match="text.h5"):  # the writer refuses what is no zoo
+        ZooWriter(text, plan)
+
+
+def test_reader_answers_what_consumers_ask(tmp_path: Path) -> None:
+    """Selections split by model, the architecture of a layout, the twins' settings, the stored config."""
+    from zoo import MultipleArchitecturesError, UnknownLayoutError
+
+    spec_text = CONFIG.replace("hidden_is_not_varied = []\n", "").replace("seed = [0, 1, 2, 3, 4, 5]",
+                                                                          "seed = [0, 1, 2, 3]")
+    task = TaskInfo("benge", ("a", "b"), False, (ModalityInfo("s2", "image", 4), ModalityInfo("s1", "image", 2)), 8)
+    plan = build_plan(spec_from_text(spec_text + 'fusion = ["early", "late"]\n[sparsify]\nratios = [0.5]\n'
+                                     'scope = "layer"\n'), task, 50)
+    path = tmp_path / "z.h5"
+    with ZooWriter(path, plan) as w:
+        for i in range(8):
+            w.write(_result(plan, i, scale=1e4 if i == 2 else 1.0))
+    with Zoo.open(path) as zoo:
+        with pytest.raises(MultipleArchitecturesError):
+            zoo.select()
+        with pytest.raises(MultipleArchitecturesError):
+            _ = zoo.layout
+        assert [zoo.arch_of(layout) for layout in plan.layouts] == [0, 1]
+        other = build_plan(spec_from_text(spec_text), TASK, 50).layouts[0]
+        with pytest.raises(UnknownLayoutError, match="z.h5"):
+            zoo.arch_of(other)
+        chosen = zoo.select(arch=0, epochs=[3], seed=1)
+        assert chosen.arch == 0 and chosen.models.tolist() == [0, 2, 4, 6]
+        assert sorted(np.concatenate(list(chosen.splits.values())).tolist()) == [0, 2, 4, 6]
+        assert chosen.checkpoints["model"].tolist() == [0, 4, 6]  # model 2's weights exceed max_abs
+        assert set(chosen.checkpoints["epoch"]) == {3}
+        assert [chosen.split_of(m) for m in chosen.checkpoints["model"]] == chosen.checkpoints["split"].tolist()
+        assert zoo.select(arch=0, seed=1, max_abs=None).splits["test"].tolist() == chosen.splits["test"].tolist()
+        ds = ZooDataset(path, "all", arch=0, epochs=[3], seed=1)
+        assert ds.index[:, 0].tolist() == [0, 4, 6]
+        w = zoo.weights_many([0, 4], [3, 1])
+        np.testing.assert_array_equal(w[1], _result(plan, 4).weights[1])
+        assert zoo.twin_config.ratios == (0.5,) and zoo.twin_config.scope == "layer"
+        assert zoo.twin_config.finetune_epochs == 1
+        assert zoo.config == plan.spec and zoo.config.config_hash == plan.spec.config_hash

@@ -1,24 +1,49 @@
 """Model zoos: populations of eo_tasks models trained with Ray into one HDF5 file.
 
-``generate`` makes a zoo from a population TOML (resumable), ``Zoo`` reads one, and
-``ZooDataset`` serves its checkpoints to torch, split by model. Format: docs/zoo-format.md.
+Reading: ``Zoo.open(path)`` reads a zoo (tables, weights, twins, its stored config and task
+data) and ``Zoo.select`` chooses checkpoints split by model; ``ZooDataset`` serves them to
+torch. Writing: ``generate`` makes a zoo from a population TOML (resumable, with Ray);
+``ZooWriter`` is the one writer every producer uses, given a ``ZooPlan`` of the file's
+models (``build_plan`` for a population, ``ZooPlan.from_models`` for models given
+explicitly) and one ``ModelRecord`` per finished model. Bad files raise ``ZooFormatError``
+subclasses. Format and module ownership: docs/zoo-format.md.
 
 Names are imported on first use so that ``hyperzoo --help`` (which imports ``zoo.cli``)
-does not pay for torch, h5py and Ray.
+does not pay for torch, h5py and Ray, and so that reading never imports the writer.
 """
 
 from eo_tasks.lazy import lazy_exports
 
 _EXPORTS = {
-    "FORMAT_VERSION": "zoo.store",
-    "GenerateReport": "zoo.runner",
-    "generate": "zoo.runner",
+    # reading
     "Zoo": "zoo.reader",
+    "Selection": "zoo.select",
+    "split_models": "zoo.select",
     "ZooDataset": "zoo.dataset",
-    "split_models": "zoo.dataset",
+    # configs
     "ZooSpec": "zoo.spec",
+    "PopulationConfig": "zoo.spec",
+    "SparsifyConfig": "zoo.spec",
     "load_spec": "zoo.spec",
     "spec_from_text": "zoo.spec",
+    # writing
+    "GenerateReport": "zoo.runner",
+    "generate": "zoo.runner",
+    "ZooPlan": "zoo.plan",
+    "PlannedModel": "zoo.plan",
+    "build_plan": "zoo.plan",
+    "ModelRecord": "zoo.record",
+    "ZooWriter": "zoo.writer",
+    # format and errors
+    "FORMAT_VERSION": "zoo.format",
+    "ZooFormatError": "zoo.format",
+    "NotAZooError": "zoo.format",
+    "TruncatedZooError": "zoo.format",
+    "UnsupportedVersionError": "zoo.format",
+    "ZooBusyError": "zoo.format",
+    "AlreadyWrittenError": "zoo.format",
+    "MultipleArchitecturesError": "zoo.format",
+    "UnknownLayoutError": "zoo.format",
     "magnitude_mask": "eo_tasks.train.prune",
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

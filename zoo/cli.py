@@ -20,7 +20,7 @@ def run_generate(args: argparse.Namespace) -> int:
     import sys
 
     from zoo.runner import generate, print_progress
-    from zoo.store import ZooBusyError
+    from zoo.format import ZooBusyError
 
     try:
         report = generate(args.config, args.out, address=args.address, max_workers=args.max_workers,

@@ -18,27 +18,11 @@ import torch
 from pandas.api.types import is_numeric_dtype
 from torch.utils.data import Dataset
 
+from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
+from zoo.hdf5 import open_for_reading
 from zoo.reader import Zoo
-from zoo.store import open_for_reading
 
-SPLITS = ("train", "val", "test")
 DEFAULT_PROPERTIES = ("test_acc", "val_acc", "train_acc", "test_loss", "gap", "epoch")
-
-
-def split_models(models: np.ndarray, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
-    """Seeded split of model ids with the dataset splits' sizing (largest remainder, and at
-    least one model in every split with a positive fraction, so a 4-model zoo splits 2/1/1)."""
-    from eo_tasks.data.splits import split_sizes
-
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {tuple(fractions)}")
-    order = np.random.default_rng(seed).permutation(np.asarray(models, dtype=np.int64))
-    n_train, n_val, _ = split_sizes(len(order), fractions)
-    return {
-        "train": np.sort(order[:n_train]),
-        "val": np.sort(order[n_train : n_train + n_val]),
-        "test": np.sort(order[n_train + n_val :]),
-    }
 
 
 class ZooDataset(Dataset):
@@ -59,7 +43,7 @@ class ZooDataset(Dataset):
         path: str | Path,
         split: str = "train",
         *,
-        fractions: Sequence[float] = (0.7, 0.15, 0.15),
+        fractions: Sequence[float] = DEFAULT_FRACTIONS,
         seed: int = 0,
         status: Sequence[str] = ("done",),
         epochs: Sequence[int] | None = None,
@@ -71,29 +55,16 @@ class ZooDataset(Dataset):
             raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
         self.path = Path(path)
         with Zoo.open(self.path) as zoo:
-            table, metrics = zoo.table, zoo.metrics
+            chosen = zoo.select(status=status, arch=arch, epochs=epochs, max_abs=max_abs, fractions=fractions,
+                                seed=seed)
+            table = zoo.table
             self.layouts = zoo.layouts
-            kept_epochs = zoo.epochs
-        eligible = table.index[table["status"].isin(list(status))].to_numpy()
-        archs = table["arch"].to_numpy()
-        if arch is None:
-            used = sorted(set(archs[eligible].tolist()))
-            if len(used) > 1:
-                raise ValueError(f"{path}: the selected models use architectures {used}; pass arch=")
-            arch = used[0] if used else 0
-        eligible = eligible[archs[eligible] == arch]
-        self.arch = int(arch)
-        self.layout = self.layouts[self.arch]
-        self.splits = split_models(eligible, fractions, seed)
-        self.models = np.sort(eligible) if split == "all" else self.splits[split]
-        rows = metrics[metrics["model"].isin(self.models)]
-        if epochs is not None:
-            unknown = sorted(set(epochs) - set(kept_epochs.tolist()))
-            if unknown:
-                raise ValueError(f"epochs {unknown} are not kept in {path}; kept: {kept_epochs.tolist()}")
-            rows = rows[rows["epoch"].isin(list(epochs))]
-        bound = np.inf if max_abs is None else max_abs
-        rows = rows[np.isfinite(rows["weight_max_abs"]) & (rows["weight_max_abs"] <= bound)]
+        self.arch = chosen.arch
+        self.layout = chosen.layout
+        self.splits = chosen.splits
+        self.models = chosen.models if split == "all" else self.splits[split]
+        rows = chosen.checkpoints
+        rows = rows[rows["model"].isin(self.models)]
         self.index = rows[["model", "checkpoint"]].to_numpy(dtype=np.int64)
         self.properties = tuple(properties)
         self.property_values = self._properties(rows, table)

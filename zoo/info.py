@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zoo.reader import Zoo
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _quantiles(values: np.ndarray) -> str:
@@ -54,16 +58,15 @@ def summary(zoo: Zoo) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(zoo: Zoo, path: str | Path, metric: str = "test_acc") -> Path:
+def curves_figure(zoo: Zoo, metric: str = "test_acc") -> Figure:
     """One line per model: ``metric`` over epochs, coloured by final value."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     m = zoo.metrics
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    cmap = plt.get_cmap("viridis")
+    fig = Figure(figsize=(7, 4.5), layout="tight")
+    ax = fig.subplots()
+    cmap = colormaps["viridis"]
     finals = m.groupby("model")[metric].last()
     lo, hi = np.nanmin(finals.to_numpy()), np.nanmax(finals.to_numpy())
     for model, g in m.groupby("model"):
@@ -73,8 +76,11 @@ def plot_curves(zoo: Zoo, path: str | Path, metric: str = "test_acc") -> Path:
     ax.set_ylabel(metric)
     ax.set_title(f"{zoo.path.name}: {m['model'].nunique()} models")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    return fig
+
+
+def plot_curves(zoo: Zoo, path: str | Path, metric: str = "test_acc") -> Path:
+    """:func:`curves_figure` saved as an image at ``path``."""
     path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    curves_figure(zoo, metric).savefig(path, dpi=120)
     return path

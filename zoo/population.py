@@ -27,7 +27,12 @@ class Member:
     def subset_seed(self) -> int:
         """Seed of this member's train subset: derived from its training seed, so two members
         with the same seed see the same images and a different seed means different ones."""
-        return int(np.random.SeedSequence([self.train.seed, 0x5EED]).generate_state(1)[0])
+        return subset_seed(self.train.seed)
+
+
+def subset_seed(train_seed: int) -> int:
+    """The seed of the training subset of a model trained with seed ``train_seed``."""
+    return int(np.random.SeedSequence([train_seed, 0x5EED]).generate_state(1)[0])
 
 
 def _draw(dist: dict[str, Any], rng: np.random.Generator) -> Any:

@@ -1,25 +1,35 @@
-"""Reading a zoo: ``Zoo.open(path)`` gives the model table, metrics, layouts, weights and twins.
+"""Reading a zoo: ``Zoo.open(path)`` gives the model table, metrics, layouts, weights and
+twins, the stored config and task data, and checkpoint selections split by model.
 
 The file is opened as a SWMR reader, so a zoo that is still being generated can be read
 (call :meth:`Zoo.refresh` to see models finished since). Weights are read one checkpoint
-at a time; nothing reads the whole weights dataset.
+at a time; nothing reads the whole weights dataset. Nothing here writes, locks or imports
+the writer, so reading works wherever h5py does (``fcntl`` is not needed).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from eo_tasks.data.types import TaskInfo
+from eo_tasks.data.splits import DEFAULT_FRACTIONS
+from eo_tasks.data.types import TaskData, TaskInfo
 from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
-from zoo.store import FORMAT, FORMAT_VERSION, STATUS_NAMES, TABLE_COLUMNS, open_for_reading
+from zoo.format import (FORMAT, FORMAT_VERSION, STATUS_NAMES, TABLE_COLUMNS, MultipleArchitecturesError,
+                        NotAZooError, UnknownLayoutError, UnsupportedVersionError)
+from zoo.hdf5 import open_for_reading
+from zoo.spec import SparsifyConfig, ZooSpec
+
+if TYPE_CHECKING:
+    from zoo.select import Selection
 
 _BYTES_COLUMNS = ("error", "node")
 _JSON_COLUMNS = ("spec", "train_config", "overrides")
@@ -31,11 +41,12 @@ class Zoo:
         self.file = file
         if file.attrs.get("format") != FORMAT:
             file.close()
-            raise ValueError(f"{path}: not a hyperzoo zoo file (no format={FORMAT!r} attribute)")
+            raise NotAZooError(f"{path}: not a hyperzoo zoo file (no format={FORMAT!r} attribute)")
         version = int(file.attrs["format_version"])
         if version > FORMAT_VERSION:
             file.close()
-            raise ValueError(f"{path}: zoo format version {version} is newer than this reader ({FORMAT_VERSION})")
+            raise UnsupportedVersionError(f"{path}: zoo format version {version} is newer than this reader "
+                                          f"({FORMAT_VERSION})")
 
     def __repr__(self) -> str:
         if not self.file.id.valid:
@@ -44,13 +55,15 @@ class Zoo:
 
     @classmethod
     def open(cls, path: str | Path) -> Zoo:
+        """The zoo at ``path``: FileNotFoundError when there is none, a ZooFormatError
+        (TruncatedZooError, NotAZooError, UnsupportedVersionError) when it is no valid zoo."""
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such zoo file")
         try:
-            file = open_for_reading(path)
+            file = open_for_reading(path)  # raises TruncatedZooError itself
         except (OSError, RuntimeError) as err:  # h5py raises RuntimeError for a damaged superblock
-            raise ValueError(f"{path}: cannot open as HDF5, truncated or not an HDF5 file ({err})") from err
+            raise NotAZooError(f"{path}: cannot open as HDF5, not an HDF5 file or damaged ({err})") from err
         return cls(path, file)
 
     def close(self) -> None:
@@ -110,8 +123,9 @@ class Zoo:
 
     @property
     def layout(self) -> Layout:
+        """The layout of a zoo with one architecture (MultipleArchitecturesError otherwise)."""
         if len(self.layouts) != 1:
-            raise ValueError(
+            raise MultipleArchitecturesError(
                 f"{self.path} holds {len(self.layouts)} architectures (column 'arch'); use layout_of(model) "
                 "or layouts[arch]"
             )
@@ -119,6 +133,31 @@ class Zoo:
 
     def layout_of(self, model: int) -> Layout:
         return self.layouts[int(self.file["models/arch"][self._model(model)])]
+
+    def arch_of(self, layout: Layout) -> int:
+        """The architecture (index into ``layouts``, column ``arch``) whose layout is ``layout``;
+        UnknownLayoutError when none is."""
+        wanted = layout.to_json()
+        for a, candidate in enumerate(self.layouts):
+            if candidate.to_json() == wanted:
+                return a
+        raise UnknownLayoutError(f"{self.path}: no architecture of this zoo has this layout ({layout.num_params} "
+                                 f"parameters; the zoo's have {[lay.num_params for lay in self.layouts]})")
+
+    @cached_property
+    def config(self) -> ZooSpec:
+        """The population config the zoo was made from (its ``config_text``, parsed)."""
+        from zoo.spec import spec_from_text
+
+        return spec_from_text(self.config_text, where=f"{self.path} (stored config)")
+
+    def task_data(self, root: str | Path | None = None) -> TaskData:
+        """The task's data rebuilt from the stored ``[data]`` config (from the cache when
+        unchanged); ``root``: the dataset's folder when it is not where the zoo says (e.g. a
+        zoo made on another machine)."""
+        from eo_tasks.data.materialise import load_task_data
+
+        return load_task_data(self.config.data.resolved(root))
 
     def spec(self, model: int) -> ModelSpec:
         return ModelSpec.from_json(self.file["models/spec"][self._model(model)].decode())
@@ -176,6 +215,26 @@ class Zoo:
             raise KeyError(f"epoch {epoch} is not a kept checkpoint; kept: {self.epochs.tolist()}")
         return int(hits[0])
 
+    def select(self, *, status: Sequence[str] = ("done",), arch: int | None = None,
+               epochs: Sequence[int] | None = None, max_abs: float | None = 1e3,
+               fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Selection:
+        """Checkpoints for learning on weights (see :mod:`zoo.select`): models with a status in
+        ``status`` of architecture ``arch`` (None: the one they use, else
+        MultipleArchitecturesError), split by model with ``fractions`` and ``seed``; of them
+        the checkpoints of ``epochs`` (None: all stored) whose weights are finite and
+        ``|w| <= max_abs`` (None: finite only)."""
+        from zoo.select import select
+
+        return select(self, status=status, arch=arch, epochs=epochs, max_abs=max_abs, fractions=fractions, seed=seed)
+
+    def weights_many(self, models: Sequence[int], epochs: Sequence[int | None] | None = None) -> np.ndarray:
+        """``[N, P]`` float32: ``weights(models[i], epochs[i])`` stacked (models of one architecture)."""
+        epochs = [None] * len(models) if epochs is None else list(epochs)
+        rows = [self.weights(int(m), None if e is None else int(e)) for m, e in zip(models, epochs)]
+        if len({r.size for r in rows}) > 1:
+            raise MultipleArchitecturesError(f"{self.path}: the models asked for have different architectures")
+        return np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, 0), np.float32)
+
     def weights(self, model: int, epoch: int | None = None) -> np.ndarray:
         """Flat float32 weights of ``model`` after ``epoch`` (None: its last stored checkpoint)."""
         m = self._model(model)
@@ -203,6 +262,15 @@ class Zoo:
     @property
     def twin_ratios(self) -> np.ndarray:
         return self.file["twins/ratios"][:] if "twins" in self.file else np.empty(0)
+
+    @cached_property
+    def twin_config(self) -> SparsifyConfig | None:
+        """How the stored twins were made (ratios, fine-tune epochs, scope); None without twins."""
+        if "twins" not in self.file:
+            return None
+        attrs = self.file["twins"].attrs
+        return SparsifyConfig(ratios=tuple(float(r) for r in self.twin_ratios),
+                              finetune_epochs=int(attrs["finetune_epochs"]), scope=str(attrs["scope"]))
 
     def _twin_row(self, ratio: float) -> int:
         hits = np.flatnonzero(np.isclose(self.twin_ratios, ratio))

@@ -7,7 +7,6 @@ made from another config is refused unless ``overwrite``.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -17,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from eo_tasks.config import ConfigError
-from eo_tasks.data.config import DataConfig
+from zoo.format import NotAZooError, ZooFormatError
+from zoo.lock import WriterLock
 from zoo.plan import ZooPlan, build_plan
+from zoo.record import ModelRecord
 from zoo.spec import ZooSpec, load_spec
-from zoo.store import WriterLock, ZooWriter, create, read_identity
-from zoo.worker import MemberResult, MemberTask, data_to_arrays, run_member
+from zoo.worker import MemberTask, data_to_arrays, run_member
+from zoo.writer import ZooWriter, read_identity
 
 Progress = Callable[[str], None]
 
@@ -38,15 +39,6 @@ class GenerateReport:
     already: int  # models that were finished before this run
     status: dict[str, int]  # this run's results by status
     wall_time: float
-
-
-def resolve_data(cfg: DataConfig) -> DataConfig:
-    """Expand ``~`` and ``$VARS`` in the data root; a relative root is taken from the
-    current directory (under ``ray job submit`` that is the uploaded working directory)."""
-    if cfg.root is None:
-        return cfg
-    root = Path(os.path.expandvars(os.path.expanduser(cfg.root)))
-    return dataclasses.replace(cfg, root=str(root.resolve()))
 
 
 def _fmt_time(seconds: float) -> str:
@@ -86,41 +78,57 @@ class _Tracker:
         self.last_line = time.perf_counter()
 
 
+# Ray's documented switch for single-machine mode (the default on macOS and Windows): with it
+# off, Ray gives a new local node the loopback address instead of the machine's routable one,
+# so every service it starts listens on 127.0.0.1. Ray reads it when it is first imported.
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+LOOPBACK = "127.0.0.1"
+
+
+class RayNotOnLoopbackError(RuntimeError):
+    """Ray was imported before single-machine mode could be asked for; the runtime it would
+    start listens on the machine's network address."""
+
+
 def init_local_ray(num_cpus: int | None = None, dashboard: bool = False) -> None:
     """Start a new single-node runtime whose services listen on 127.0.0.1 only.
 
-    ``address="local"`` never attaches to another ``ray start`` cluster on the machine.
-    Ray maps a "localhost" node address to the machine's routable IP unless it runs in
-    single-machine mode (its ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` switch, the default on
-    macOS/Windows); that mode is switched on for the start-up only, in this process and in
-    the Ray processes it spawns, which inherit the environment.
+    ``address="local"`` never attaches to another ``ray start`` cluster on the machine. The
+    loopback address comes from Ray's single-machine switch (``LOOPBACK_ENV=0``), which Ray
+    reads when this process first imports it and which the Ray processes started here
+    inherit. A process that imported Ray earlier without it gets RayNotOnLoopbackError
+    instead of a runtime that listens on the network (set the variable before importing
+    Ray, or pass an address).
     """
-    import ray
-    from ray._private import ray_constants
-
-    var = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
-    saved_env, saved_flag = os.environ.get(var), ray_constants.ENABLE_RAY_CLUSTER
-    os.environ[var], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+    saved = os.environ.get(LOOPBACK_ENV)
+    os.environ[LOOPBACK_ENV] = "0"
     try:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host="127.0.0.1",
+        import ray
+
+        # the address Ray gives a node started now: loopback exactly when the switch was read
+        if ray.util.get_node_ip_address() != LOOPBACK:
+            raise RayNotOnLoopbackError(
+                f"Ray was imported in this process before {LOOPBACK_ENV}=0 was set, so a local runtime would "
+                "listen on the network; set it before importing ray, or pass a cluster address")
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=LOOPBACK,
                  configure_logging=False)
-    finally:
-        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
-        if saved_env is None:
-            os.environ.pop(var, None)
+    finally:  # the Ray processes started above keep it; this process's children need not
+        if saved is None:
+            os.environ.pop(LOOPBACK_ENV, None)
         else:
-            os.environ[var] = saved_env
+            os.environ[LOOPBACK_ENV] = saved
 
 
 def _ray_init(address: str | None, dashboard: bool, progress: Progress | None) -> bool:
     """Connect to (or start) Ray; returns whether this call started it."""
-    import ray
-
-    if ray.is_initialized():
+    imported = sys.modules.get("ray")  # not imported here: a local runtime has to import it first
+    if imported is not None and imported.is_initialized():
         return False
     if address is None and not os.environ.get("RAY_ADDRESS"):
         init_local_ray(dashboard=dashboard)
-    else:
+    import ray
+
+    if not ray.is_initialized():
         ray.init(address=address, configure_logging=False)
     if progress is not None:
         res = ray.cluster_resources()
@@ -129,24 +137,24 @@ def _ray_init(address: str | None, dashboard: bool, progress: Progress | None) -
 
 
 def _task(plan: ZooPlan, i: int, fault: str) -> MemberTask:
-    spec, member = plan.spec, plan.members[i]
+    spec, model = plan.spec, plan.models[i]
     return MemberTask(
         index=i,
-        spec_json=plan.model_specs[i].to_json(),
-        train=member.train,
+        spec_json=model.spec.to_json(),
+        train=model.train,
         keep_epochs=spec.keep_epochs,
         train_subset=spec.population.train_subset,
-        subset_seed=member.subset_seed,
+        subset_seed=model.subset_seed,
         sparsify=spec.sparsify,
         fault=fault,
     )
 
 
-def _crash_result(index: int, err: BaseException) -> MemberResult:
+def _crash_result(index: int, err: BaseException) -> ModelRecord:
     kind = type(err).__name__
     text = str(err).strip().splitlines()
     head = " ".join(line.strip() for line in text[:3])
-    return MemberResult(index=index, status="failed", error=f"{kind}: {head}")
+    return ModelRecord(index=index, status="failed", error=f"{kind}: {head}")
 
 
 def generate(
@@ -184,35 +192,29 @@ def _generate_locked(spec: ZooSpec, where: str, out: Path, lock: WriterLock, add
                      faults: dict[int, str], start: float) -> GenerateReport:
     for stale in (out.with_name(out.name + ".creating"), out.with_name(out.name + ".recovering")):
         stale.unlink(missing_ok=True)  # leftovers of a killed run; the zoo itself is untouched
-    if out.exists():
-        if overwrite:
-            out.unlink()
-        else:
-            try:
-                ident = read_identity(out)
-            except (OSError, ValueError, KeyError) as err:
-                raise ValueError(f"{out} exists and is not a readable zoo ({err}); pass --overwrite to replace it") from err
-            if ident["config_hash"] != spec.config_hash:
-                raise ConfigError(f"{out} was generated from a different config than {where}; "
-                                  "pass --overwrite to replace it")
-            if ident["pending"] == 0:
-                if progress:
-                    progress(f"[zoo] {out}: all {ident['num_models']} models already finished")
-                n = ident["num_models"]
-                return GenerateReport(out, n, 0, n, {}, time.perf_counter() - start)
+    if out.exists() and not overwrite:
+        try:
+            ident = read_identity(out)
+        except (OSError, ZooFormatError, KeyError) as err:
+            raise NotAZooError(f"{out} exists and is not a readable zoo ({err}); pass --overwrite to replace it") from err
+        if ident["config_hash"] != spec.config_hash:
+            raise ConfigError(f"{out} was generated from a different config than {where}; "
+                              "pass --overwrite to replace it")
+        if ident["pending"] == 0:
+            if progress:
+                progress(f"[zoo] {out}: all {ident['num_models']} models already finished")
+            n = ident["num_models"]
+            return GenerateReport(out, n, 0, n, {}, time.perf_counter() - start)
 
     from eo_tasks.data.materialise import load_task_data
 
     if progress:
         progress(f"[zoo] loading {spec.data.kind} data ({spec.data.root or 'synthetic'})")
-    data = load_task_data(resolve_data(spec.data))
+    data = load_task_data(spec.data.resolved())
     plan = build_plan(spec, data.info, len(data.splits["train"]), threads=spec.resources.threads_per_task, where=where)
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        create(out, plan)
     started_ray = _ray_init(address, dashboard, progress)
     try:
-        return _run(plan, data, out, lock, max_workers, progress, faults, start)
+        return _run(plan, data, out, "w" if overwrite else "a", lock, max_workers, progress, faults, start)
     finally:
         if started_ray:
             import ray
@@ -220,7 +222,7 @@ def _generate_locked(spec: ZooSpec, where: str, out: Path, lock: WriterLock, add
             ray.shutdown()
 
 
-def _run(plan: ZooPlan, data: Any, out: Path, lock: WriterLock, max_workers: int | None,
+def _run(plan: ZooPlan, data: Any, out: Path, mode: str, lock: WriterLock, max_workers: int | None,
          progress: Progress | None, faults: dict[int, str], start: float) -> GenerateReport:
     import ray
 
@@ -231,7 +233,7 @@ def _run(plan: ZooPlan, data: Any, out: Path, lock: WriterLock, max_workers: int
         if res.gpus_per_task:
             fits.append(cluster.get("GPU", 0) // res.gpus_per_task)
         max_workers = max(1, int(min(fits)))
-    with ZooWriter(out, plan, run_info={"max_workers": max_workers}, lock=lock) as writer:
+    with ZooWriter(out, plan, mode, run_info={"max_workers": max_workers}, lock=lock) as writer:
         todo = list(writer.pending)
         already = plan.num_models - len(todo)
         tracker = _Tracker(plan.num_models, already, len(todo), progress)
@@ -266,7 +268,7 @@ def _run(plan: ZooPlan, data: Any, out: Path, lock: WriterLock, max_workers: int
                         result = _crash_result(i, err)
                     writer.write(result)
                     tracker.status[result.status] += 1
-                    note = f"{plan.members[i].name} {result.status}"
+                    note = f"{plan.models[i].name} {result.status}"
                     if result.status == "done" and "test_acc" in result.metrics:
                         note += f" test_acc={result.metrics['test_acc'][-1]:.3f}"
                     elif result.error:

@@ -12,16 +12,16 @@ import socket
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from eo_tasks.data.types import TaskData, TaskInfo, TensorSet
+from eo_tasks.data.types import TaskData
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
+from zoo.record import ModelRecord
 from zoo.spec import SparsifyConfig
 
 
@@ -29,17 +29,7 @@ from zoo.spec import SparsifyConfig
 def data_to_arrays(data: TaskData) -> dict[str, Any]:
     """TaskData as nested dicts of numpy arrays: Ray stores them once and every worker maps
     them without a copy."""
-    return {
-        "info": data.info.to_json(),
-        "splits": {
-            name: {
-                "inputs": {k: v.numpy() for k, v in ts.inputs.items()},
-                "labels": ts.labels.numpy(),
-                "meta": dict(ts.meta),
-            }
-            for name, ts in data.splits.items()
-        },
-    }
+    return data.to_dict(numpy=True)
 
 
 def arrays_to_data(arrays: dict[str, Any]) -> TaskData:
@@ -50,15 +40,7 @@ def arrays_to_data(arrays: dict[str, Any]) -> TaskData:
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        splits = {
-            name: TensorSet(
-                inputs={k: torch.from_numpy(v) for k, v in s["inputs"].items()},
-                labels=torch.from_numpy(s["labels"]),
-                meta=dict(s["meta"]),
-            )
-            for name, s in arrays["splits"].items()
-        }
-    return TaskData(info=TaskInfo.from_json(arrays["info"]), splits=splits)
+        return TaskData.from_dict(arrays)
 
 
 # ---- the task -----------------------------------------------------------------------
@@ -72,21 +54,6 @@ class MemberTask:
     subset_seed: int
     sparsify: SparsifyConfig
     fault: str = ""  # test hook, see ``_inject``
-
-
-@dataclass
-class MemberResult:
-    index: int
-    status: str  # "done" | "failed" | "diverged"
-    error: str = ""
-    wall_time: float = 0.0
-    epochs: list[int] = field(default_factory=list)  # kept epochs reached, in order
-    weights: np.ndarray | None = None  # [len(epochs), P_arch] float32
-    metrics: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [len(epochs)]
-    twin_weights: np.ndarray | None = None  # [R, P_arch]
-    twin_metrics: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [R]
-    train_size: int = 0
-    node: str = ""
 
 
 def _inject(fault: str) -> None:
@@ -120,13 +87,13 @@ def describe_error(err: BaseException) -> str:
     return text
 
 
-def run_member(task: MemberTask, arrays: dict[str, Any]) -> MemberResult:
+def run_member(task: MemberTask, arrays: dict[str, Any]) -> ModelRecord:
     """Train one member; never raises for a model's own failure (it is reported instead)."""
     from eo_tasks.train.loop import DivergedError, train_model
     from eo_tasks.train.prune import prune_and_finetune
 
     start = time.perf_counter()
-    result = MemberResult(index=task.index, status="failed", node=f"{socket.gethostname()}:{os.getpid()}")
+    result = ModelRecord(index=task.index, status="failed", node=f"{socket.gethostname()}:{os.getpid()}")
     kept: list[tuple[int, np.ndarray, dict[str, float]]] = []
     keep = set(task.keep_epochs)
 
@@ -158,7 +125,7 @@ def run_member(task: MemberTask, arrays: dict[str, Any]) -> MemberResult:
     return result
 
 
-def _twins(result: MemberResult, spec: ModelSpec, data: TaskData, task: MemberTask, final: np.ndarray, prune) -> None:
+def _twins(result: ModelRecord, spec: ModelSpec, data: TaskData, task: MemberTask, final: np.ndarray, prune) -> None:
     """One pruned, fine-tuned twin per ratio; a twin that fails leaves NaN metrics and a note."""
     sp = task.sparsify
     weights = np.zeros((len(sp.ratios), final.size), dtype=np.float32)

@@ -1,0 +1,62 @@
+"""Crash recovery: make a zoo whose writer was killed (or ran out of disk) writable again.
+
+Only a writer holding the zoo's :class:`~zoo.lock.WriterLock` calls this: holding the lock
+proves that no live writer has the file, so an "open for writing" mark is a dead one's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from zoo.format import FORMAT, STATUS_CODES, NotAZooError
+from zoo.hdf5 import is_truncated, marked_open_for_writing
+
+
+def needs_recovery(path: str | Path) -> bool:
+    """HDF5 refuses to open such a file for writing: a killed writer's mark, or truncation."""
+    return marked_open_for_writing(path) or is_truncated(path)
+
+
+def recover(path: str | Path) -> None:
+    """Replace ``path`` by a fresh file holding its last flushed state.
+
+    A killed SWMR writer leaves the superblock marked "open for writing", and one that hit a
+    full disk can leave a stored end of file beyond the real one; HDF5 refuses to open either
+    normally. Everything of a finished model was flushed before its status, so the table,
+    the attributes and the rows of finished models are copied through a SWMR reader into a
+    fresh file that then replaces the old one; rows of pending models (possibly half written)
+    are left at their fill value and trained again.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".recovering")
+    with h5py.File(path, "r", libver="latest", swmr=True, locking=False) as src:
+        if src.attrs.get("format") != FORMAT:
+            raise NotAZooError(f"{path}: not a hyperzoo zoo file, nothing to recover")
+        with h5py.File(tmp, "w", libver="latest") as dst:
+            _copy_flushed(src, dst)
+    os.replace(tmp, path)
+
+
+def _copy_flushed(src: h5py.File, dst: h5py.File) -> None:
+    """The attributes, every group, the static datasets and the finished models' rows."""
+    num_models = int(src.attrs["num_models"])
+    finished = np.flatnonzero(src["models/status"][:] != STATUS_CODES["pending"])
+
+    def copy(name: str, obj: h5py.HLObject) -> None:
+        if isinstance(obj, h5py.Group):
+            dst.require_group(name).attrs.update(dict(obj.attrs))
+            return
+        if name.startswith("models/") or obj.ndim == 0 or obj.shape[0] != num_models:
+            src.copy(obj, dst, name)
+            return
+        new = dst.create_dataset_like(name, obj)
+        new.attrs.update(dict(obj.attrs))
+        for i in finished:
+            new[i] = obj[i]
+
+    src.visititems(copy)
+    dst.attrs.update(dict(src.attrs))

@@ -1,0 +1,85 @@
+"""Choosing a zoo's checkpoints for learning on weights: by model status, architecture,
+kept epoch and a bound on the weights, with the models split train/val/test.
+
+Models, never single checkpoints, are split, so no model's checkpoints cross splits. The
+split depends only on the eligible models (status and architecture), the fractions and
+the seed, not on the epoch or weight filters, so every consumer of a zoo that selects the
+same models with the same seed sees the same split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
+from eo_tasks.models.layout import Layout
+from zoo.format import MultipleArchitecturesError
+
+if TYPE_CHECKING:
+    from zoo.reader import Zoo
+
+
+def split_models(models: np.ndarray, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
+    """Seeded split of model ids with the dataset splits' sizing (largest remainder, and at
+    least one model in every split with a positive fraction, so a 4-model zoo splits 2/1/1)."""
+    from eo_tasks.data.splits import split_sizes
+
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {tuple(fractions)}")
+    order = np.random.default_rng(seed).permutation(np.asarray(models, dtype=np.int64))
+    n_train, n_val, _ = split_sizes(len(order), fractions)
+    return {
+        "train": np.sort(order[:n_train]),
+        "val": np.sort(order[n_train : n_train + n_val]),
+        "test": np.sort(order[n_train + n_val :]),
+    }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The outcome of :meth:`zoo.Zoo.select`.
+
+    ``models``: the eligible models (status and architecture), sorted; ``splits``: them
+    split by model; ``checkpoints``: one row per selected checkpoint of those models, in
+    (model, checkpoint) order, with ``model, checkpoint, epoch, split`` and every metric.
+    """
+
+    arch: int
+    layout: Layout
+    models: np.ndarray
+    splits: dict[str, np.ndarray]
+    checkpoints: pd.DataFrame
+
+    def split_of(self, model: int) -> str:
+        return next(s for s, ids in self.splits.items() if int(model) in ids)
+
+
+def select(zoo: Zoo, *, status: Sequence[str] = ("done",), arch: int | None = None,
+           epochs: Sequence[int] | None = None, max_abs: float | None = 1e3,
+           fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Selection:
+    table, metrics, kept_epochs = zoo.table, zoo.metrics, zoo.epochs
+    eligible = table.index[table["status"].isin(list(status))].to_numpy()
+    archs = table["arch"].to_numpy()
+    if arch is None:
+        used = sorted(set(archs[eligible].tolist()))
+        if len(used) > 1:
+            raise MultipleArchitecturesError(f"{zoo.path}: the selected models use architectures {used}; pass arch=")
+        arch = used[0] if used else 0
+    models = np.sort(eligible[archs[eligible] == arch])
+    splits = split_models(models, fractions, seed)
+    rows = metrics[metrics["model"].isin(models)]
+    if epochs is not None:
+        unknown = sorted(set(epochs) - set(kept_epochs.tolist()))
+        if unknown:
+            raise ValueError(f"epochs {unknown} are not kept in {zoo.path}; kept: {kept_epochs.tolist()}")
+        rows = rows[rows["epoch"].isin(list(epochs))]
+    bound = np.inf if max_abs is None else max_abs
+    rows = rows[np.isfinite(rows["weight_max_abs"]) & (rows["weight_max_abs"] <= bound)].reset_index(drop=True)
+    split_of = {int(m): s for s in SPLITS for m in splits[s]}
+    rows.insert(2, "split", rows["model"].map(split_of))
+    return Selection(int(arch), zoo.layouts[int(arch)], models, splits, rows)
