@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from eo_tasks.data.splits import SPLITS
+
 
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
@@ -21,6 +23,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from eo_tasks.options import check_device
+
+    check_device(args.device)
+
     from hyperrep.config import HyperRepConfig
     from hyperrep.data import from_zoo
     from hyperrep.train import train_hyperrep
@@ -31,7 +37,7 @@ def run_train(args: argparse.Namespace) -> int:
     data = from_zoo(args.zoo, cfg.data)
     progress = None if args.quiet else _progress
     if progress:
-        counts = {s: int((data.split == s).sum()) for s in ("train", "val", "test")}
+        counts = {s: int((data.split == s).sum()) for s in SPLITS}
         progress(f"[hyperrep] {args.zoo}: {len(data)} checkpoints {counts}, {data.layout.num_params} parameters")
     outcome = train_hyperrep(data, cfg, args.out, progress=progress)
     last = outcome.history[-1] if outcome.history else {}
@@ -42,7 +48,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    from eo_tasks.options import POSITIVE_INT, check_device, check_options
     from hyperrep.embed import embed_zoo, load_embeddings
+
+    check_options(args, {"batch_size": POSITIVE_INT})
+    check_device(args.device)
 
     out = embed_zoo(args.run, args.zoo, args.out, batch_size=args.batch_size, device=args.device,
                     progress=None if args.quiet else _progress)
@@ -69,16 +79,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python scripts/train_hyperrep.py``: the same as ``hyperzoo hyperrep train``."""
-    from eo_tasks.config import ConfigError
-    from eo_tasks.data.errors import DataError
+    """``python scripts/train_hyperrep.py``: the same as ``hyperzoo hyperrep train``, with the
+    same exit statuses (:mod:`eo_tasks.command`)."""
+    from eo_tasks.command import run_command
+    from zoo import ZooFormatError
 
     parser = argparse.ArgumentParser(prog="train_hyperrep",
                                      description="Train a hyper-representation on a zoo (Ray job entry point).")
     add_train_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return run_train(args)
-    except (ConfigError, DataError, FileNotFoundError, ValueError) as err:
-        print(f"train_hyperrep: error: {err}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run_train(args), "train_hyperrep", (ZooFormatError,))
