@@ -8,20 +8,20 @@ so no model's checkpoints leak across splits). :func:`from_zoo` fills one from a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from eo_tasks.config import ConfigError
+from eo_tasks.data.splits import SPLITS
 from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
 from hyperrep.config import DataSection
 
 if TYPE_CHECKING:
     import torch
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass
@@ -69,46 +69,32 @@ class WeightSet:
                          self.split[rows], self.specs, self.spec_id[rows], self.source)
 
 
-def eval_spec(spec: ModelSpec) -> ModelSpec:
-    """``spec`` with training-only settings fixed: dropout and init do not change an eval forward."""
-    return replace(spec, arch=replace(spec.arch, dropout=0.0, init="kaiming_uniform"))
-
-
 def from_zoo(path: str | Path, cfg: DataSection, splits: Sequence[str] = SPLITS) -> WeightSet:
-    """The checkpoints of a zoo selected by ``cfg``, split by model like ``zoo.ZooDataset``."""
-    from zoo import Zoo, ZooDataset
+    """The checkpoints of a zoo selected by ``cfg``, split by model (``zoo.Zoo.select``)."""
+    from zoo import MultipleArchitecturesError, Zoo
 
     path = Path(path)
-    arch = None if cfg.arch < 0 else cfg.arch
-    parts: list[tuple[str, Any]] = []
-    for split in splits:
-        try:
-            ds = ZooDataset(path, split, seed=cfg.split_seed, status=cfg.status,
-                            epochs=list(cfg.epochs) if cfg.epochs else None, max_abs=cfg.max_abs,
-                            properties=(), arch=arch)
-        except ValueError as err:
-            if "arch" in str(err):  # several architectures: name the config key that picks one
-                raise ValueError(f"{err} (hyperrep config: set [data] arch = <index>)") from err
-            raise
-        parts.append((split, ds))
-    layout = parts[0][1].layout
-    rows, models, epochs, names = [], [], [], []
     with Zoo.open(path) as zoo:
-        for split, ds in parts:
-            keep = ds.epochs >= cfg.min_epoch
-            for model, epoch in zip(ds.index[keep, 0], ds.epochs[keep]):
-                rows.append(zoo.weights(int(model), int(epoch)))
-                models.append(int(model))
-                epochs.append(int(epoch))
-                names.append(split)
-            ds.close()
-        if not rows:
-            raise ValueError(f"{path}: no checkpoints match the data selection {cfg}")
-        spec_of = {m: eval_spec(zoo.spec(m)) for m in sorted(set(models))}
+        try:
+            chosen = zoo.select(status=cfg.status, arch=None if cfg.arch < 0 else cfg.arch,
+                                epochs=list(cfg.epochs) if cfg.epochs else None, max_abs=cfg.max_abs,
+                                seed=cfg.split_seed)
+        except MultipleArchitecturesError as err:  # name the config key that picks one
+            raise MultipleArchitecturesError(f"{err} (hyperrep config: set [data] arch = <index>)") from err
+        rows = chosen.checkpoints
+        rows = rows[rows["epoch"] >= cfg.min_epoch]
+        split = rows["split"].to_numpy()
+        # split-major order, each split in (model, checkpoint) order
+        rows = rows.iloc[np.concatenate([np.flatnonzero(split == s) for s in splits])] if len(splits) else rows[:0]
+        if rows.empty:
+            raise ConfigError(f"{path}: no checkpoints match the data selection {cfg}")
+        models = rows["model"].to_numpy(dtype=np.int64)
+        epochs = rows["epoch"].to_numpy(dtype=np.int64)
+        weights = zoo.weights_many(models, epochs)
+        spec_of = {m: zoo.spec(m).for_eval() for m in sorted(set(models.tolist()))}
     specs = tuple(sorted(set(spec_of.values()), key=lambda s: s.to_json()))
-    spec_id = np.array([specs.index(spec_of[m]) for m in models], dtype=np.int64)
-    return WeightSet(layout, np.stack(rows).astype(np.float32), np.asarray(models, dtype=np.int64),
-                     np.asarray(epochs, dtype=np.int64), np.asarray(names, dtype=object), specs, spec_id,
+    spec_id = np.array([specs.index(spec_of[m]) for m in models.tolist()], dtype=np.int64)
+    return WeightSet(chosen.layout, weights, models, epochs, rows["split"].to_numpy(dtype=object), specs, spec_id,
                      str(path))
 
 
@@ -118,13 +104,8 @@ def task_inputs(zoo_path: str | Path, n: int, seed: int, root: str | Path | None
 
     ``root`` overrides the data folder the zoo names (e.g. a zoo made on another machine).
     """
-    from eo_tasks.data.materialise import load_task_data
     from zoo import Zoo
-    from zoo.runner import resolve_data
-    from zoo.spec import spec_from_text
 
-    zoo_path = Path(zoo_path)
     with Zoo.open(zoo_path) as zoo:
-        spec = spec_from_text(zoo.config_text, where=f"{zoo_path} (stored config)")
-    data = load_task_data(resolve_data(spec.data), root=root or None)
+        data = zoo.task_data(root=root or None)
     return dict(data.splits["train"].sample(n, seed).inputs)

@@ -30,33 +30,25 @@ FORMAT = "hyperzoo.embeddings"
 def embed_zoo(run: HyperRep | str | Path, zoo_path: str | Path, out: str | Path, batch_size: int = 256,
               device: str = "cpu", progress: Callable[[str], None] | None = None) -> Path:
     """Embed every stored, finite checkpoint of every model of the run's architecture."""
-    from zoo import Zoo, ZooDataset
+    from zoo import Zoo
 
     rep = run if isinstance(run, HyperRep) else HyperRep.load(run, device=device)
     run_path = "" if isinstance(run, HyperRep) else str(Path(run).resolve())
     zoo_path, out = Path(zoo_path), Path(out)
     cfg = rep.config.data
     with Zoo.open(zoo_path) as zoo:
+        arch = zoo.arch_of(rep.layout)
         statuses = tuple(sorted(set(zoo.table["status"])))
-        arch = next((a for a, lay in enumerate(zoo.layouts) if lay == rep.layout), None)
-        if arch is None:
-            raise ValueError(f"{zoo_path}: no architecture of this zoo has the run's layout "
-                             f"({rep.layout.num_params} parameters)")
-        every = ZooDataset(zoo_path, "all", status=statuses, max_abs=None, properties=(), arch=arch)
-        try:
-            chosen = ZooDataset(zoo_path, "all", seed=cfg.split_seed, status=cfg.status, properties=(), arch=arch)
-            split_of = {int(m): s for s, ms in chosen.splits.items() for m in ms}
-            chosen.close()
-        except ValueError:  # the run's status selection matches nothing in this zoo
-            split_of = {}
-        models = every.index[:, 0].astype(np.int64)
-        epochs = every.epochs.astype(np.int64)
-        every.close()
+        every = zoo.select(status=statuses, arch=arch, max_abs=None).checkpoints
+        # the run's split of its own selection (its data section's statuses and seed)
+        chosen = zoo.select(status=cfg.status, arch=arch, seed=cfg.split_seed)
+        split_of = {int(m): s for s, ms in chosen.splits.items() for m in ms}
+        models = every["model"].to_numpy(dtype=np.int64)
+        epochs = every["epoch"].to_numpy(dtype=np.int64)
         emb = np.zeros((len(models), rep.embedding_dim), np.float32)
         for start in range(0, len(models), batch_size):
             stop = min(start + batch_size, len(models))
-            weights = np.stack([zoo.weights(int(m), int(e)) for m, e in zip(models[start:stop], epochs[start:stop])])
-            emb[start:stop] = rep.embed(weights, batch_size)
+            emb[start:stop] = rep.embed(zoo.weights_many(models[start:stop], epochs[start:stop]), batch_size)
             if progress is not None:
                 progress(f"embedded {stop}/{len(models)} checkpoints")
     split = np.array([split_of.get(int(m), "") for m in models], dtype=object)

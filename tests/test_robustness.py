@@ -17,7 +17,7 @@ from PIL import Image
 from eo_tasks.data import DataConfig, DataError
 from eo_tasks.data.materialise import load_task_data
 from hyperzoo.cli import main
-from zoo.reader import Zoo
+from zoo import NotAZooError, TruncatedZooError, Zoo
 from zoo_configs import small_cnn_zoo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,27 @@ def _eurosat_rgb(root: Path, per_class: int = 4) -> Path:
         for i in range(1, per_class + 1):
             Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(root / cls / f"{cls}_{i}.jpg")
     return root
+
+
+def test_leaked_split_names_the_run_meta(tmp_path):
+    """A report whose test models were in the run's training or validation split is refused,
+    naming the run's meta.json (key ``split_models``, written by hyperrep training)."""
+    import json
+
+    import pandas as pd
+
+    from eo_tasks.config import ConfigError
+    from hyperrep.downstream.data import _check_run_split
+
+    rows = pd.DataFrame({"model": [0, 1, 2, 3, 4, 5], "split": ["train", "train", "train", "val", "test", "test"]})
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"split_models": {"train": [0, 1, 4], "val": [3], "test": [2, 5]}}))
+    with pytest.raises(ConfigError, match=r"meta\.json: test models \[4\]"):
+        _check_run_split(tmp_path, rows, [])
+    meta.write_text(json.dumps({"split_models": {"train": [0, 1, 2], "val": [3], "test": [4, 5]}}))
+    notes: list[str] = []
+    _check_run_split(tmp_path, rows, notes)  # the same split: nothing leaks, nothing to note
+    assert notes == []
 
 
 def test_corrupt_jpeg_names_the_file(tmp_path):
@@ -70,14 +91,14 @@ def test_missing_and_wrong_shaped_tiff_name_the_file(tmp_path):
 @pytest.fixture(scope="module")
 def zoos(tmp_path_factory):
     """Two tiny zoos of different architectures (a real local Ray runtime) and a tiny hyperrep run."""
-    from zoo.runner import generate, init_local_ray
-    from zoo.spec import spec_from_text
-
-    import ray
+    from zoo import generate, spec_from_text
+    from zoo.runner import init_local_ray
 
     tmp = tmp_path_factory.mktemp("robust")
     os.environ.pop("RAY_ADDRESS", None)
-    init_local_ray(num_cpus=2)
+    init_local_ray(num_cpus=2)  # imports Ray first: its runtime stays on loopback
+    import ray
+
     try:
         paths = {}
         for width in (4, 6):
@@ -101,8 +122,9 @@ def test_truncated_and_foreign_hdf5(zoos, tmp_path, capsys):
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
         f["x"] = np.arange(3)
-    for path, needle in ((truncated, "truncated.h5"), (foreign, "not a hyperzoo zoo file")):
-        with pytest.raises(ValueError, match=needle):
+    for path, kind, needle in ((truncated, TruncatedZooError, "truncated.h5"),
+                               (foreign, NotAZooError, "not a hyperzoo zoo file")):
+        with pytest.raises(kind, match=needle):
             Zoo.open(path)
         assert main(["zoo", "info", str(path)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
@@ -147,9 +169,8 @@ def test_unwritable_output_path(zoos, tmp_path, capsys):
 
 DISK_FULL_DRIVER = """
 import os, resource, sys
-import ray
-from zoo.runner import generate, init_local_ray
-from zoo.spec import spec_from_text
+from zoo import generate, spec_from_text
+from zoo.runner import init_local_ray
 os.environ.pop("RAY_ADDRESS", None)
 init_local_ray(num_cpus=2)          # Ray's own processes start without the limit
 limit = int(sys.argv[3])
@@ -183,14 +204,14 @@ def test_disk_full_mid_run_records_no_model_without_its_data(zoos, tmp_path):
     try:  # depending on where the write failed the file reads as is, or asks for the rerun
         with Zoo.open(out) as partial:
             assert (partial.table["status"] != "done").any()
-    except ValueError as err:
+    except TruncatedZooError as err:
         assert "rerun it to recover" in str(err)
-    from zoo.runner import generate, init_local_ray
-    from zoo.spec import spec_from_text
-
-    import ray
+    from zoo import generate, spec_from_text
+    from zoo.runner import init_local_ray
 
     init_local_ray(num_cpus=2)
+    import ray
+
     try:
         generate(spec_from_text(cfg.read_text()), out, progress=None)
     finally:

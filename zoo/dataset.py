@@ -18,6 +18,7 @@ import torch
 from pandas.api.types import is_numeric_dtype
 from torch.utils.data import Dataset
 
+from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
 from zoo.hdf5 import open_for_reading
 from zoo.reader import Zoo
@@ -52,7 +53,7 @@ class ZooDataset(Dataset):
         arch: int | None = None,
     ) -> None:
         if split not in SPLITS + ("all",):
-            raise ValueError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
+            raise ConfigError(f"split must be one of {SPLITS + ('all',)}, got {split!r}")
         self.path = Path(path)
         with Zoo.open(self.path) as zoo:
             chosen = zoo.select(status=status, arch=arch, epochs=epochs, max_abs=max_abs, fractions=fractions,
@@ -81,7 +82,7 @@ class ZooDataset(Dataset):
                 cols.append(table[name].to_numpy(dtype=np.float64)[rows["model"].to_numpy()])
             else:
                 numeric = [c for c in table.columns if is_numeric_dtype(table[c])]
-                raise ValueError(f"unknown property {name!r}; metrics: {sorted(rows.columns)}, model columns: {numeric}")
+                raise ConfigError(f"unknown property {name!r}; metrics: {sorted(rows.columns)}, model columns: {numeric}")
         return np.stack(cols, axis=1).astype(np.float32) if cols else np.zeros((len(rows), 0), np.float32)
 
     def __len__(self) -> int:

@@ -2,10 +2,14 @@
 
 Imports nothing heavy, so every other zoo module (reader and writer alike) can share it.
 Callers decide by exception type, never by message text: a file that is not, or no longer,
-a valid zoo raises a :class:`ZooFormatError` subclass (a ``ValueError``).
+a valid zoo raises a :class:`ZooFormatError` subclass (a ``ValueError``); a request that a
+valid zoo cannot answer as asked (which architecture, which epochs) raises a ``ConfigError``
+subclass, since the user's config or options have to change.
 """
 
 from __future__ import annotations
+
+from eo_tasks.config import ConfigError
 
 FORMAT = "hyperzoo.zoo"
 FORMAT_VERSION = 1
@@ -49,9 +53,9 @@ class AlreadyWrittenError(RuntimeError):
     """A model whose status is already final was given to the writer again."""
 
 
-class MultipleArchitecturesError(ValueError):
+class MultipleArchitecturesError(ConfigError):
     """The zoo (or the selected models) use several architectures and none was chosen."""
 
 
-class UnknownLayoutError(ValueError):
+class UnknownLayoutError(ConfigError):
     """No architecture of the zoo has the given weight-space layout."""

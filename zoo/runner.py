@@ -181,7 +181,7 @@ def generate(
     spec = config if isinstance(config, ZooSpec) else load_spec(config)
     out = Path(out)
     if max_workers is not None and max_workers < 1:
-        raise ValueError(f"max_workers must be >= 1, got {max_workers}")
+        raise ConfigError(f"max_workers must be >= 1, got {max_workers}")
     with WriterLock(out) as lock:  # one driver per zoo file, held until the run ends
         return _generate_locked(spec, where, out, lock, address, max_workers, overwrite, dashboard, progress,
                                 faults or {}, start)

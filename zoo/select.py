@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
 from eo_tasks.models.layout import Layout
 from zoo.format import MultipleArchitecturesError
@@ -30,7 +31,7 @@ def split_models(models: np.ndarray, fractions: Sequence[float], seed: int) -> d
     from eo_tasks.data.splits import split_sizes
 
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {tuple(fractions)}")
+        raise ConfigError(f"fractions must be three non-negative numbers summing to 1, got {tuple(fractions)}")
     order = np.random.default_rng(seed).permutation(np.asarray(models, dtype=np.int64))
     n_train, n_val, _ = split_sizes(len(order), fractions)
     return {
@@ -76,7 +77,7 @@ def select(zoo: Zoo, *, status: Sequence[str] = ("done",), arch: int | None = No
     if epochs is not None:
         unknown = sorted(set(epochs) - set(kept_epochs.tolist()))
         if unknown:
-            raise ValueError(f"epochs {unknown} are not kept in {zoo.path}; kept: {kept_epochs.tolist()}")
+            raise ConfigError(f"epochs {unknown} are not kept in {zoo.path}; kept: {kept_epochs.tolist()}")
         rows = rows[rows["epoch"].isin(list(epochs))]
     bound = np.inf if max_abs is None else max_abs
     rows = rows[np.isfinite(rows["weight_max_abs"]) & (rows["weight_max_abs"] <= bound)].reset_index(drop=True)

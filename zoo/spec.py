@@ -48,11 +48,11 @@ class SparsifyConfig:
 
     def __post_init__(self) -> None:
         if any(not 0.0 < r < 1.0 for r in self.ratios):
-            raise ValueError(f"ratios must lie in (0, 1), got {list(self.ratios)}")
+            raise ConfigError(f"ratios must lie in (0, 1), got {list(self.ratios)}")
         if len(set(self.ratios)) != len(self.ratios):
-            raise ValueError(f"ratios must be distinct, got {list(self.ratios)}")
+            raise ConfigError(f"ratios must be distinct, got {list(self.ratios)}")
         if self.finetune_epochs < 0:
-            raise ValueError(f"finetune_epochs must be >= 0, got {self.finetune_epochs}")
+            raise ConfigError(f"finetune_epochs must be >= 0, got {self.finetune_epochs}")
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,9 @@ class ResourceConfig:
 
     def __post_init__(self) -> None:
         if self.cpus_per_task <= 0 or self.gpus_per_task < 0:
-            raise ValueError("cpus_per_task must be > 0 and gpus_per_task >= 0")
+            raise ConfigError("cpus_per_task must be > 0 and gpus_per_task >= 0")
         if self.max_retries < 0 or self.threads_per_task < 1:
-            raise ValueError("max_retries must be >= 0 and threads_per_task >= 1")
+            raise ConfigError("max_retries must be >= 0 and threads_per_task >= 1")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import DEFAULT_FRACTIONS
 
 DatasetKind = Literal["eurosat-rgb", "eurosat-ms", "benge", "bigearthnet"]
@@ -38,11 +39,11 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         if self.image_size < 8:
-            raise ValueError(f"image_size must be >= 8, got {self.image_size}")
+            raise ConfigError(f"image_size must be >= 8, got {self.image_size}")
         if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-6:
-            raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {self.fractions}")
+            raise ConfigError(f"fractions must be three non-negative numbers summing to 1, got {self.fractions}")
         if self.synthetic_n < 10:
-            raise ValueError(f"synthetic_n must be >= 10, got {self.synthetic_n}")
+            raise ConfigError(f"synthetic_n must be >= 10, got {self.synthetic_n}")
 
     def root_path(self, root: str | Path | None = None) -> Path | None:
         """The data folder as an absolute path: ``root`` when given, else ``self.root``, with

@@ -1,7 +1,7 @@
 """Rows for property prediction from a zoo file and (optionally) a hyper-representation run.
 
 The checkpoints, their filters and the split by model come from the zoo's own
-:class:`zoo.dataset.ZooDataset` (seeded 70/15/15 split of models), so the split is the
+:meth:`zoo.Zoo.select` (seeded split of models, ``DEFAULT_FRACTIONS``), so the split is the
 one the zoo hands to every consumer, and one split serves every feature set. Given a
 run, models are selected and split exactly as the run's ``[data]`` section selected them
 for training: the test models here are the models the hyper-representation held out,
@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eo_tasks.config import ConfigError
+from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
 from hyperrep.downstream.evaluate import DownstreamData
 from hyperrep.downstream.properties import HYPERPARAMETERS
 
-DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 METRIC_COLUMNS = ("test_acc", "val_acc", "train_acc", "gap", "test_loss", "test_map")
 
 
@@ -30,13 +31,13 @@ def _check_run_split(run_dir: Path, rows: pd.DataFrame, notes: list[str]) -> Non
     if not meta_path.is_file():
         return
     meta = json.loads(meta_path.read_text())
-    ours = {s: set(rows.loc[rows["split"] == s, "model"].tolist()) for s in ("train", "val", "test")}
+    ours = {s: set(rows.loc[rows["split"] == s, "model"].tolist()) for s in SPLITS}
     recorded = meta.get("split_models")  # {split: [model ids]}, when the run stores them
     if isinstance(recorded, dict):
         seen_in_training = set(recorded.get("train", [])) | set(recorded.get("val", []))
         leaked = sorted(ours["test"] & seen_in_training)
         if leaked:
-            raise ValueError(
+            raise ConfigError(
                 f"{meta_path}: test models {leaked} were in the run's training/validation split; "
                 "pass the run's split seed (or none) so the embedding is scored on held-out models"
             )
@@ -65,8 +66,7 @@ def load_data(
     as the run's ``[data]`` section selected them for training; ``split_seed`` overrides
     the seed. Without one: finished models, ``|w| <= 1e3``, seed ``split_seed`` or 0.
     """
-    from zoo.dataset import ZooDataset
-    from zoo.reader import Zoo
+    from zoo import Zoo
 
     zoo_path = Path(zoo_path)
     run = None if run_dir is None else Path(run_dir)
@@ -74,37 +74,31 @@ def load_data(
     status: tuple[str, ...] = ("done",)
     max_abs: float | None = 1e3
     seed, arch = 0, None
-    with Zoo.open(zoo_path) as zoo:
-        table, metrics, layouts = zoo.table, zoo.metrics, zoo.layouts
-    if run is not None:
-        from hyperrep.run import HyperRep
-
-        rep = HyperRep.load(run, device=device)
-        cfg = rep.config.data
-        status, max_abs, seed = tuple(cfg.status), cfg.max_abs, cfg.split_seed
-        arch = next((a for a, lay in enumerate(layouts) if lay == rep.layout), None)
-        if arch is None:
-            raise ValueError(f"{run}: no architecture of {zoo_path} has the run's layout "
-                             f"({rep.layout.num_params} parameters)")
     notes: list[str] = []
-    if split_seed is not None:
-        if rep is not None and split_seed != seed:
-            notes.append(f"split seed {split_seed} differs from the run's ({seed}): the embedding may have been "
-                         "trained on some of the test models")
-        seed = split_seed
-    dataset = ZooDataset(zoo_path, "all", fractions=tuple(fractions), seed=seed, status=status, max_abs=max_abs,
-                         epochs=None if epochs is None else list(epochs), properties=(), arch=arch)
-    try:
-        keep = dataset.epochs >= min_epoch
-        index = dataset.index[keep]
-        weights = np.stack([dataset[i]["weights"].numpy() for i in np.flatnonzero(keep)]) if keep.any() \
-            else np.zeros((0, dataset.layout.num_params), np.float32)
-        layout = dataset.layout
-        split_of = {int(m): s for s, models in dataset.splits.items() for m in models.tolist()}
-    finally:
-        dataset.close()
+    with Zoo.open(zoo_path) as zoo:
+        table, metrics = zoo.table, zoo.metrics
+        if run is not None:
+            from hyperrep.run import HyperRep
+
+            rep = HyperRep.load(run, device=device)
+            cfg = rep.config.data
+            status, max_abs, seed = tuple(cfg.status), cfg.max_abs, cfg.split_seed
+            arch = zoo.arch_of(rep.layout)
+        if split_seed is not None:
+            if rep is not None and split_seed != seed:
+                notes.append(f"split seed {split_seed} differs from the run's ({seed}): the embedding may have been "
+                             "trained on some of the test models")
+            seed = split_seed
+        chosen = zoo.select(status=status, arch=arch, epochs=None if epochs is None else list(epochs),
+                            max_abs=max_abs, fractions=tuple(fractions), seed=seed)
+        layout = chosen.layout
+        picked = chosen.checkpoints[chosen.checkpoints["epoch"] >= min_epoch]
+        index = picked[["model", "checkpoint"]].to_numpy(dtype=np.int64)
+        weights = zoo.weights_many(picked["model"], picked["epoch"]) if len(picked) \
+            else np.zeros((0, layout.num_params), np.float32)
+        split_of = {int(m): s for s, models in chosen.splits.items() for m in models.tolist()}
     if len(index) == 0:
-        raise ValueError(f"{zoo_path}: no checkpoints match (status {list(status)}, epochs={epochs}, "
+        raise ConfigError(f"{zoo_path}: no checkpoints match (status {list(status)}, epochs={epochs}, "
                          f"min_epoch={min_epoch})")
     keys = pd.DataFrame(index, columns=["model", "checkpoint"])
     metric_cols = ["model", "checkpoint", "epoch", *[c for c in METRIC_COLUMNS if c in metrics]]

@@ -25,7 +25,6 @@ import pandas as pd
 
 from eo_tasks.config import ConfigError
 from hyperrep.sampling.baselines import average_baseline, noise_baseline
-from hyperrep.sampling.context import eval_key
 from hyperrep.sampling.evaluate import Evaluator, random_init_weights
 from hyperrep.sampling.finetune import curve_summary, finetune_curves
 from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_verdict, summarise
@@ -92,7 +91,7 @@ def _reference(result: SampleResult) -> Reference:
     def predictions(k: int) -> np.ndarray:
         if k not in cache:
             spec = ctx.specs[int(models[k])]
-            key = eval_key(spec)
+            key = spec.for_eval()
             if key not in evaluators:
                 evaluators[key] = Evaluator(spec, ctx.data)
             cache[k] = evaluators[key].predictions(weights[k], "test")

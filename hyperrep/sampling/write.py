@@ -1,10 +1,12 @@
 """Write sampled models as a zoo file of the standard format (docs/zoo-format.md).
 
-The file is made by the zoo's own writer (``zoo.store.create`` + ``ZooWriter``) from a
-plan whose members are the sampled models, so every zoo tool reads it. Each model has
-one checkpoint, epoch 0 (its zero-shot state: it was decoded, not trained); the table's
-training columns hold the recipe that would fine-tune it (the source zoo's ``[train]``).
-Format additions (allowed by the format's versioning rule, ignored by older readers):
+The file is made by the zoo's one writer (``zoo.ZooWriter``, under its writer lock) from a
+``zoo.ZooPlan`` whose models are the sampled ones, so every zoo tool reads it. Each model
+has one checkpoint, epoch 0 (its zero-shot state: it was decoded, not trained); the
+table's training columns hold the recipe that would fine-tune it (the source zoo's
+``[train]``). Format additions, written by the writer at creation through the plan's
+extra columns and attributes (allowed by the format's versioning rule, ignored by older
+readers):
 
 - model columns ``provenance`` (``"sampled"``), ``method``, ``anchor`` (the anchor a draw
   was made around; empty for ``uniform``/``kde-dim``), ``draw`` (index among all draws);
@@ -20,11 +22,11 @@ import json
 import os
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from eo_tasks.config import to_dict
 from hyperrep.sampling.sample import SampleResult
+from zoo import ModelRecord
 
 
 def _header(result: SampleResult) -> str:
@@ -36,19 +38,44 @@ def _header(result: SampleResult) -> str:
     )
 
 
+def _sampled_info(result: SampleResult) -> str:
+    ctx, cfg = result.context, result.config
+    return json.dumps({
+        "provenance": "sampled",
+        "method": cfg.method,
+        "sampler": to_dict(cfg.sampler),
+        "seed": cfg.seed,
+        "drawn": result.n_drawn,
+        "kept": len(result.names),
+        "select": cfg.select,
+        "anchors_q": cfg.anchors,
+        "late": cfg.late,
+        "source_zoo": str(ctx.path),
+        "run": str(result.run_dir),
+        "split_seed": ctx.split_seed,
+        "anchors": result.anchors["name"].tolist(),
+        "anchor_ids": [int(m) for m in result.anchors["model"]],
+        "anchor_epochs": [int(e) for e in result.anchors["epoch"]],
+    })
+
+
+def _record(i: int, row: dict, flat: np.ndarray, n_train: int, node: str) -> ModelRecord:
+    finite = bool(np.isfinite(flat).all())
+    metrics = {k: np.array([row[k]], dtype=np.float64) for k in
+               ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")}
+    metrics["epoch"] = np.zeros(1)
+    metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
+    return ModelRecord(index=i, status="done" if finite else "failed",
+                       error="" if finite else "decoded weights are not finite", epochs=[0],
+                       weights=flat[None, :].astype(np.float32), metrics=metrics, train_size=n_train, node=node)
+
+
 def write_sampled_zoo(result: SampleResult, out: str | Path, overwrite: bool = False) -> Path:
-    from zoo.plan import ZooPlan
-    from zoo.population import Member
-    from zoo.spec import PopulationConfig, SparsifyConfig
-    from zoo.store import ZooWriter, create
-    from zoo.worker import MemberResult
+    from zoo import PlannedModel, PopulationConfig, SparsifyConfig, ZooPlan, ZooWriter
 
     out = Path(out)
-    if out.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
-        out.unlink()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
     ctx, cfg = result.context, result.config
     source = ctx.zoo_spec
     spec = dataclasses.replace(
@@ -58,56 +85,19 @@ def write_sampled_zoo(result: SampleResult, out: str | Path, overwrite: bool = F
         sparsify=SparsifyConfig(),
         source_text=_header(result) + source.source_text,
     )
-    recipe = ctx.recipe
-    members = tuple(
-        Member(index=i, name=name, arch=result.spec.arch, train=recipe,
-               overrides=(("method", cfg.method), ("anchor", str(row.anchor))))
-        for i, (name, row) in enumerate(zip(result.names, result.scores.itertuples()))
-    )
     n_train = len(ctx.data.splits["train"])
-    plan = ZooPlan(spec=spec, members=members, model_specs=tuple(result.spec for _ in members),
-                   arch_index=tuple(0 for _ in members), layouts=(ctx.layout,), task=ctx.data.info,
-                   train_sizes=tuple(n_train for _ in members))
-    create(out, plan)
+    anchors = [str(a) for a in result.scores["anchor"]]
+    models = [PlannedModel(name, result.spec, ctx.recipe, n_train, (("method", cfg.method), ("anchor", anchor)))
+              for name, anchor in zip(result.names, anchors)]
+    plan = ZooPlan.from_models(
+        spec, ctx.data.info, models,
+        columns={"provenance": ["sampled"] * len(models), "method": [cfg.method] * len(models), "anchor": anchors,
+                 "draw": result.scores["draw"].to_numpy(dtype=np.int64)},
+        attrs={"sampled": _sampled_info(result)},
+        provenance={"kind": "sampled"},
+    )
     node = f"{os.uname().nodename}:{os.getpid()}"
-    with ZooWriter(out, plan, run_info={"sampled": True}) as writer:
+    with ZooWriter(out, plan, "w" if overwrite else "x", run_info={"sampled": True}) as writer:
         for i, row in enumerate(result.scores.to_dict("records")):
-            flat = result.weights[i]
-            finite = bool(np.isfinite(flat).all())
-            metrics = {k: np.array([row[k]], dtype=np.float64) for k in
-                       ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")}
-            metrics["epoch"] = np.zeros(1)
-            metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
-            writer.write(MemberResult(
-                index=i, status="done" if finite else "failed",
-                error="" if finite else "decoded weights are not finite",
-                epochs=[0], weights=flat[None, :].astype(np.float32), metrics=metrics, train_size=n_train, node=node,
-            ))
-    with h5py.File(out, "a", libver="latest") as f:
-        table = f["models"]
-        strings = h5py.string_dtype()
-        table.create_dataset("provenance", data=["sampled"] * len(members), dtype=strings)
-        table.create_dataset("method", data=[cfg.method] * len(members), dtype=strings)
-        table.create_dataset("anchor", data=[str(a) for a in result.scores["anchor"]], dtype=strings)
-        table.create_dataset("draw", data=result.scores["draw"].to_numpy(dtype=np.int64))
-        prov = json.loads(f.attrs["provenance"])
-        prov["kind"] = "sampled"
-        f.attrs["provenance"] = json.dumps(prov)
-        f.attrs["sampled"] = json.dumps({
-            "provenance": "sampled",
-            "method": cfg.method,
-            "sampler": to_dict(cfg.sampler),
-            "seed": cfg.seed,
-            "drawn": result.n_drawn,
-            "kept": len(result.names),
-            "select": cfg.select,
-            "anchors_q": cfg.anchors,
-            "late": cfg.late,
-            "source_zoo": str(ctx.path),
-            "run": str(result.run_dir),
-            "split_seed": ctx.split_seed,
-            "anchors": result.anchors["name"].tolist(),
-            "anchor_ids": [int(m) for m in result.anchors["model"]],
-            "anchor_epochs": [int(e) for e in result.anchors["epoch"]],
-        })
+            writer.write(_record(i, row, result.weights[i], n_train, node))
     return out

@@ -32,7 +32,7 @@ import pandas as pd
 
 from eo_tasks.config import ConfigError, from_dict
 from eo_tasks.train.config import TrainConfig
-from hyperrep.sampling.context import ZooContext, eval_key, open_context, select_anchors
+from hyperrep.sampling.context import ZooContext, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
 from hyperrep.sampling.kde import METHODS
 from hyperrep.sampling.plots import band_plot, markdown_table
@@ -75,19 +75,21 @@ class SparsifyResult:
 
 
 def _sampled_zoo(path: Path, ctx: ZooContext) -> tuple[list[str], np.ndarray, object]:
-    from zoo import Zoo
+    from zoo import UnknownLayoutError, Zoo
 
     with Zoo.open(path) as zoo:
-        if zoo.layout.to_json() != ctx.layout.to_json():
-            raise ConfigError(f"{path}: its models have another layout than {ctx.path}'s")
-        done = zoo.table.index[zoo.table["status"] == "done"]
+        try:
+            arch = zoo.arch_of(ctx.layout)
+        except UnknownLayoutError as err:
+            raise ConfigError(f"{path}: its models have another layout than {ctx.path}'s") from err
+        done = zoo.table.index[(zoo.table["status"] == "done") & (zoo.table["arch"] == arch)]
         if len(done) == 0:
             raise ConfigError(f"{path}: no finished (done) models")
-        specs = {eval_key(zoo.spec(int(m))) for m in done}
+        specs = {zoo.spec(int(m)).for_eval() for m in done}
         if len(specs) != 1:
             raise ConfigError(f"{path}: the sampled models use {len(specs)} different specs; expected one")
         names = [str(zoo.table.loc[m, "name"]) for m in done]
-        weights = np.stack([zoo.weights(int(m)) for m in done]).astype(np.float32)
+        weights = zoo.weights_many(done)
         return names, weights, zoo.spec(int(done[0]))
 
 
@@ -99,10 +101,10 @@ def _twin_accuracy(ctx: ZooContext, models: np.ndarray, cfg: CurveConfig) -> tup
         from zoo import Zoo
 
         with Zoo.open(ctx.path) as zoo:
-            attrs = dict(zoo.file["twins"].attrs)
+            twins = zoo.twin_config
         table = tm.pivot_table(index="model", columns="ratio", values="test_acc")
         ratios = np.asarray(table.columns, dtype=float)
-        origin = f"stored in the zoo ({attrs.get('scope')}, {attrs.get('finetune_epochs')} fine-tune epochs)"
+        origin = f"stored in the zoo ({twins.scope}, {twins.finetune_epochs} fine-tune epochs)"
         return table.reindex(models).to_numpy(dtype=float), ratios, origin
     from eo_tasks.train.prune import prune_and_finetune
 
@@ -159,7 +161,7 @@ def sparsity_curves(
     sampled_spec = spec
     if sampled_path is not None:
         names, weights, sampled_spec = _sampled_zoo(Path(sampled_path), ctx)
-        if eval_key(sampled_spec) != eval_key(spec):
+        if sampled_spec.for_eval() != spec.for_eval():
             raise ConfigError(f"{sampled_path}: its models' spec differs from the anchors' in {zoo_path}")
         models += [(n, "sampled", w) for n, w in cap(list(zip(names, weights)))]
     elif rep is not None:
@@ -169,7 +171,7 @@ def sparsity_curves(
     twin_table = None
     if rep is not None:
         pool = np.sort(np.concatenate(list(ctx.splits.values())))
-        pool = np.array([m for m in pool if eval_key(ctx.specs[int(m)]) == eval_key(spec)])
+        pool = np.array([m for m in pool if ctx.specs[int(m)].for_eval() == spec.for_eval()])
         twin_acc, twin_ratios, origin = _twin_accuracy(ctx, pool, cfg)
         emb = np.asarray(rep.embed(ctx.weights_many(pool)), dtype=float)
         dense = _final_metric(ctx, pool, "test_acc")
