@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import SPLITS
 
 
@@ -18,6 +19,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
     p.add_argument("--device", default=None, help="override [train].device (auto, cpu, cuda, cuda:1)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    p.add_argument("--workers", type=int, default=1,
+                   help="data-parallel workers on Ray Train (default 1: one process, no Ray)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address for --workers > 1 (default: a local runtime on loopback)")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -26,6 +31,10 @@ def run_train(args: argparse.Namespace) -> int:
     from eo_tasks.options import check_device
 
     check_device(args.device)
+    if args.workers < 1:
+        raise ConfigError(f"--workers: expected an integer >= 1, got {args.workers}")
+    if args.address is not None and args.workers == 1:
+        raise ConfigError("--address: only used with --workers > 1 (one worker trains in this process)")
 
     from hyperrep.config import HyperRepConfig
     from hyperrep.data import from_zoo
@@ -39,7 +48,12 @@ def run_train(args: argparse.Namespace) -> int:
     if progress:
         counts = {s: int((data.split == s).sum()) for s in SPLITS}
         progress(f"[hyperrep] {args.zoo}: {len(data)} checkpoints {counts}, {data.layout.num_params} parameters")
-    outcome = train_hyperrep(data, cfg, args.out, progress=progress)
+    if args.workers > 1:
+        from hyperrep.distributed import train_distributed
+
+        outcome = train_distributed(data, cfg, args.out, args.workers, address=args.address)
+    else:
+        outcome = train_hyperrep(data, cfg, args.out, progress=progress)
     last = outcome.history[-1] if outcome.history else {}
     r2 = last.get("val_r2", float("nan"))
     print(f"{outcome.run_dir}: {len(outcome.history)} epochs, embedding dim {outcome.rep.embedding_dim}, "

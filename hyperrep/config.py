@@ -164,3 +164,7 @@ class HyperRepConfig:
 
     def with_token_size(self, token_size: int) -> HyperRepConfig:
         return replace(self, tokens=replace(self.tokens, token_size=token_size))
+
+    def with_device(self, device: str) -> HyperRepConfig:
+        """The same run on another device (not part of the run's identity: a run resumes anywhere)."""
+        return replace(self, train=replace(self.train, device=device))

@@ -30,6 +30,7 @@ from hyperrep.runfolder import (
     write_static,
 )
 from hyperrep.tokens import Standardizer, Tokenizer
+from hyperrep.world import World
 
 Progress = Callable[[str], None]
 # names callers import from here (the run folder's and the behavioural loss's moved out)
@@ -75,10 +76,14 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
 
 
 class Trainer:
-    def __init__(self, data: WeightSet, cfg: HyperRepConfig, run_dir: Path, progress: Progress | None) -> None:
+    def __init__(self, data: WeightSet, cfg: HyperRepConfig, run_dir: Path, progress: Progress | None,
+                 world: World = World()) -> None:
+        """``world``: this process's place among data-parallel workers (hyperrep.distributed);
+        only its chief reports progress and writes the run folder."""
         self.data = data
         self.run_dir = run_dir
-        self.progress = progress or (lambda _msg: None)
+        self.world = world
+        self.progress = (progress if world.chief else None) or (lambda _msg: None)
         self.device = resolve_device(cfg.train.device)
         tok = Tokenizer(data.layout, cfg.tokens.token_size, cfg.tokens.max_token_size)
         self.cfg = cfg.with_token_size(tok.token_size)
@@ -120,7 +125,9 @@ class Trainer:
             start = int(ckpt["epoch"])
             history = [dict(h) for h in ckpt["history"]]
             self.progress(f"resuming {run} after epoch {start}")
-        self._write_static(rep)
+        self.world.broadcast(rep.net)
+        if self.world.chief:
+            self._write_static(rep)
         return rep, optimizer, start, history
 
     def _write_static(self, rep: HyperRep) -> None:
@@ -203,9 +210,12 @@ class Trainer:
         weights = torch.from_numpy(self.data.weights[self.train_rows])
         steps_per_epoch = len(_batches(len(weights), tc.batch_size, torch.Generator().manual_seed(0)))
         total = steps_per_epoch * tc.epochs
+        world = self.world
         for epoch in range(start + 1, tc.epochs + 1):
             t0 = time.perf_counter()
             gen = _epoch_generator(tc.seed, epoch, self.device)
+            # every worker draws the same batches; each its own augmentations of its shard
+            vgen = gen if world.size == 1 else _epoch_generator(tc.seed + 7919 * (world.rank + 1), epoch, self.device)
             sums: dict[str, float] = {}
             counts: dict[str, int] = {}
             rep.net.train()
@@ -215,24 +225,31 @@ class Trainer:
                 batches = _batches(len(weights), tc.batch_size, gen)
                 for i, idx in enumerate(batches):
                     step = (epoch - 1) * steps_per_epoch + i
+                    idx = world.shard(idx)
+                    if idx is None:
+                        continue
                     for group in optimizer.param_groups:
                         group["lr"] = tc.lr * lr_factor(step, total, tc.schedule, tc.warmup)
                     flat = rep.standardizer.forward(weights[idx].to(self.device, non_blocking=True))
-                    views = (augmenter.view(flat, gen), augmenter.view(flat, gen))
+                    views = (augmenter.view(flat, vgen), augmenter.view(flat, vgen))
                     use_beh = behaviour is not None and step % cfg.loss.behaviour_every == 0
                     spec_ids = behaviour.spec_ids[idx] if behaviour is not None else None
-                    loss, terms = self._loss(rep, views, behaviour if use_beh else None, spec_ids, amp, gen)
-                    if not torch.isfinite(loss):
-                        raise RuntimeError(f"hyperrep loss became {loss.item()} at epoch {epoch}, step {i}")
+                    loss, terms = self._loss(rep, views, behaviour if use_beh else None, spec_ids, amp, vgen)
+                    value = world.mean(float(loss.detach()), self.device)  # every worker stops alike
+                    if not math.isfinite(value):
+                        raise RuntimeError(f"hyperrep loss became {value} at epoch {epoch}, step {i}")
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    world.average_gradients(rep.net)
                     if tc.clip_grad > 0:
                         nn.utils.clip_grad_norm_(rep.net.parameters(), tc.clip_grad)
                     optimizer.step()
-                    terms["loss"] = float(loss.detach())
+                    terms["loss"] = value
                     for k, v in terms.items():
                         sums[k] = sums.get(k, 0.0) + v
                         counts[k] = counts.get(k, 0) + 1
+            if not world.chief:  # the chief validates, logs and saves; the others go on
+                continue
             row = {"epoch": float(epoch)}
             row.update({f"train_{k}": v / counts[k] for k, v in sums.items()})
             row.update(self.validate(rep))
@@ -245,7 +262,8 @@ class Trainer:
                 self._save(rep, optimizer, epoch, history)
         if start >= tc.epochs:
             self.progress(f"{self.run_dir} already trained for {tc.epochs} epochs")
-        plot_curves(self.run_dir, history)
+        if world.chief:
+            plot_curves(self.run_dir, history)
         rep.net.eval()
         return TrainOutcome(rep, history, self.run_dir, start)
 

@@ -29,6 +29,8 @@ _EXPORTS = {
     # writing
     "GenerateReport": "zoo.runner",
     "generate": "zoo.runner",
+    "connect_ray": "zoo.localray",
+    "RaySession": "zoo.localray",
     "ZooPlan": "zoo.plan",
     "PlannedModel": "zoo.plan",
     "build_plan": "zoo.plan",

@@ -7,7 +7,6 @@ made from another config is refused unless ``overwrite``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 from eo_tasks.config import ConfigError
 from zoo.format import NotAZooError, ZooFormatError
+from zoo.localray import RaySession, RayNotOnLoopbackError, connect_ray, init_local_ray  # noqa: F401 (re-exported)
 from zoo.lock import WriterLock
 from zoo.plan import ZooPlan, build_plan
 from zoo.record import ModelRecord
@@ -78,62 +78,15 @@ class _Tracker:
         self.last_line = time.perf_counter()
 
 
-# Ray's documented switch for single-machine mode (the default on macOS and Windows): with it
-# off, Ray gives a new local node the loopback address instead of the machine's routable one,
-# so every service it starts listens on 127.0.0.1. Ray reads it when it is first imported.
-LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-LOOPBACK = "127.0.0.1"
-
-
-class RayNotOnLoopbackError(RuntimeError):
-    """Ray was imported before single-machine mode could be asked for; the runtime it would
-    start listens on the machine's network address."""
-
-
-def init_local_ray(num_cpus: int | None = None, dashboard: bool = False) -> None:
-    """Start a new single-node runtime whose services listen on 127.0.0.1 only.
-
-    ``address="local"`` never attaches to another ``ray start`` cluster on the machine. The
-    loopback address comes from Ray's single-machine switch (``LOOPBACK_ENV=0``), which Ray
-    reads when this process first imports it and which the Ray processes started here
-    inherit. A process that imported Ray earlier without it gets RayNotOnLoopbackError
-    instead of a runtime that listens on the network (set the variable before importing
-    Ray, or pass an address).
-    """
-    saved = os.environ.get(LOOPBACK_ENV)
-    os.environ[LOOPBACK_ENV] = "0"
-    try:
+def _ray_init(address: str | None, dashboard: bool, progress: Progress | None) -> RaySession | None:
+    """Connect to (or start) Ray; returns the session this call started, to be ended by it."""
+    session = connect_ray(address, dashboard=dashboard)
+    if progress is not None:
         import ray
 
-        # the address Ray gives a node started now: loopback exactly when the switch was read
-        if ray.util.get_node_ip_address() != LOOPBACK:
-            raise RayNotOnLoopbackError(
-                f"Ray was imported in this process before {LOOPBACK_ENV}=0 was set, so a local runtime would "
-                "listen on the network; set it before importing ray, or pass a cluster address")
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=LOOPBACK,
-                 configure_logging=False)
-    finally:  # the Ray processes started above keep it; this process's children need not
-        if saved is None:
-            os.environ.pop(LOOPBACK_ENV, None)
-        else:
-            os.environ[LOOPBACK_ENV] = saved
-
-
-def _ray_init(address: str | None, dashboard: bool, progress: Progress | None) -> bool:
-    """Connect to (or start) Ray; returns whether this call started it."""
-    imported = sys.modules.get("ray")  # not imported here: a local runtime has to import it first
-    if imported is not None and imported.is_initialized():
-        return False
-    if address is None and not os.environ.get("RAY_ADDRESS"):
-        init_local_ray(dashboard=dashboard)
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=address, configure_logging=False)
-    if progress is not None:
         res = ray.cluster_resources()
         progress(f"[zoo] ray {ray.__version__}: {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs")
-    return True
+    return session
 
 
 def _task(plan: ZooPlan, i: int, fault: str) -> MemberTask:
@@ -212,14 +165,12 @@ def _generate_locked(spec: ZooSpec, where: str, out: Path, lock: WriterLock, add
         progress(f"[zoo] loading {spec.data.kind} data ({spec.data.root or 'synthetic'})")
     data = load_task_data(spec.data.resolved())
     plan = build_plan(spec, data.info, len(data.splits["train"]), threads=spec.resources.threads_per_task, where=where)
-    started_ray = _ray_init(address, dashboard, progress)
+    session = _ray_init(address, dashboard, progress)
     try:
         return _run(plan, data, out, "w" if overwrite else "a", lock, max_workers, progress, faults, start)
     finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
+        if session is not None:
+            session.shutdown()
 
 
 def _run(plan: ZooPlan, data: Any, out: Path, mode: str, lock: WriterLock, max_workers: int | None,
