@@ -117,5 +117,6 @@ def _write_table(g: h5py.Group, plan: ZooPlan) -> None:
     _empty(g, "finished_at", (n,), np.float64, np.nan, chunk)
     _empty(g, "run", (n,), np.int32, 0, chunk)
     _empty(g, "node", (n,), h5py.string_dtype("utf-8", NODE_BYTES), b"", chunk)
+    _empty(g, "code", (n,), h5py.string_dtype("utf-8", NODE_BYTES), b"", chunk)
     for name, values in plan.columns.items():
         _extra_column(g, name, values)

@@ -23,7 +23,7 @@ COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 # /models columns in the order the table shows them
 TABLE_COLUMNS = ("name", "arch", "num_params", "seed", "lr", "weight_decay", "momentum", "optimizer", "batch_size",
                  "epochs", "activation", "init", "dropout", "fusion", "train_size", "overrides", "spec",
-                 "train_config", "status", "error", "wall_time", "finished_at", "run", "node")
+                 "train_config", "status", "error", "wall_time", "finished_at", "run", "node", "code")
 # root attributes the format defines; a plan's extra attributes may not reuse these names
 ROOT_ATTRIBUTES = ("format", "format_version", "config_hash", "config_text", "config_json", "resources", "task",
                    "provenance", "num_models", "num_checkpoints", "max_params", "runs")

@@ -4,17 +4,22 @@ here imports the packages themselves (least of all the ``hyperzoo`` application)
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import socket
 import subprocess
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import h5py
 
 DISTRIBUTIONS = ("hyperzoo", "torch", "ray", "numpy", "h5py")
+# the packages whose code decides what a zoo holds (the application above them does not)
+SOURCE_PACKAGES = ("eo_tasks", "zoo")
 
 
 def _version(name: str) -> str:
@@ -38,11 +43,36 @@ def git_revision() -> str:
         return "unknown"
 
 
+@lru_cache(maxsize=1)
+def source_digest() -> str:
+    """``sha256:<16 hex>`` of the Python sources of eo_tasks and zoo as this process imports
+    them. Unlike the git revision it also identifies code shipped to a Ray job's workers
+    (``ray job submit --working-dir``), which arrives without its ``.git``; a driver and its
+    workers that ran the same code show the same digest."""
+    h = hashlib.sha256()
+    for package in SOURCE_PACKAGES:
+        spec = find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for path in sorted(root.rglob("*.py")):
+            h.update(f"{package}/{path.relative_to(root).as_posix()}\0".encode())
+            h.update(path.read_bytes())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def source_root() -> str:
+    """The folder this process imports zoo from."""
+    return str(Path(__file__).resolve().parent.parent)
+
+
 def provenance() -> dict[str, Any]:
     versions = {name: _version(name) for name in DISTRIBUTIONS}
     return {
         "hyperzoo": versions["hyperzoo"],
         "git_revision": git_revision(),
+        "source_digest": source_digest(),
+        "source_root": source_root(),
         "python": platform.python_version(),
         **{name: versions[name] for name in DISTRIBUTIONS[1:]},
         "hdf5": h5py.version.hdf5_version,

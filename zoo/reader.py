@@ -31,7 +31,7 @@ from zoo.spec import SparsifyConfig, ZooSpec
 if TYPE_CHECKING:
     from zoo.select import Selection
 
-_BYTES_COLUMNS = ("error", "node")
+_BYTES_COLUMNS = ("error", "node", "code")
 _JSON_COLUMNS = ("spec", "train_config", "overrides")
 
 

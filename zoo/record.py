@@ -29,3 +29,4 @@ class ModelRecord:
     twin_metrics: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [R]
     train_size: int = 0
     node: str = ""  # host:pid of the process that trained it
+    code: str = ""  # zoo.provenance.source_digest() of the code that trained it

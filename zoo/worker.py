@@ -21,6 +21,7 @@ import numpy as np
 from eo_tasks.data.types import TaskData
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
+from zoo.provenance import source_digest
 from zoo.record import ModelRecord
 from zoo.spec import SparsifyConfig
 
@@ -93,7 +94,8 @@ def run_member(task: MemberTask, arrays: dict[str, Any]) -> ModelRecord:
     from eo_tasks.train.prune import prune_and_finetune
 
     start = time.perf_counter()
-    result = ModelRecord(index=task.index, status="failed", node=f"{socket.gethostname()}:{os.getpid()}")
+    result = ModelRecord(index=task.index, status="failed", node=f"{socket.gethostname()}:{os.getpid()}",
+                         code=source_digest())
     kept: list[tuple[int, np.ndarray, dict[str, float]]] = []
     keep = set(task.keep_epochs)
 

@@ -190,6 +190,8 @@ class ZooWriter:
         t["finished_at"][i] = time.time()
         t["run"][i] = self.run
         t["node"][i] = _fixed(record.node, NODE_BYTES)
+        if "code" in t:  # zoos written before the column existed lack it
+            t["code"][i] = _fixed(record.code, NODE_BYTES)
         t["status"][i] = STATUS_CODES[record.status]
         f.flush()
 
