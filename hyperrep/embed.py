@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from eo_tasks.config import ConfigError
 from hyperrep.run import HyperRep
 
 FORMAT = "hyperzoo.embeddings"
@@ -72,7 +73,7 @@ def load_embeddings(path: str | Path) -> pd.DataFrame:
         raise FileNotFoundError(f"{path}: no such embeddings file")
     with h5py.File(path, "r") as f:
         if f.attrs.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a hyperzoo embeddings file (no format={FORMAT!r} attribute)")
+            raise ConfigError(f"{path}: not a hyperzoo embeddings file (no format={FORMAT!r} attribute)")
         emb = f["embeddings"][:]
         df = pd.DataFrame({
             "model": f["model"][:],

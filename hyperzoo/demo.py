@@ -66,7 +66,9 @@ def parse_data(value: str | None) -> tuple[str | None, str | None]:
     kind, sep, root = value.partition(":")
     if not sep or kind not in DATA_KINDS or not root:
         raise ConfigError(f"--data must be KIND:PATH with KIND one of {sorted(DATA_KINDS)}, got {value!r}")
-    path = Path(root).expanduser().resolve()
+    from eo_tasks.data.config import DataConfig
+
+    path = DataConfig(root=root).root_path()
     if not path.is_dir():
         raise FileNotFoundError(f"--data: dataset folder {path} does not exist")
     return kind, str(path)

@@ -61,16 +61,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python scripts/generate_zoo.py``: the same as ``hyperzoo zoo generate``."""
-    import sys
-
-    from eo_tasks.config import ConfigError
-    from eo_tasks.data.errors import DataError
+    from eo_tasks.command import run_command
+    from zoo.format import ZooFormatError
 
     parser = argparse.ArgumentParser(prog="generate_zoo", description="Generate a model zoo (Ray job entry point).")
     add_generate_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        return run_generate(args)
-    except (ConfigError, DataError, FileNotFoundError, ValueError) as err:
-        print(f"generate_zoo: error: {err}", file=sys.stderr)
-        return 2
+    # the hyperzoo command's error policy: typed errors are one line (exit 2), bugs a traceback
+    return run_command(lambda: run_generate(args), "generate_zoo", (ZooFormatError,))
