@@ -2,13 +2,18 @@
 validation models, and the metrics they are scored with.
 
 ``ridge`` is ridge regression for numbers and (L2-regularised) logistic regression for
-classes; its regularisation strength is picked on the validation rows. ``gbt`` is
-scikit-learn's histogram gradient boosting, whose number of boosting rounds is picked on
-the validation rows from its staged predictions.
+classes; its regularisation strength is picked on the validation rows. Ridge regression
+is solved in the eigenbasis of the training rows (:mod:`~hyperrep.downstream.spaces`),
+exactly and for every strength at once; logistic regression walks the strengths from
+strong to weak, each fit starting from the last one's solution. ``gbt`` is scikit-learn's
+histogram gradient boosting on at most ``gbt_components`` principal components of the
+training rows; it adds rounds while the validation score improves and keeps the number
+of rounds that scored best there.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
@@ -18,11 +23,11 @@ from scipy.linalg import LinAlgWarning
 from scipy.stats import kendalltau
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, mean_absolute_error, r2_score
-from sklearn.preprocessing import StandardScaler
 
 from hyperrep.downstream.names import PREDICTORS
+from hyperrep.downstream.spaces import GBT_COMPONENTS, Prepared, prepare
 
 Kind = Literal["number", "class"]
 Method = Literal["ridge", "gbt"]
@@ -67,20 +72,27 @@ def _selection_score(kind: Kind, y_true: np.ndarray, y_pred: np.ndarray) -> floa
 class PropertyPredictor:
     """Fit on training rows, choose hyperparameters on validation rows, predict any rows.
 
-    Features are standardised with statistics of the training rows only. Without
-    validation rows the defaults are kept (``alpha=1``, all boosting rounds) and
-    ``selected_on_val_`` is False.
+    Features are standardised with statistics of the training rows only, and every basis
+    is fitted on them only. Without validation rows the defaults are kept (``alpha=1``,
+    all ``gbt_rounds``) and ``selected_on_val_`` is False. ``gbt_patience``: stop adding
+    boosting rounds once that many have not improved the validation score (None: fit
+    all ``gbt_rounds``; the rounds kept are the best-scoring ones either way).
     """
 
     kind: Kind
     method: Method = "ridge"
     alphas: tuple[float, ...] = DEFAULT_ALPHAS
     gbt_rounds: int = 100
+    gbt_components: int | None = GBT_COMPONENTS
+    gbt_patience: int | None = 20
+    gbt_step: int = 10
     seed: int = 0
     alpha_: float | None = field(default=None, init=False)
     rounds_: int | None = field(default=None, init=False)
     selected_on_val_: bool = field(default=False, init=False)
     basis_: np.ndarray | None = field(default=None, init=False, repr=False)
+    coef_: np.ndarray | None = field(default=None, init=False, repr=False)  # ridge on numbers
+    intercept_: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("number", "class"):
@@ -95,52 +107,71 @@ class PropertyPredictor:
         y_train: np.ndarray,
         x_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
-        prep: tuple[StandardScaler, np.ndarray | None] | None = None,
+        prep: Prepared | None = None,
     ) -> PropertyPredictor:
-        """``prep``: the ``(scaler_, basis_)`` of a predictor fitted on the same training
-        rows, reused instead of recomputed (the basis is an SVD of the whole feature matrix)."""
+        """``prep``: the ``prepared_`` of a predictor of the same method fitted on the same
+        training rows, reused instead of refitted (for ridge it is a full eigenbasis)."""
         y_train = np.asarray(y_train)
         if len(np.unique(y_train)) < 2:
             raise ValueError("the training rows hold a single value of the property; nothing to learn")
-        self.scaler_, basis = prep if prep is not None else (StandardScaler().fit(x_train), None)
+        self.prepared_ = prep if prep is not None else prepare(self.method, x_train, self.gbt_components, self.seed)
+        self.scaler_ = self.prepared_.scaler
         xt = self.scaler_.transform(x_train)
         xv = None if x_val is None or len(x_val) == 0 else self.scaler_.transform(x_val)
         self.selected_on_val_ = xv is not None
-        if self.method == "ridge":
-            self._fit_linear(xt, y_train, xv, y_val, basis)
-        else:
+        if self.method == "gbt":
+            self.basis_ = self.prepared_.basis
+            if self.basis_ is not None:
+                xt, xv = xt @ self.basis_, None if xv is None else xv @ self.basis_
             self._fit_gbt(xt, y_train, xv, y_val)
+        elif self.kind == "number":
+            self._fit_ridge(xt, y_train, xv, y_val)
+        else:
+            self._fit_logistic(xt, y_train, xv, y_val)
         return self
 
-    def _linear(self, alpha: float):
-        if self.kind == "number":
-            return Ridge(alpha=alpha)
-        # C is the inverse L2 strength, so one alpha grid serves both kinds
-        return LogisticRegression(C=1.0 / alpha, max_iter=2000)
+    def _fit_ridge(self, xt, yt, xv, yv) -> None:
+        # X is centred (scaled on these rows), so with an intercept the weights are
+        # V diag(1/(λ+α)) V^T X^T (y - ȳ): one product per strength, same as a solve
+        prep = self.prepared_
+        self.basis_ = prep.basis if prep.row_span else None
+        self.intercept_ = float(np.mean(yt))
+        along = prep.basis.T @ (np.asarray(xt, np.float64).T @ (np.asarray(yt, float) - self.intercept_))
+        alphas = sorted(self.alphas) if xv is not None else [1.0]
+        coefs = prep.basis @ (along[:, None] / (prep.spectrum[:, None] + np.asarray(alphas)[None, :]))
+        if xv is None:
+            self.alpha_, self.coef_ = 1.0, coefs[:, 0]
+            return
+        preds = np.asarray(xv, np.float64) @ coefs + self.intercept_
+        best = -np.inf
+        # ascending alphas with ">=": ties go to the stronger regularisation
+        for i, alpha in enumerate(alphas):
+            s = _selection_score(self.kind, yv, preds[:, i])
+            if s >= best:
+                best, self.alpha_, self.coef_ = s, alpha, coefs[:, i]
 
-    def _fit_linear(self, xt, yt, xv, yv, basis: np.ndarray | None = None) -> None:
-        if xt.shape[1] > xt.shape[0]:
-            # An L2-regularised linear model's weights lie in the span of the training rows,
-            # so fitting on coordinates in an orthonormal basis of that span gives the same
-            # predictions with n instead of P features (raw W: P is far larger than n).
-            self.basis_ = basis if basis is not None else np.linalg.svd(xt, full_matrices=False)[2].T
-            xt = xt @ self.basis_
-            xv = None if xv is None else xv @ self.basis_
+    def _fit_logistic(self, xt, yt, xv, yv) -> None:
+        if self.prepared_.row_span:
+            # the weights lie in the span of the training rows: n coordinates instead of P
+            self.basis_ = self.prepared_.basis
+            xt, xv = xt @ self.basis_, None if xv is None else xv @ self.basis_
         with warnings.catch_warnings():
-            # tiny zoos make near-singular kernels at small alphas; validation then rejects them
+            # tiny zoos make near-singular problems at small alphas; validation then rejects them
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", LinAlgWarning)
             if xv is None:
                 self.alpha_ = 1.0
-                self.model_ = self._linear(self.alpha_).fit(xt, yt)
+                self.model_ = LogisticRegression(C=1.0, max_iter=2000).fit(xt, yt)
                 return
             best = -np.inf
-            # ascending alphas with ">=": ties go to the stronger regularisation
-            for alpha in sorted(self.alphas):
-                model = self._linear(alpha).fit(xt, yt)
+            # C is the inverse L2 strength, so one alpha grid serves both kinds; strong to
+            # weak, each fit warm-started from the last; ">": ties go to the stronger one
+            model = LogisticRegression(max_iter=2000, warm_start=True)
+            for alpha in sorted(self.alphas, reverse=True):
+                model.set_params(C=1.0 / alpha).fit(xt, yt)
                 s = _selection_score(self.kind, yv, model.predict(xv))
-                if s >= best:
-                    best, self.alpha_, self.model_ = s, alpha, model
+                if s > best:
+                    best, self.alpha_, self.model_ = s, alpha, copy.deepcopy(model)
 
     def _gbt(self, n_train: int, rounds: int):
         # sklearn's default of 20 rows per leaf would leave a tiny zoo with a constant model
@@ -150,21 +181,38 @@ class PropertyPredictor:
                    random_state=self.seed)
 
     def _fit_gbt(self, xt, yt, xv, yv) -> None:
-        self.model_ = self._gbt(len(xt), self.gbt_rounds).fit(xt, yt)
-        self.rounds_ = self.model_.n_iter_
-        if xv is not None:
-            scores = [_selection_score(self.kind, yv, p) for p in self.model_.staged_predict(xv)]
-            # first best: fewer rounds on a tie
-            self.rounds_ = int(np.argmax(scores)) + 1
+        if xv is None or self.gbt_patience is None:
+            self.model_ = self._gbt(len(xt), self.gbt_rounds).fit(xt, yt)
+            self.rounds_ = self.model_.n_iter_
+            if xv is not None:
+                scores = [_selection_score(self.kind, yv, p) for p in self.model_.staged_predict(xv)]
+                self.rounds_ = int(np.argmax(scores)) + 1  # first best: fewer rounds on a tie
+            return
+        # boosting is sequential and deterministic, so adding rounds to a warm-started model
+        # builds the same trees as one fit with more rounds
+        self.model_ = self._gbt(len(xt), min(self.gbt_step, self.gbt_rounds)).set_params(warm_start=True)
+        scores: list[float] = []
+        while True:
+            before = len(scores)
+            self.model_.fit(xt, yt)
+            for rounds, pred in enumerate(self.model_.staged_predict(xv), start=1):
+                if rounds > len(scores):
+                    scores.append(_selection_score(self.kind, yv, pred))
+            self.rounds_ = int(np.argmax(scores)) + 1  # first best: fewer rounds on a tie
+            done = self.model_.n_iter_
+            if done >= self.gbt_rounds or done - self.rounds_ >= self.gbt_patience or done <= before:
+                break
+            self.model_.set_params(max_iter=min(done + self.gbt_step, self.gbt_rounds))
 
     # ---- use ------------------------------------------------------------------------
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = self.scaler_.transform(x)
+        if self.coef_ is not None:
+            return np.asarray(x, np.float64) @ self.coef_ + self.intercept_
         if self.basis_ is not None:
             x = x @ self.basis_
         if self.method == "gbt" and self.rounds_ != self.model_.n_iter_:
-            # boosting is sequential and deterministic here, so the first rounds_ trees of
-            # the full model are the model a refit with rounds_ would give
+            # the first rounds_ trees of the fitted model are the model a refit with rounds_ would give
             for rounds, pred in enumerate(self.model_.staged_predict(x), start=1):
                 if rounds == self.rounds_:
                     return pred
@@ -175,4 +223,7 @@ class PropertyPredictor:
         """The hyperparameter that was chosen, as text for a results table."""
         if self.method == "ridge":
             return f"alpha={self.alpha_:.3g}"
-        return f"rounds={self.rounds_}"
+        if self.basis_ is None:
+            return f"rounds={self.rounds_}"
+        return (f"rounds={self.rounds_} on {self.basis_.shape[1]} PCs "
+                f"({self.prepared_.explained:.0%} of variance)")
