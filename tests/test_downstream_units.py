@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 
 from eo_tasks.models import ArchConfig, InputSpec, layout_for, spec_for
-from hyperrep.downstream.evaluate import DownstreamData, evaluate
+from hyperrep.downstream.bootstrap import (class_replicates, intervals, number_replicates, paired_difference,
+                                           resample_counts)
+from hyperrep.downstream.evaluate import INTERVAL_COLUMNS, DownstreamData, evaluate
 from hyperrep.downstream.features import FEATURE_SETS, STAT_NAMES, WeightStats, feature_matrix
-from hyperrep.downstream.predictors import PropertyPredictor, class_metrics, number_metrics
+from hyperrep.downstream.predictors import PropertyPredictor, class_metrics, number_metrics, score
 from hyperrep.downstream.properties import Property, select_properties
+from hyperrep.downstream.spaces import prepare_gbt, prepare_ridge
 from hyperrep.downstream.tables import compare_embedding, metric_table, results_markdown, summary_markdown
 
 
@@ -122,8 +125,7 @@ def test_a_reused_scaler_and_basis_give_the_same_fit():
     first = PropertyPredictor("number", "ridge").fit(x[:40], x[:40, 0], x[40:55], x[40:55, 0])
     y = x[:, 1] - x[:, 2]  # another property on the same rows
     fresh = PropertyPredictor("number", "ridge").fit(x[:40], y[:40], x[40:55], y[40:55])
-    reused = PropertyPredictor("number", "ridge").fit(x[:40], y[:40], x[40:55], y[40:55],
-                                                      prep=(first.scaler_, first.basis_))
+    reused = PropertyPredictor("number", "ridge").fit(x[:40], y[:40], x[40:55], y[40:55], prep=first.prepared_)
     assert reused.basis_ is first.basis_ and reused.alpha_ == fresh.alpha_
     np.testing.assert_allclose(reused.predict(x[55:]), fresh.predict(x[55:]), rtol=1e-6, atol=1e-8)
 
@@ -135,6 +137,48 @@ def test_gbt_rounds_chosen_on_val_equal_a_refit_with_that_many_rounds():
     assert 1 <= model.rounds_ <= 60
     refit = PropertyPredictor("number", "gbt", gbt_rounds=model.rounds_).fit(x[:60], y[:60])
     np.testing.assert_allclose(model.predict(x[60:]), refit.predict(x[60:]), rtol=1e-10)
+
+
+def test_gbt_projection_is_fitted_on_training_rows_only():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(120, 40)) @ rng.normal(size=(40, 300))  # wide, low-rank like an embedding
+    y = x[:, 0] - x[:, 1]
+    model = PropertyPredictor("number", "gbt", gbt_components=8).fit(x[:80], y[:80], x[80:100], y[80:100])
+    assert model.basis_.shape == (300, 8) and "on 8 PCs" in model.chosen
+    np.testing.assert_array_equal(model.basis_, prepare_gbt(x[:80], 8).basis)
+    other_val = x[80:100] + rng.normal(0, 10.0, (20, 300))
+    again = PropertyPredictor("number", "gbt", gbt_components=8).fit(x[:80], y[:80], other_val, y[80:100])
+    np.testing.assert_array_equal(again.basis_, model.basis_)
+    np.testing.assert_array_equal(again.scaler_.mean_, model.scaler_.mean_)
+    ridge = PropertyPredictor("number", "ridge").fit(x[:80], y[:80], other_val, y[80:100])
+    np.testing.assert_array_equal(ridge.prepared_.basis, prepare_ridge(x[:80]).basis)
+
+
+def test_evaluate_fits_nothing_on_test_rows_and_threads_change_nothing(layout):
+    data = _population(layout)
+    kwargs = dict(gbt_components=2, resamples=200)  # every feature set but pool(emb) is projected for gbt
+    ev = evaluate(data, threads=1, **kwargs)
+    res = ev.results
+    assert (res.loc[res["predictor"] == "gbt", "reduced_to"] == 2).sum() == 4 * len(ev.properties)
+    assert set(INTERVAL_COLUMNS) <= set(res.columns) and res["n_test_models"].eq(2).all()
+    # changing one test model's features changes no fitted scaler, basis or choice: the
+    # other test model's predictions stay the same to the bit
+    changed = (data.rows["model"] == 10).to_numpy()
+    weights, emb, pooled = data.weights.copy(), data.embeddings.copy(), data.pooled.copy()
+    weights[changed] *= 3.0
+    emb[changed] += 5.0
+    pooled[changed] -= 5.0
+    moved = evaluate(DownstreamData(data.rows, weights, layout, emb, pooled=pooled), threads=1, **kwargs)
+    assert moved.results["chosen"].tolist() == res["chosen"].tolist()
+    keep = ev.predictions["model"] == 11
+    pd.testing.assert_frame_equal(moved.predictions[keep], ev.predictions[keep])
+    assert not moved.predictions[~keep]["pred"].equals(ev.predictions[~keep]["pred"])
+    # two cells at a time on two threads: the same numbers
+    two = evaluate(data, threads=2, jobs=2, **kwargs)
+    assert (two.jobs, two.threads) == (2, 2) and two.seconds > 0
+    cols = ["r2", "kendall_tau", "mae", "accuracy", "balanced_accuracy", *INTERVAL_COLUMNS]
+    pd.testing.assert_frame_equal(two.results[cols], res[cols])
+    assert two.results["chosen"].tolist() == res["chosen"].tolist()
 
 
 def test_class_predictors_and_metrics():
@@ -219,31 +263,137 @@ def test_data_checks_the_split(layout):
 
 # ---- tables -------------------------------------------------------------------------
 def test_tables_mark_the_best_and_compare_the_embedding(layout):
-    res = evaluate(_population(layout), feature_sets=("emb", "s(W)"), predictors=("ridge",), threads=1).results
+    ev = evaluate(_population(layout), feature_sets=("emb", "s(W)"), predictors=("ridge",), threads=1)
+    res = ev.results
     table = metric_table(res, "r2")
     assert list(table.index) == ["emb · ridge", "s(W) · ridge"]
     md = results_markdown(res, "header line", ["a note"])
-    best = table["epoch"].max()
-    assert f"**{best:.3f}**" in md and "header line" in md and "- a note" in md
-    cmp = compare_embedding(res).set_index("property")
+    best = res.loc[res["property"] == "epoch"].sort_values("r2").iloc[-1]
+    # the best value in bold, followed by its interval over test models
+    assert f"**{best['r2']:.3f}** [{best['r2_lo']:.2f}, {best['r2_hi']:.2f}]" in md
+    assert "header line" in md and "- a note" in md and "## Seconds per cell" in md
+    cmp = compare_embedding(res, ev.predictions).set_index("property")
     assert cmp.loc["epoch", "verdict"] in ("embedding wins", "tie")
-    summary = summary_markdown(res)
+    summary = summary_markdown(res, ev.predictions)
     assert "| epoch | r2 |" in summary and cmp.loc["epoch", "verdict"] in summary
+    assert "interval lies above (below) 0" in summary
 
 
-def test_compare_embedding_verdicts():
-    res = pd.DataFrame({
-        "feature_set": ["emb", "s(W)"] * 5,
-        "predictor": ["ridge"] * 10, "property": ["a", "a", "b", "b", "c", "c", "d", "d", "e", "e"],
-        "kind": ["number"] * 6 + ["class"] * 4,
-        "r2": [0.9, 0.5, 0.4, 0.8, -0.2, -0.1] + [np.nan] * 4,
-        "balanced_accuracy": [np.nan] * 6 + [0.5, 0.45, 0.9, 0.9], "n_classes": [np.nan] * 6 + [2] * 4,
-        "note": [""] * 10,
-    })
-    verdicts = compare_embedding(res).set_index("property")["verdict"].to_dict()
-    assert verdicts == {"a": "embedding wins", "b": "embedding loses", "c": "neither beats the mean",
-                        "d": "neither beats chance", "e": "tie"}
-    assert "Neither side classifies d better than chance" in summary_markdown(res)
+def _cells(preds: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]], kind: str):
+    """Results and predictions frames for cells {(property, feature set): (models, true, pred)}."""
+    records, frames = [], []
+    for (prop, fs), (models, true, pred) in preds.items():
+        metrics = score(kind, true, pred)
+        records.append({"feature_set": fs, "predictor": "ridge", "property": prop, "kind": kind, **metrics,
+                        "n_classes": len(np.unique(true)) if kind == "class" else np.nan, "note": ""})
+        frames.append(pd.DataFrame({"model": models, "epoch": np.arange(len(models)), "feature_set": fs,
+                                    "predictor": "ridge", "property": prop, "true": true, "pred": pred}))
+    return pd.DataFrame(records), pd.concat(frames, ignore_index=True)
+
+
+def test_compare_embedding_verdicts_come_from_a_paired_bootstrap():
+    rng = np.random.default_rng(0)
+    models = np.repeat(np.arange(30), 4)
+    y = rng.normal(size=len(models))
+    noisy = y + rng.normal(0, 0.5, len(models))  # R² about 0.8
+    shuffled = rng.permutation(y)
+    labels = np.array(["a", "b"])[rng.integers(0, 2, len(models))]
+    flipped = np.where(labels == "a", "b", "a")
+    numbers, num_preds = _cells({
+        ("wins", "emb"): (models, y, y + rng.normal(0, 0.05, len(y))), ("wins", "s(W)"): (models, y, noisy),
+        ("loses", "emb"): (models, y, noisy), ("loses", "s(W)"): (models, y, y),
+        ("same", "emb"): (models, y, noisy), ("same", "s(W)"): (models, y, noisy),
+        ("close", "emb"): (models, y, noisy), ("close", "s(W)"): (models, y, noisy + rng.normal(0, 0.05, len(y))),
+        ("mean", "emb"): (models, y, shuffled), ("mean", "s(W)"): (models, y, -y),
+    }, "number")
+    classes, class_preds = _cells({
+        ("chance", "emb"): (models, labels, flipped), ("chance", "s(W)"): (models, labels, np.full(len(y), "a")),
+        ("tie", "emb"): (models, labels, labels), ("tie", "s(W)"): (models, labels, labels),
+    }, "class")
+    res, preds = pd.concat([numbers, classes], ignore_index=True), pd.concat([num_preds, class_preds])
+    cmp = compare_embedding(res, preds).set_index("property")
+    assert cmp["verdict"].to_dict() == {"wins": "embedding wins", "loses": "embedding loses", "same": "tie",
+                                        "close": "tie", "mean": "neither beats the mean",
+                                        "chance": "neither beats chance", "tie": "tie"}
+    # identical predictors: every resampled difference is 0
+    assert cmp.loc["same", ["margin", "margin_lo", "margin_hi"]].tolist() == [0.0, 0.0, 0.0]
+    assert cmp.loc["wins", "margin_lo"] > 0 and cmp.loc["loses", "margin_hi"] < 0
+    assert cmp.loc["close", "margin_lo"] < 0 < cmp.loc["close", "margin_hi"]
+    summary = summary_markdown(res, preds)
+    assert "Neither side classifies chance better than chance" in summary
+    assert "Tie (the 95% interval of the difference includes 0) on: same, close, tie." in summary
+    misaligned = preds.assign(epoch=np.where(preds["feature_set"] == "emb", preds["epoch"] + 1, preds["epoch"]))
+    with pytest.raises(ValueError, match="not scored on the same test rows"):
+        compare_embedding(res, misaligned)
+
+
+# ---- intervals ----------------------------------------------------------------------
+def _rows_of(models: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The rows a resample of models (counts per sorted model id) stands for, every
+    checkpoint of a model once per time it is drawn."""
+    ids = np.unique(models)
+    return np.concatenate([np.flatnonzero(models == m) for m, c in zip(ids, counts) for _ in range(c)])
+
+
+def test_bootstrap_resamples_models_with_all_their_checkpoints():
+    rng = np.random.default_rng(1)
+    sizes = np.array([100, 1, 1, 1, 1, 7, 3])  # very different checkpoint counts per model
+    models = np.repeat(np.array([5, 9, 2, 40, 7, 11, 3]), sizes)
+    true = rng.normal(size=len(models))
+    pred = true + rng.normal(0, 0.5, len(models))
+    counts = resample_counts(len(sizes), 50, seed=3)
+    assert (counts.sum(axis=1) == len(sizes)).all()
+    reps = number_replicates(true, pred, models, counts)
+    labels = np.where(true > 0, "hi", "lo")
+    guesses = np.where(pred > 0, "hi", "lo")
+    class_reps = class_replicates(labels, guesses, models, counts)
+    for b, c in enumerate(counts):
+        rows = _rows_of(models, c)  # the explicit resample: drawn models, all their checkpoints
+        expected = number_metrics(true[rows], pred[rows])
+        for metric in ("r2", "kendall_tau", "mae"):
+            np.testing.assert_allclose(reps[metric][b], expected[metric], rtol=1e-9, atol=1e-12, err_msg=metric)
+        expected = class_metrics(labels[rows], guesses[rows])
+        for metric in ("accuracy", "balanced_accuracy"):
+            np.testing.assert_allclose(class_reps[metric][b], expected[metric], rtol=1e-12, err_msg=metric)
+    # one model holds 100 of 104 checkpoints and all the error: a third of the resamples of
+    # 5 models miss it and score a perfect 0; resampling checkpoints would never get near 0
+    sizes = np.array([100, 1, 1, 1, 1])
+    models = np.repeat(np.arange(5), sizes)
+    true = np.arange(len(models), dtype=float)
+    pred = true + (models == 0)
+    mae = intervals("number", true, pred, models, resamples=1000, seed=0)
+    assert mae["mae_lo"] == 0.0 and 0.99 < mae["mae_hi"] <= 1.0
+
+
+def test_interval_contains_the_point_estimate_and_is_seeded():
+    rng = np.random.default_rng(2)
+    models = np.repeat(np.arange(40), rng.integers(2, 9, 40))
+    true = rng.normal(size=len(models)) + models % 5
+    pred = true + rng.normal(0, 1.0, len(models))
+    point = number_metrics(true, pred)
+    bounds = intervals("number", true, pred, models, resamples=1000, seed=7)
+    for metric in ("r2", "kendall_tau", "mae"):
+        assert bounds[f"{metric}_lo"] < point[metric] < bounds[f"{metric}_hi"], metric
+    assert bounds == intervals("number", true, pred, models, resamples=1000, seed=7)
+    assert bounds != intervals("number", true, pred, models, resamples=1000, seed=8)
+    labels, guesses = (true > 2).astype(str), (pred > 2).astype(str)
+    point = class_metrics(labels, guesses)
+    bounds = intervals("class", labels, guesses, models, resamples=1000, seed=7)
+    for metric in ("accuracy", "balanced_accuracy"):
+        assert bounds[f"{metric}_lo"] < point[metric] < bounds[f"{metric}_hi"], metric
+    assert np.isnan(intervals("number", true, pred, models, resamples=0)["r2_lo"])
+
+
+def test_paired_difference_is_zero_for_identical_and_clear_for_perfect_vs_noisy():
+    rng = np.random.default_rng(3)
+    models = np.repeat(np.arange(25), 6)
+    true = rng.normal(size=len(models))
+    noisy = true + rng.normal(0, 1.0, len(models))
+    assert paired_difference("number", "r2", true, noisy, noisy, models) == (0.0, 0.0)
+    lo, hi = paired_difference("number", "r2", true, true, noisy, models)
+    assert 0 < lo < hi
+    lo, hi = paired_difference("number", "kendall_tau", true, noisy, true, models)
+    assert lo < hi < 0
 
 
 def test_property_scales():

@@ -23,8 +23,9 @@ def command_line(args: argparse.Namespace) -> str:
     argv += ["--min-epoch", str(args.min_epoch)]
     if args.split_seed is not None:
         argv += ["--split-seed", str(args.split_seed)]
-    argv += ["--max-gbt-features", str(args.max_gbt_features), "--seed", str(args.seed),
-             "--threads", str(args.threads)]
+    argv += ["--max-gbt-features", str(args.max_gbt_features), "--gbt-components", str(args.gbt_components),
+             "--resamples", str(args.resamples), "--seed", str(args.seed),
+             "--threads", str(args.threads), "--jobs", str(args.jobs)]
     if args.overwrite:
         argv.append("--overwrite")
     return f"{shlex.join(argv)}\n# working directory: {Path.cwd()}"
@@ -33,7 +34,9 @@ def command_line(args: argparse.Namespace) -> str:
 def check_predict_options(args: argparse.Namespace) -> None:
     """The options of ``hyperzoo predict`` that argparse cannot check, before any file is read."""
     check_options(args, {"epochs": NON_NEGATIVE_INT, "min_epoch": NON_NEGATIVE_INT, "split_seed": SEED,
-                         "max_gbt_features": POSITIVE_INT, "seed": SEED, "threads": NON_NEGATIVE_INT})
+                         "max_gbt_features": POSITIVE_INT, "gbt_components": NON_NEGATIVE_INT,
+                         "resamples": NON_NEGATIVE_INT, "seed": SEED, "threads": NON_NEGATIVE_INT,
+                         "jobs": NON_NEGATIVE_INT})
     if args.run is None and not args.no_run:
         raise ConfigError("--run RUN/ is required (or pass --no-run for the weight baselines only)")
     if args.run is not None and args.no_run:
@@ -49,7 +52,8 @@ def _predict(args: argparse.Namespace) -> int:
         feature_sets=tuple(args.features), predictors=tuple(args.predictors),
         epochs=None if args.epochs is None else tuple(args.epochs), min_epoch=args.min_epoch,
         split_seed=args.split_seed, max_gbt_features=args.max_gbt_features, seed=args.seed,
-        threads=args.threads or None,
+        threads=args.threads or None, jobs=args.jobs or None, resamples=args.resamples,
+        gbt_components=args.gbt_components or None,
         overwrite=args.overwrite, command=command_line(args),
         log=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),
     )
@@ -83,9 +87,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seed of the split by model (default: the run's data.split_seed)")
     p.add_argument("--max-gbt-features", type=int, default=4096,
                    help="skip (n/a) gradient boosting on feature sets wider than this")
-    p.add_argument("--seed", type=int, default=0, help="seed of the predictors")
+    p.add_argument("--gbt-components", type=int, default=128,
+                   help="boost on this many principal components of wider feature sets (0: on every feature)")
+    p.add_argument("--resamples", type=int, default=1000,
+                   help="bootstrap resamples of the test models behind each 95%% interval (0: no intervals)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the predictors and of the resamples")
     p.add_argument("--threads", type=int, default=0,
-                   help="BLAS/OpenMP threads for the predictors (0: library default; 1 on a busy machine)")
+                   help="cores to use in all (0: every core; 1 on a busy machine)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="cells fitted side by side, sharing --threads (0: one per core)")
     p.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_predict)

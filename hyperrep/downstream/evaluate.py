@@ -2,30 +2,44 @@
 
 The split is a column of the rows table, decided once per zoo before any feature set
 is built, so every feature set is fitted on the same training models, tuned on the
-same validation models and scored on the same test models.
+same validation models and scored on the same test models. Every metric comes with a
+bootstrap interval over the test models (:mod:`~hyperrep.downstream.bootstrap`).
+
+Cells of one feature set and predictor share one scaler and basis fitted on the
+training rows (:mod:`~hyperrep.downstream.spaces`), so they run as one group, and
+groups run side by side on ``jobs`` threads. A cell's numbers do not depend on which
+other cells run, nor on the threads.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import SPLITS
 from eo_tasks.models.layout import Layout
+from hyperrep.downstream.bootstrap import RESAMPLES, intervals
 from hyperrep.downstream.features import FEATURE_SETS, WeightStats, feature_matrix
 from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS, PREDICTORS, PropertyPredictor, score
 from hyperrep.downstream.properties import Property, select_properties
+from hyperrep.downstream.spaces import GBT_COMPONENTS, Prepared
 
+METRICS = (*NUMBER_METRICS, *CLASS_METRICS)
+INTERVAL_COLUMNS = tuple(f"{m}_{end}" for m in METRICS for end in ("lo", "hi"))
 RESULT_COLUMNS = (
-    "feature_set", "predictor", "property", "kind", "scale", *NUMBER_METRICS, *CLASS_METRICS,
-    "n_train", "n_val", "n_test", "n_classes", "n_features", "chosen", "seconds", "note", "split_id",
+    "feature_set", "predictor", "property", "kind", "scale", *METRICS, *INTERVAL_COLUMNS,
+    "n_train", "n_val", "n_test", "n_test_models", "n_classes", "n_features", "reduced_to", "chosen",
+    "seconds", "note", "split_id",
 )
 
 
@@ -74,6 +88,30 @@ class Evaluation:
     properties: list[Property]
     notes: list[str]
     split_id: str
+    seconds: float = float("nan")  # wall-clock time of the whole evaluation
+    jobs: int = 1  # cells fitted side by side
+    threads: int = 1  # cores in all
+    resamples: int = RESAMPLES
+    seed: int = 0  # of the predictors and of the resamples
+
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def plan_workers(threads: int | None = None, jobs: int | None = None) -> tuple[int, int]:
+    """(cells fitted side by side, BLAS/OpenMP threads each) for ``threads`` cores in all
+    (None: every core). By default one single-threaded cell per core: the fits are many
+    and small, so running two at once on two cores beats one on both (see
+    benchmarks/predict_speed.py, which measures both)."""
+    cores = max(1, threads or available_cores())
+    jobs = max(1, min(jobs or cores, cores))
+    return jobs, max(1, cores // jobs)
 
 
 def evaluate(
@@ -85,23 +123,41 @@ def evaluate(
     seed: int = 0,
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
+    *,
+    jobs: int | None = None,
+    resamples: int = RESAMPLES,
+    gbt_components: int | None = GBT_COMPONENTS,
 ) -> Evaluation:
     """Fit and score every combination; a combination that cannot run is a row with a note.
 
     ``max_gbt_features`` bounds the width of a feature set that gradient boosting is run
-    on; raw weights of a real CNN exceed it, and the table says so (n/a) instead of
-    spending minutes on a baseline that s(W) already covers. ``threads`` caps the BLAS and
-    OpenMP threads of the predictors (None: the libraries' default); on a shared or busy
-    machine 1 avoids the oversubscription that slows gradient boosting many times over.
-    ``log`` receives one progress line per fitted cell.
+    on at all (wider: n/a); narrower sets wider than ``gbt_components`` are boosted on that
+    many principal components of their training rows (None: on every feature). ``threads``:
+    cores to use in all (None: every core); ``jobs``: cells fitted side by side (None: see
+    :func:`plan_workers`). ``resamples``: bootstrap resamples of the test models behind each
+    interval (0: no intervals), drawn with ``seed``. ``log`` receives one line per fitted cell.
     """
-    with threadpool_limits(threads):
-        return _evaluate(data, properties, feature_sets, predictors, max_gbt_features, seed, log)
+    n_jobs, per_job = plan_workers(threads, jobs)
+    start = time.perf_counter()
+    with threadpool_limits(per_job):
+        ev = _evaluate(data, properties, feature_sets, predictors, max_gbt_features, seed, log,
+                       n_jobs, per_job, resamples, gbt_components)
+    ev.seconds, ev.jobs, ev.threads = time.perf_counter() - start, n_jobs, n_jobs * per_job
+    ev.resamples, ev.seed = resamples, seed
+    return ev
 
 
-def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_sets: tuple[str, ...],
-              predictors: tuple[str, ...], max_gbt_features: int, seed: int,
-              log: Callable[[str], None] | None) -> Evaluation:
+@dataclass(frozen=True)
+class _Target:
+    """One property on this zoo's rows: its encoded values and the rows each split uses."""
+
+    prop: Property
+    values: np.ndarray
+    masks: dict[str, np.ndarray]
+    skip: str
+
+
+def _check_names(feature_sets: tuple[str, ...], predictors: tuple[str, ...], data: DownstreamData) -> None:
     for name in feature_sets:
         if name not in FEATURE_SETS:
             raise ConfigError(f"unknown feature set {name!r}, expected some of {FEATURE_SETS}")
@@ -113,6 +169,12 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
             counts = {s: len(data.models(s)) for s in SPLITS}
             raise ConfigError(f"the split by model has no {split} models ({counts}); "
                              "property prediction needs a zoo with more finished models")
+
+
+def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_sets: tuple[str, ...],
+              predictors: tuple[str, ...], max_gbt_features: int, seed: int, log: Callable[[str], None] | None,
+              n_jobs: int, per_job: int, resamples: int, gbt_components: int | None) -> Evaluation:
+    _check_names(feature_sets, predictors, data)
     notes = list(data.notes)
     if properties is None:
         properties, more = select_properties(data.rows)
@@ -126,63 +188,96 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
             features[name] = feature_matrix(name, data.weights, data.layout, data.embeddings, stats, data.pooled)
 
     split = data.rows["split"].to_numpy()
-    split_id = data.split_id
-    records, predictions = [], []
-    cells, done = len(properties) * len(feature_sets) * len(predictors), 0
-    prepared: dict[tuple[str, str, bytes], tuple] = {}  # one scaler and SVD per feature set and training rows
+    targets = []
     for prop in properties:
-        target = prop.encode(data.rows[prop.name])
+        values = prop.encode(data.rows[prop.name])
         known = ~pd.isna(data.rows[prop.name]).to_numpy()
         masks = {s: (split == s) & known for s in SPLITS}
-        note = _skip_reason(prop, target, masks)
-        for fs in feature_sets:
-            for method in predictors:
-                base = {
-                    "feature_set": fs, "predictor": method, "property": prop.name, "kind": prop.kind,
-                    "scale": prop.scale if prop.kind == "number" else "", "split_id": split_id,
-                    **{f"n_{s}": int(masks[s].sum()) for s in SPLITS},
-                    "n_classes": len(np.unique(target[known])) if prop.kind == "class" else np.nan,
-                }
-                x = features[fs]
-                reason = note
-                if isinstance(x, str):
-                    reason = reason or x
-                elif method == "gbt" and x.shape[1] > max_gbt_features:
-                    reason = reason or f"n/a: {x.shape[1]} features > max_gbt_features={max_gbt_features}"
-                if reason:
-                    records.append({**base, "note": reason})
-                    continue
-                start = time.perf_counter()
-                key = (fs, method, masks["train"].tobytes())
-                model = PropertyPredictor(prop.kind, method, seed=seed).fit(
-                    x[masks["train"]], target[masks["train"]], x[masks["val"]], target[masks["val"]],
-                    prep=prepared.get(key),
-                )
-                prepared[key] = (model.scaler_, model.basis_)
-                pred = model.predict(x[masks["test"]])
-                metrics = score(prop.kind, target[masks["test"]], pred)
-                done += 1
-                if log is not None:
-                    key = "r2" if prop.kind == "number" else "balanced_accuracy"
-                    log(f"[predict] {prop.name} from {fs} with {method}: {key} {metrics[key]:.3f} "
-                        f"({time.perf_counter() - start:.1f} s; {done} fitted, {cells} cells in all)")
-                remarks = [] if model.selected_on_val_ else ["no validation models: defaults kept"]
-                if prop.kind == "number" and np.isnan(metrics["r2"]):
-                    remarks.append("R² undefined: the test models hold a single value")
-                records.append({
-                    **base, **metrics, "n_features": int(x.shape[1]), "chosen": model.chosen,
-                    "seconds": round(time.perf_counter() - start, 3), "note": "; ".join(remarks),
-                })
-                test_rows = data.rows.loc[masks["test"], ["model", "epoch"]]
-                predictions.append(test_rows.assign(
-                    feature_set=fs, predictor=method, property=prop.name,
-                    true=target[masks["test"]], pred=pred,
-                ))
+        targets.append(_Target(prop, values, masks, _skip_reason(prop, values, masks)))
+    cells = [(t, fs, method) for t in targets for fs in feature_sets for method in predictors]
+    records: list[dict] = []
+    groups: dict[tuple[str, str], list[int]] = {}  # cells sharing a scaler and basis
+    for i, (t, fs, method) in enumerate(cells):
+        records.append(_base_record(t, fs, method, data))
+        x = features[fs]
+        reason = t.skip or (x if isinstance(x, str) else "")
+        if not reason and method == "gbt" and x.shape[1] > max_gbt_features:
+            reason = f"n/a: {x.shape[1]} features > max_gbt_features={max_gbt_features}"
+        if reason:
+            records[i]["note"] = reason
+        else:
+            groups.setdefault((fs, method), []).append(i)
+
+    fitted = itertools.count(1)
+    settings = dict(models=data.rows["model"].to_numpy(), epochs=data.rows[["model", "epoch"]], seed=seed,
+                    resamples=resamples, gbt_components=gbt_components, per_job=per_job, log=log,
+                    progress=(fitted, sum(map(len, groups.values()))))
+    runs = [delayed(_run_group)([(i, *cells[i]) for i in members], features[fs], **settings)
+            for (fs, _), members in groups.items()]
+    if n_jobs == 1 or len(runs) <= 1:
+        outputs = [fn(*args, **kwargs) for fn, args, kwargs in runs]
+    else:
+        # threads, not processes: the fits release the GIL and share the feature matrices
+        outputs = Parallel(n_jobs=n_jobs, backend="threading")(runs)
+    predictions: list[pd.DataFrame | None] = [None] * len(cells)
+    for i, record, pred in itertools.chain.from_iterable(outputs):
+        records[i].update(record)
+        predictions[i] = pred
     results = pd.DataFrame.from_records(records).reindex(columns=list(RESULT_COLUMNS))
     results["note"] = results["note"].fillna("")
-    preds = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(
+    ran = [p for p in predictions if p is not None]
+    preds = pd.concat(ran, ignore_index=True) if ran else pd.DataFrame(
         columns=["model", "epoch", "feature_set", "predictor", "property", "true", "pred"])
-    return Evaluation(results, preds, properties, notes, split_id)
+    return Evaluation(results, preds, properties, notes, data.split_id)
+
+
+def _base_record(t: _Target, fs: str, method: str, data: DownstreamData) -> dict:
+    known = t.masks["train"] | t.masks["val"] | t.masks["test"]
+    return {
+        "feature_set": fs, "predictor": method, "property": t.prop.name, "kind": t.prop.kind,
+        "scale": t.prop.scale if t.prop.kind == "number" else "", "split_id": data.split_id,
+        **{f"n_{s}": int(t.masks[s].sum()) for s in SPLITS},
+        "n_test_models": int(data.rows.loc[t.masks["test"], "model"].nunique()),
+        "n_classes": len(np.unique(t.values[known])) if t.prop.kind == "class" else np.nan,
+    }
+
+
+def _run_group(cells: list[tuple[int, _Target, str, str]], x: np.ndarray, *, models: np.ndarray,
+               epochs: pd.DataFrame, seed: int, resamples: int, gbt_components: int | None, per_job: int,
+               log: Callable[[str], None] | None, progress: tuple[itertools.count, int]) -> list[tuple]:
+    """Fit the cells of one feature set and predictor (in order), sharing their preparation."""
+    out = []
+    prepared: dict[bytes, tuple[Prepared | None, tuple[np.ndarray, ...]]] = {}
+    # OpenMP's thread count is a per-thread setting: a worker thread must set its own
+    with threadpool_limits(per_job, user_api="openmp"):
+        for i, t, fs, method in cells:
+            start = time.perf_counter()
+            key = t.masks["train"].tobytes()
+            if key not in prepared:
+                prepared[key] = (None, tuple(x[t.masks[s]] for s in SPLITS))
+            prep, (x_train, x_val, x_test) = prepared[key]
+            y, test = t.values, t.masks["test"]
+            model = PropertyPredictor(t.prop.kind, method, gbt_components=gbt_components, seed=seed).fit(
+                x_train, y[t.masks["train"]], x_val, y[t.masks["val"]], prep=prep)
+            prepared[key] = (model.prepared_, prepared[key][1])
+            pred = model.predict(x_test)
+            metrics = score(t.prop.kind, y[test], pred)
+            metrics.update(intervals(t.prop.kind, y[test], pred, models[test], resamples=resamples, seed=seed))
+            seconds = time.perf_counter() - start
+            if log is not None:
+                main = "r2" if t.prop.kind == "number" else "balanced_accuracy"
+                log(f"[predict] {t.prop.name} from {fs} with {method}: {main} {metrics[main]:.3f} "
+                    f"({seconds:.1f} s; {next(progress[0])} of {progress[1]} fitted)")
+            remarks = [] if model.selected_on_val_ else ["no validation models: defaults kept"]
+            if t.prop.kind == "number" and np.isnan(metrics["r2"]):
+                remarks.append("R² undefined: the test models hold a single value")
+            record = {**metrics, "n_features": int(x.shape[1]), "chosen": model.chosen,
+                      "reduced_to": model.basis_.shape[1] if method == "gbt" and model.basis_ is not None else np.nan,
+                      "seconds": round(seconds, 3), "note": "; ".join(remarks)}
+            pred_rows = epochs.loc[test].assign(feature_set=fs, predictor=method, property=t.prop.name,
+                                                true=y[test], pred=pred)
+            out.append((i, record, pred_rows))
+    return out
 
 
 def _skip_reason(prop: Property, target: np.ndarray, masks: dict[str, np.ndarray]) -> str:

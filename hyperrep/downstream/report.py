@@ -2,10 +2,13 @@
 
 Layout of ``out_dir``::
 
-    results.csv            one row per feature set x predictor x property (all metrics)
-    results.md             one Markdown table per metric, best per property in bold
-    summary.md             where the embedding wins or loses against weight baselines
-    predictions.csv        test-model predictions behind the plots
+    results.csv            one row per feature set x predictor x property: every metric with
+                           its 95% interval over test models (<metric>_lo, <metric>_hi), seconds
+    results.md             one Markdown table per metric, best per property in bold, each
+                           value with its interval; the seconds of each cell and their sum
+    summary.md             where the embedding wins, ties or loses against weight baselines
+                           (paired bootstrap of the difference over the same test models)
+    predictions.csv        test-model predictions behind the plots and the verdicts
     pred_vs_true_<p>.png   one figure per property
     embedding_pca.png      PCA of the embeddings coloured by test accuracy and epoch
     command.txt            the command line (or Python call) that made the report
@@ -21,10 +24,12 @@ from pathlib import Path
 import pandas as pd
 
 from eo_tasks.data.splits import SPLITS
+from hyperrep.downstream.bootstrap import RESAMPLES
 from hyperrep.downstream.evaluate import DownstreamData, Evaluation, evaluate
 from hyperrep.downstream.features import FEATURE_SETS
 from hyperrep.downstream.plots import plot_embedding_pca, plot_pred_vs_true
 from hyperrep.downstream.predictors import PREDICTORS
+from hyperrep.downstream.spaces import GBT_COMPONENTS
 from hyperrep.downstream.tables import results_markdown, summary_markdown
 
 REPORT_FILES = ("results.csv", "results.md", "summary.md", "predictions.csv", "command.txt")
@@ -68,7 +73,15 @@ def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str
         lines.append(f"- **only {counts['test']} test models: these figures are a smoke test, not an estimate**; "
                      f"a zoo of ~{10 * FEW_TEST_MODELS} models gives stable ones")
     lines.append("- ridge: ridge regression (numbers) or logistic regression (classes), regularisation chosen on "
-                 "the validation models; gbt: histogram gradient-boosted trees, rounds chosen on the validation models")
+                 "the validation models; gbt: histogram gradient-boosted trees on at most the leading principal "
+                 "components of the training rows (column reduced_to), rounds added while the validation models' "
+                 "score improves and the best kept")
+    lines.append(f"- intervals: 95% percentile bootstrap over the test models ({evaluation.resamples} resamples, "
+                 f"seed {evaluation.seed}; a drawn model brings all its checkpoints)")
+    fitted = evaluation.results["seconds"].dropna()
+    lines.append(f"- cost: {len(fitted)} cells fitted in {evaluation.seconds:.1f} s wall-clock, {evaluation.jobs} "
+                 f"at a time on {evaluation.threads} cores; the cells' own seconds add up to {fitted.sum():.1f} s "
+                 "(see the table of seconds below)")
     return "\n".join(lines)
 
 
@@ -85,7 +98,8 @@ def write_report(
     evaluation.predictions.to_csv(out / "predictions.csv", index=False)
     header = split_header(data, evaluation, sources)
     (out / "results.md").write_text(results_markdown(evaluation.results, header, evaluation.notes))
-    (out / "summary.md").write_text(summary_markdown(evaluation.results))
+    (out / "summary.md").write_text(summary_markdown(evaluation.results, evaluation.predictions,
+                                                      resamples=evaluation.resamples, seed=evaluation.seed))
     for prop in evaluation.properties:
         plot_pred_vs_true(evaluation.predictions, evaluation.results, prop, out / f"pred_vs_true_{prop.name}.png")
     if data.embeddings is not None:
@@ -112,6 +126,9 @@ def property_report(
     max_gbt_features: int = 4096,
     seed: int = 0,
     threads: int | None = None,
+    jobs: int | None = None,
+    resamples: int = RESAMPLES,
+    gbt_components: int | None = GBT_COMPONENTS,
     overwrite: bool = False,
     command: str | None = None,
     log: Callable[[str], None] | None = None,
@@ -124,19 +141,22 @@ def property_report(
     (1 drops the untrained initialisations). ``split_seed`` overrides the seed of the
     split by model; by default a run's own ``data.split_seed`` is used (0 without a run),
     so the embedding's test models are models the hyper-representation never trained on.
-    ``threads``, ``log``: see :func:`~hyperrep.downstream.evaluate.evaluate`.
+    ``threads``, ``jobs``, ``resamples``, ``gbt_components``, ``log``: see
+    :func:`~hyperrep.downstream.evaluate.evaluate`.
     """
     from hyperrep.downstream.data import load_data
 
     check_out_dir(out_dir, overwrite)  # before minutes of fitting, not after
     data, sources = load_data(zoo_path, run_dir, epochs=epochs, min_epoch=min_epoch, split_seed=split_seed)
     evaluation = evaluate(data, feature_sets=feature_sets, predictors=predictors,
-                          max_gbt_features=max_gbt_features, seed=seed, threads=threads, log=log)
+                          max_gbt_features=max_gbt_features, seed=seed, threads=threads, log=log, jobs=jobs,
+                          resamples=resamples, gbt_components=gbt_components)
     if command is None:
         command = _python_call(
             zoo_path=str(zoo_path), run_dir=None if run_dir is None else str(run_dir), out_dir=str(out_dir),
             feature_sets=feature_sets, predictors=predictors, epochs=epochs, min_epoch=min_epoch,
-            split_seed=split_seed, max_gbt_features=max_gbt_features, seed=seed, threads=threads,
+            split_seed=split_seed, max_gbt_features=max_gbt_features, seed=seed, threads=threads, jobs=jobs,
+            resamples=resamples, gbt_components=gbt_components,
         )
     write_report(data, evaluation, out_dir, command, sources, overwrite)
     return evaluation.results
