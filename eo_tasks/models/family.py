@@ -32,6 +32,7 @@ from einops import rearrange, repeat
 from torch import nn
 
 from eo_tasks.config import ConfigError
+from eo_tasks.models.convspec import ConvNetArch
 from eo_tasks.models.init import init_layers
 from eo_tasks.models.layout import AxisBlock, LayerSpec, Layout, SymmetryGroup
 from eo_tasks.models.spec import ArchConfig, InputSpec, ModelSpec
@@ -54,6 +55,10 @@ class ModalityLike(Protocol):
 # ---- spec checks -------------------------------------------------------------------
 def check_spec(spec: ModelSpec) -> None:
     """Raise one ConfigError naming what is wrong with ``spec`` (before anything is built)."""
+    if isinstance(spec.arch, ConvNetArch):  # the imported zoos' plain CNNs (eo_tasks.models.convnet)
+        from eo_tasks.models.convnet import check_convnet_spec
+
+        return check_convnet_spec(spec)
     arch = spec.arch
     if any(not isinstance(c, int) or c < 1 for c in arch.channels):
         raise ConfigError(f"arch.channels must be positive integers, got {arch.channels}")
@@ -260,13 +265,22 @@ def _build_layout(model: FusionCNN, cells: int) -> Layout:
 def build_model(spec: ModelSpec, seed: int | None = 0) -> FusionCNN:
     """A freshly initialised model on CPU; the same ``seed`` gives bit-identical weights.
 
-    ``seed=None`` draws a fresh seed from the OS.
+    ``seed=None`` draws a fresh seed from the OS. A :class:`ConvNetArch` spec (an imported
+    public zoo's CNN) builds an :class:`eo_tasks.models.convnet.ConvNet`.
     """
+    if isinstance(spec.arch, ConvNetArch):
+        from eo_tasks.models.convnet import ConvNet
+
+        return ConvNet(spec, seed=seed)  # type: ignore[return-value]
     return FusionCNN(spec, seed=seed)
 
 
 def layout_for(spec: ModelSpec) -> Layout:
     """The layout of ``spec``'s models, from a skeleton on the meta device (no init)."""
+    if isinstance(spec.arch, ConvNetArch):
+        from eo_tasks.models.convnet import ConvNet
+
+        return ConvNet(spec, device="meta").layout
     return FusionCNN(spec, device="meta").layout
 
 

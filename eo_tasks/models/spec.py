@@ -55,7 +55,7 @@ class ArchConfig:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    arch: ArchConfig
+    arch: ArchConfig  # or eo_tasks.models.convspec.ConvNetArch (its JSON has "family")
     inputs: tuple[InputSpec, ...]
     num_classes: int
     image_size: int
@@ -73,7 +73,12 @@ class ModelSpec:
     def from_json(text: str) -> ModelSpec:
         raw = json.loads(text)
         arch = raw["arch"]
-        arch = ArchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch.items()})
+        if arch.get("family") is not None:  # a plain CNN of the imported public zoos (convspec)
+            from eo_tasks.models.convspec import ConvNetArch
+
+            arch = ConvNetArch.from_dict(arch)
+        else:
+            arch = ArchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in arch.items()})
         return ModelSpec(
             arch=arch,
             inputs=tuple(InputSpec(**i) for i in raw["inputs"]),
