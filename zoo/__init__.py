@@ -36,6 +36,7 @@ _EXPORTS = {
     "build_plan": "zoo.plan",
     "ModelRecord": "zoo.record",
     "ZooWriter": "zoo.writer",
+    "import_zoo": "zoo.importers",
     # format and errors
     "FORMAT_VERSION": "zoo.format",
     "ZooFormatError": "zoo.format",

@@ -1,4 +1,4 @@
-"""``hyperzoo zoo generate`` and ``hyperzoo zoo info``."""
+"""``hyperzoo zoo generate``, ``hyperzoo zoo info`` and ``hyperzoo zoo import``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,23 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from zoo.importers import import_zoo
+    from zoo.reader import Zoo
+
+    if args.limit is not None and args.limit < 1:
+        from eo_tasks.config import ConfigError
+
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+    out = import_zoo(args.format, args.src, args.out, overwrite=args.overwrite, limit=args.limit,
+                     dataset=args.dataset)
+    with Zoo.open(out) as zoo:
+        counts = zoo.table["status"].value_counts().to_dict()
+        print(f"{out}: {zoo.num_models} models imported from {args.format} ({counts}), "
+              f"{len(zoo.epochs)} checkpoints each, {zoo.layout.num_params} parameters")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     zoo = sub.add_parser("zoo", help="generate and inspect model zoos")
     zsub = zoo.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
@@ -57,6 +74,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     info.add_argument("--plot", default=None, help="also write the population's accuracy curves to this image")
     info.add_argument("--metric", default="test_acc", help="metric to plot (default test_acc)")
     info.set_defaults(func=_info)
+    imp = zsub.add_parser("import", help="convert a public model zoo (Unterthiner et al. 2020, Schürholt et al. 2022) "
+                                         "into one zoo file")
+    imp.add_argument("src", help="unterthiner: one dataset's folder (weights.npy, metrics.csv.gz, layout.csv); "
+                                 "modelzoos: a zoo folder of NN_tune_trainable_* trial folders")
+    imp.add_argument("--format", required=True, choices=("unterthiner", "modelzoos"), help="the source's format")
+    imp.add_argument("--out", required=True, help="zoo HDF5 file to write (written whole or not at all)")
+    imp.add_argument("--limit", type=int, default=None, help="import only the first N models")
+    imp.add_argument("--dataset", default=None, help="modelzoos: the task's name (default: the zoo folder's name)")
+    imp.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    imp.set_defaults(func=_import)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -157,6 +157,11 @@ class Zoo:
         zoo made on another machine)."""
         from eo_tasks.data.materialise import load_task_data
 
+        if "imported" in self.file.attrs:  # zoo.importers: the public zoos' images are not eo_tasks data
+            from eo_tasks.data.errors import DataError
+
+            raise DataError(f"{self.path}: an imported public zoo ({self.task.dataset}); its task's images "
+                            "are not part of eo_tasks, so commands that evaluate models on them cannot run")
         return load_task_data(self.config.data.resolved(root))
 
     def spec(self, model: int) -> ModelSpec:

@@ -1,0 +1,113 @@
+"""What both importers share: the imported models, and writing them as one zoo file.
+
+An importer turns a public zoo into :class:`ImportedModel` rows; :func:`write_imported`
+writes them through zoo's public writer (``ZooPlan.from_models`` + ``ZooWriter``) into
+``<out>.importing`` and renames that into place only when every model is in, so an import
+that fails or is killed never leaves a half-written ``out`` behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eo_tasks.data.types import ModalityInfo, TaskInfo
+from eo_tasks.models.spec import ModelSpec
+from eo_tasks.train.config import OPTIMIZERS, TrainConfig
+
+# The root attribute that marks an imported zoo; its JSON says where it came from.
+IMPORTED_ATTR = "imported"
+
+
+@dataclass
+class ImportedModel:
+    name: str  # the source's name of the model (a run folder, a model directory)
+    spec: ModelSpec
+    train: TrainConfig
+    train_size: int
+    epochs: list[int]  # checkpoints present, increasing
+    weights: np.ndarray  # [len(epochs), P] float32 in the spec's layout order
+    metrics: dict[str, np.ndarray]  # zoo metric name -> [len(epochs)]
+    columns: dict[str, Any] = field(default_factory=dict)  # source hyperparameters, verbatim
+    status: str = "done"
+    error: str = ""
+
+
+def image_task(dataset: str, channels: int, image_size: int, classes: int, source: str) -> TaskInfo:
+    """The TaskInfo of a public zoo's image classification task (one image input)."""
+    return TaskInfo(dataset=dataset, classes=tuple(str(c) for c in range(classes)), multilabel=False,
+                    modalities=(ModalityInfo("image", "image", channels),), image_size=image_size, source=source)
+
+
+def train_config(optimizer: str, **values: Any) -> TrainConfig:
+    """A TrainConfig of the source's training values. An optimizer TrainConfig cannot name
+    (RMSprop) is stored as "adam" in the zoo's ``optimizer`` column; the source's own
+    hyperparameter columns, which the importers copy verbatim, keep its true name."""
+    return TrainConfig(optimizer=optimizer if optimizer in OPTIMIZERS else "adam", **values)
+
+
+def config_text(dataset: str, keep_epochs: Sequence[int], base: TrainConfig, fmt: str) -> str:
+    """The population TOML stored as the zoo's config: the kept epochs and base training.
+    Its [data] is the default (the task's data is not part of eo_tasks); the zoo's
+    ``imported`` attribute says so, and Zoo.task_data refuses it."""
+    epochs = ", ".join(str(e) for e in keep_epochs)
+    return (f"# imported by `hyperzoo zoo import --format {fmt}` from the public {dataset} zoo\n"
+            f"[train]\nepochs = {max(keep_epochs)}\nbatch_size = {base.batch_size}\n"
+            f"[population]\nkeep_epochs = [{epochs}]\n")
+
+
+def _column_values(models: Sequence[ImportedModel]) -> dict[str, list[Any]]:
+    names = sorted({k for m in models for k in m.columns})
+    out: dict[str, list[Any]] = {}
+    for name in names:
+        values = [m.columns.get(name) for m in models]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            out[name] = values
+        else:  # strings, or a column some models lack: text ("" where absent)
+            out[name] = ["" if v is None else (v if isinstance(v, str) else json.dumps(v)) for v in values]
+    return out
+
+
+def write_imported(out: str | Path, models: Sequence[ImportedModel], task: TaskInfo, keep_epochs: Sequence[int],
+                   fmt: str, source: str, overwrite: bool = False, notes: Mapping[str, Any] | None = None) -> Path:
+    """Write ``models`` as the zoo ``out`` (atomically); FileExistsError if it exists and not ``overwrite``."""
+    from zoo.lock import WriterLock, lock_path
+    from zoo.plan import PlannedModel, ZooPlan
+    from zoo.record import ModelRecord
+    from zoo.spec import spec_from_text
+    from zoo.writer import ZooWriter
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out}: already exists; pass --overwrite to replace it")
+    if not models:
+        raise ValueError("no models to import")
+    zspec = spec_from_text(config_text(task.dataset, keep_epochs, models[0].train, fmt), f"{fmt} import config")
+    planned = [PlannedModel(f"m{i:05d}", m.spec, m.train, m.train_size) for i, m in enumerate(models)]
+    columns = _column_values(models)
+    columns["source_name"] = [m.name for m in models]
+    info = {"format": fmt, "source": source, "dataset": task.dataset, **(notes or {})}
+    plan = ZooPlan.from_models(zspec, task, planned, columns=columns,
+                               attrs={IMPORTED_ATTR: json.dumps(info, sort_keys=True)},
+                               provenance={"kind": "imported", "imported_from": fmt})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".importing")
+    try:
+        with ZooWriter(tmp, plan, "w") as writer:
+            for i, m in enumerate(models):
+                metrics = {"epoch": np.asarray(m.epochs, dtype=np.float64), **m.metrics}
+                weights = np.ascontiguousarray(m.weights, dtype=np.float32) if m.epochs else None
+                writer.write(ModelRecord(index=i, status=m.status, error=m.error, epochs=list(m.epochs),
+                                         weights=weights, metrics=metrics, train_size=m.train_size))
+        with WriterLock(out):  # no zoo writer may hold `out` while it is replaced
+            os.replace(tmp, out)
+    finally:
+        for leftover in (tmp, lock_path(tmp)):
+            leftover.unlink(missing_ok=True)
+    return out

@@ -1,0 +1,204 @@
+"""Importing the Small CNN Zoo of Unterthiner et al. 2020 ("Predicting Neural Network
+Accuracy from Weights", CC-BY 4.0; google-research/dnn_predict_accuracy).
+
+One folder per dataset (mnist, fashion_mnist, cifar10, svhn_cropped), as published:
+
+- ``weights.npy``: float ``[rows, 4970]``, one row per checkpoint (a model's checkpoints
+  at epochs 0, 1, 2, 3, 20, 40, 60, 80, 86; crashed runs have fewer).
+- ``metrics.csv.gz`` (or ``metrics.csv``): one row per weights row, in the same order, with
+  the columns of :data:`METRIC_COLUMNS` (an unnamed leading index column is allowed).
+- ``layout.csv``: one row per variable, ``varname`` (``.../kernel:0``, ``.../bias:0``),
+  ``start_idx``, ``end_idx``, ``shape`` (a Python tuple), in Keras shapes: conv kernels
+  ``[kh, kw, in, out]``, dense kernels ``[in, out]``; per layer the bias comes first.
+
+The network (train_network.py ``build_cnn``): three Keras Conv2D of 16 filters, 3x3,
+stride 2, ``valid`` padding, each with the activation (dropout after each when > 0), then
+global average pooling and a dense layer to 10 logits; inputs are grayscale (the mean
+over RGB) scaled to [-1, 1], 28x28 (MNIST, Fashion-MNIST) or 32x32 (CIFAR-10, SVHN).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eo_tasks.data.errors import DataError
+from eo_tasks.models.convspec import ConvNetArch
+from eo_tasks.models.spec import InputSpec, ModelSpec
+from zoo.importers.common import ImportedModel, image_task, train_config
+
+FORMAT = "unterthiner"
+CONFIG_COLUMNS = (
+    "config.activation", "config.b_init", "config.dataset", "config.dnn_architecture", "config.dropout",
+    "config.epochs", "config.epochs_between_checkpoints", "config.init_std", "config.l2reg",
+    "config.learning_rate", "config.num_layers", "config.num_units", "config.optimizer", "config.random_seed",
+    "config.train_fraction", "config.w_init",
+)
+RESULT_COLUMNS = ("modeldir", "step", "test_accuracy", "test_loss", "train_accuracy", "train_loss")
+METRIC_COLUMNS = CONFIG_COLUMNS + RESULT_COLUMNS
+REQUIRED = RESULT_COLUMNS + ("config.dataset", "config.activation")
+LAYOUT_COLUMNS = ("varname", "start_idx", "end_idx", "shape")
+# dataset -> (image side, training images); train_network.py uses the TFDS train split
+DATASETS = {"mnist": (28, 60000), "fashion_mnist": (28, 60000), "cifar10": (32, 50000), "svhn_cropped": (32, 73257)}
+STRIDE = 2  # train_network.py --cnn_stride (default 2, the published zoo's)
+BATCH_SIZE = 512  # train_network.py --batchsize default; the metrics table does not record it
+
+
+def _unnamed(columns: list[str]) -> list[str]:
+    return [c for c in columns if not c.startswith("Unnamed:")]
+
+
+def read_layout(path: Path, num_weights: int) -> list[dict]:
+    if not path.is_file():
+        raise DataError(f"{path}: missing; expected the published layout.csv with columns {list(LAYOUT_COLUMNS)}")
+    table = pd.read_csv(path)
+    cols = _unnamed(list(table.columns))
+    unknown, missing = sorted(set(cols) - set(LAYOUT_COLUMNS)), [c for c in LAYOUT_COLUMNS if c not in cols]
+    if unknown or missing:
+        raise DataError(f"{path}: expected columns {list(LAYOUT_COLUMNS)}; unknown {unknown}, missing {missing}")
+    rows, offset = [], 0
+    for i, r in table.iterrows():
+        try:
+            shape = tuple(int(s) for s in ast.literal_eval(str(r["shape"])))
+        except (ValueError, SyntaxError, TypeError):
+            raise DataError(f"{path}: row {i}: shape {r['shape']!r} is not a tuple of integers") from None
+        start, end, name = int(r["start_idx"]), int(r["end_idx"]), str(r["varname"])
+        if start != offset or end - start != int(np.prod(shape)):
+            raise DataError(f"{path}: row {i} ({name}): expected start_idx {offset} and end_idx - start_idx = "
+                            f"{int(np.prod(shape))} (shape {shape}), got {start}..{end}")
+        kind = "kernel" if name.endswith("kernel:0") else "bias" if name.endswith("bias:0") else None
+        if kind is None:
+            raise DataError(f"{path}: row {i}: varname {name!r} ends neither in 'kernel:0' nor in 'bias:0'")
+        rows.append({"name": name, "kind": kind, "layer": name.rsplit("/", 1)[0], "start": start, "end": end,
+                     "shape": shape})
+        offset = end
+    if offset != num_weights:
+        raise DataError(f"{path}: the layout covers {offset} weights, but the rows of weights.npy have {num_weights}")
+    return rows
+
+
+def arch_from_layout(path: Path, rows: list[dict]) -> tuple[ConvNetArch, int, int, list[tuple[dict, str]]]:
+    """The published CNN the layout describes: (arch without hyperparameters, input channels,
+    classes, [(layout row, our tensor name)])."""
+    layers: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        layers.setdefault(r["layer"], {})[r["kind"]] = r
+    convs = [v for v in layers.values() if "kernel" in v and len(v["kernel"]["shape"]) == 4]
+    dense = [v for v in layers.values() if "kernel" in v and len(v["kernel"]["shape"]) == 2]
+    if len(convs) + len(dense) != len(layers) or len(dense) != 1 or not convs \
+            or any("bias" not in v for v in layers.values()) or list(layers.values())[-1] is not dense[0]:
+        raise DataError(f"{path}: expected conv layers (4-d kernel + bias) followed by one dense layer "
+                        f"(2-d kernel + bias), got layers {list(layers)}")
+    channels, mapping, c_in = [], [], convs[0]["kernel"]["shape"][2]
+    for i, v in enumerate(convs):
+        kh, kw, cin, cout = v["kernel"]["shape"]
+        if kh != kw or cin != (c_in if i == 0 else channels[-1]) or v["bias"]["shape"] != (cout,):
+            raise DataError(f"{path}: layer {v['kernel']['name']}: kernel {v['kernel']['shape']} / bias "
+                            f"{v['bias']['shape']} do not chain onto the layer before")
+        channels.append(cout)
+        mapping += [(v["kernel"], f"conv{i}.weight"), (v["bias"], f"conv{i}.bias")]
+    d_in, classes = dense[0]["kernel"]["shape"]
+    if d_in != channels[-1] or dense[0]["bias"]["shape"] != (classes,):
+        raise DataError(f"{path}: the dense kernel {dense[0]['kernel']['shape']} must read the "
+                        f"{channels[-1]} globally pooled channels")
+    mapping += [(dense[0]["kernel"], "out.weight"), (dense[0]["bias"], "out.bias")]
+    n = len(channels)
+    arch = ConvNetArch(channels=tuple(channels), kernel_sizes=tuple(v["kernel"]["shape"][0] for v in convs),
+                       strides=(STRIDE,) * n, paddings=(0,) * n, pools=(0,) * n, readout="global_avg")
+    return arch, c_in, classes, mapping
+
+
+def to_torch_order(flat: np.ndarray, mapping: list[tuple[dict, str]]) -> np.ndarray:
+    """Rows of Keras-ordered flat vectors ``[N, P]`` -> our layout order (a pure permutation)."""
+    parts = []
+    for r, _ in mapping:
+        arr = flat[:, r["start"]:r["end"]].reshape(len(flat), *r["shape"])
+        if r["kind"] == "kernel":
+            arr = arr.transpose(0, 4, 3, 1, 2) if arr.ndim == 5 else arr.transpose(0, 2, 1)
+        parts.append(arr.reshape(len(flat), -1))
+    return np.concatenate(parts, axis=1)
+
+
+def read_metrics(src: Path, rows: int) -> tuple[pd.DataFrame, Path]:
+    path = next((p for p in (src / "metrics.csv.gz", src / "metrics.csv") if p.is_file()), None)
+    if path is None:
+        raise DataError(f"{src}: no metrics.csv.gz (or metrics.csv); expected the published metrics table")
+    table = pd.read_csv(path)
+    cols = _unnamed(list(table.columns))
+    unknown = sorted(set(cols) - set(METRIC_COLUMNS))
+    missing = [c for c in REQUIRED if c not in cols]
+    if unknown or missing:
+        raise DataError(f"{path}: unknown columns {unknown}, missing columns {missing}; expected the published "
+                        f"columns {list(METRIC_COLUMNS)}")
+    if len(table) != rows:
+        raise DataError(f"{path}: {len(table)} rows, but weights.npy has {rows}: expected one row per checkpoint")
+    return table[cols], path
+
+
+def _value(row: pd.Series, col: str, default=None):
+    v = row.get(col, default)
+    return default if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+
+def read_unterthiner(src: str | Path, limit: int | None = None) -> tuple[list[ImportedModel], object, list[int]]:
+    """(models, TaskInfo, kept epochs) of one dataset's folder of the Small CNN Zoo."""
+    src = Path(src)
+    if not src.is_dir():
+        raise DataError(f"{src}: not a folder; expected one dataset's folder of the Small CNN Zoo "
+                        "(weights.npy, metrics.csv.gz, layout.csv)")
+    wpath = src / "weights.npy"
+    if not wpath.is_file():
+        raise DataError(f"{wpath}: missing; expected the published weights matrix [checkpoints, parameters]")
+    weights = np.load(wpath, mmap_mode="r")
+    if weights.ndim != 2 or weights.dtype.kind != "f":
+        raise DataError(f"{wpath}: expected a 2-d float array [checkpoints, parameters], got {weights.dtype} "
+                        f"{weights.shape}")
+    layout_rows = read_layout(src / "layout.csv", weights.shape[1])
+    arch, c_in, classes, mapping = arch_from_layout(src / "layout.csv", layout_rows)
+    table, mpath = read_metrics(src, weights.shape[0])
+    datasets = sorted(set(table["config.dataset"].astype(str)))
+    if len(datasets) != 1 or datasets[0] not in DATASETS:
+        raise DataError(f"{mpath}: config.dataset is {datasets}; expected one of {sorted(DATASETS)}")
+    dataset = datasets[0]
+    side, n_train = DATASETS[dataset]
+    order = list(dict.fromkeys(table["modeldir"].astype(str)))[: limit or None]
+    groups = table.groupby(table["modeldir"].astype(str), sort=False).indices
+    models = []
+    for name in order:
+        idx = np.asarray(groups[name])
+        steps = table["step"].to_numpy()[idx].astype(np.int64)
+        if len(set(steps.tolist())) != len(steps):
+            raise DataError(f"{mpath}: model {name!r} has the step {steps.tolist()} twice")
+        idx = idx[np.argsort(steps, kind="stable")]
+        steps = np.sort(steps)
+        first = table.iloc[int(idx[0])]
+        spec = ModelSpec(
+            arch=ConvNetArch(**{**arch.__dict__, "activation": str(first["config.activation"]),
+                                "dropout": float(_value(first, "config.dropout", 0.0)),
+                                "init": str(_value(first, "config.w_init", "kaiming_uniform"))}),
+            inputs=(InputSpec("image", c_in),), num_classes=classes, image_size=side)
+        train = train_config(str(_value(first, "config.optimizer", "adam")),
+                             lr=float(_value(first, "config.learning_rate", 1e-3)),
+                             weight_decay=float(_value(first, "config.l2reg", 0.0)), momentum=0.0,
+                             batch_size=BATCH_SIZE, epochs=int(_value(first, "config.epochs", int(steps[-1]))),
+                             seed=int(_value(first, "config.random_seed", 0)))
+        flat = to_torch_order(np.asarray(weights[idx]), mapping)
+        rows = table.iloc[idx]
+        m = {"train_acc": rows["train_accuracy"], "test_acc": rows["test_accuracy"],
+             "train_loss": rows["train_loss"], "test_loss": rows["test_loss"]}
+        metrics = {k: v.to_numpy(dtype=np.float64) for k, v in m.items()}
+        metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
+        finite = bool(np.isfinite(flat).all())
+        fraction = float(_value(first, "config.train_fraction", 1.0))
+        columns = {c: (v.item() if hasattr(v, "item") else v) for c, v in first.items() if c in CONFIG_COLUMNS}
+        models.append(ImportedModel(
+            name=name, spec=spec, train=train, train_size=int(n_train * fraction), epochs=steps.tolist(),
+            weights=flat.astype(np.float32, copy=False), metrics=metrics, columns=columns,
+            status="done" if finite else "diverged",
+            error="" if finite else "non-finite weights in the published checkpoints"))
+    keep = sorted({e for m in models for e in m.epochs})
+    task = image_task(dataset, c_in, side, classes, f"Small CNN Zoo (Unterthiner et al. 2020): {src}")
+    return models, task, keep
