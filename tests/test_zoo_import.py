@@ -1,0 +1,198 @@
+"""`hyperzoo zoo import` of the public zoos (fixtures in their published formats): weights,
+metrics and layouts survive bit for bit, Zoo.load_model computes what the source network
+computes, bad input is one clear error with nothing left behind, and hyperrep train,
+predict and sample run on an imported zoo (sample stops with a clear error: no images)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from public_zoo_fixtures import (KERAS_VARS, UNTERTHINER_EPOCHS, keras_cnn_forward, modelzoos_forward,
+                                 write_modelzoos, write_unterthiner)
+
+from hyperzoo.cli import main
+
+
+def _keras_flat(layout, flat: np.ndarray) -> np.ndarray:
+    """Our layout's flat vector back in the published Keras order (the inverse transposes)."""
+    state = {k: v.numpy() for k, v in layout.unflatten(flat).items()}
+    ours = {"conv2d": "conv0", "conv2d_1": "conv1", "conv2d_2": "conv2", "dense": "out"}
+    parts = []
+    for name, _ in KERAS_VARS:
+        layer, var = name.split("/")[1], name.split("/")[2]
+        t = state[f"{ours[layer]}.{'bias' if var.startswith('bias') else 'weight'}"]
+        if var.startswith("kernel"):
+            t = t.transpose(2, 3, 1, 0) if t.ndim == 4 else t.T
+        parts.append(np.ascontiguousarray(t).reshape(-1))
+    return np.concatenate(parts)
+
+
+def test_unterthiner_import_is_exact(tmp_path: Path, capsys) -> None:
+    from zoo import Zoo
+
+    src, out = tmp_path / "mnist", tmp_path / "u.h5"
+    flat, table = write_unterthiner(src, n_models=3)
+    assert main(["zoo", "import", "--format", "unterthiner", str(src), "--out", str(out)]) == 0
+    assert "3 models imported" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.importing*"))
+    x = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with Zoo.open(out) as zoo:
+        assert zoo.layout.num_params == 4970 and list(zoo.epochs) == list(UNTERTHINER_EPOCHS)
+        assert json.loads(zoo.file.attrs["imported"])["format"] == "unterthiner"
+        t = zoo.table
+        for i, (modeldir, rows) in enumerate(table.groupby("modeldir", sort=False)):
+            assert t.loc[i, "source_name"] == modeldir and t.loc[i, "status"] == "done"
+            first = rows.iloc[0]
+            assert t.loc[i, "activation"] == first["config.activation"] and t.loc[i, "init"] == first["config.w_init"]
+            assert t.loc[i, "lr"] == first["config.learning_rate"] and t.loc[i, "dropout"] == first["config.dropout"]
+            assert t.loc[i, "config.optimizer"] == first["config.optimizer"]
+            assert t.loc[i, "train_size"] == int(60000 * first["config.train_fraction"])
+            m = zoo.metrics[zoo.metrics["model"] == i]
+            assert list(m["epoch"]) == list(rows["step"])  # the crashed model has fewer checkpoints
+            for col, src_col in [("test_acc", "test_accuracy"), ("train_acc", "train_accuracy"),
+                                 ("test_loss", "test_loss"), ("train_loss", "train_loss")]:
+                assert np.array_equal(m[col].to_numpy(), rows[src_col].to_numpy())
+            for k, step in enumerate(rows["step"]):
+                row = flat[table.index.get_loc(rows.index[k])]
+                w = zoo.weights(i, epoch=int(step))
+                assert np.array_equal(_keras_flat(zoo.layout, w).view(np.uint32), row.view(np.uint32))
+                got = zoo.load_model(i, int(step))({"image": x}).double()
+                ref = keras_cnn_forward(row, x, first["config.activation"])
+                torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+        # the stored layout permutes without changing the function (its groups are right)
+        net = zoo.load_model(0)
+        idx = zoo.layout.permutation_index(zoo.layout.random_permutations(np.random.default_rng(1)))
+        before = net({"image": x})
+        from eo_tasks.models.family import load_flat
+
+        load_flat(net, zoo.weights(0)[idx])
+        torch.testing.assert_close(net({"image": x}), before, rtol=1e-4, atol=1e-5)
+
+
+def test_modelzoos_import_is_exact(tmp_path: Path) -> None:
+    from zoo import Zoo
+
+    src, out = tmp_path / "tune_zoo_mnist", tmp_path / "mz.h5"
+    states = write_modelzoos(src, n_models=4, kind="CNN", epochs=3)
+    assert main(["zoo", "import", "--format", "modelzoos", str(src), "--out", str(out), "--dataset", "mnist"]) == 0
+    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with Zoo.open(out) as zoo:
+        assert zoo.layout.num_params == 2464 and list(zoo.epochs) == [0, 1, 2, 3] and zoo.task.dataset == "mnist"
+        for i, (trial, by_epoch) in enumerate(states.items()):
+            assert zoo.table.loc[i, "source_name"] == trial
+            params = json.loads((src / trial / "params.json").read_text())
+            assert zoo.table.loc[i, "optimizer"] == params["optim::optimizer"]
+            assert zoo.table.loc[i, "model::nlin"] == params["model::nlin"]
+            results = [json.loads(line) for line in (src / trial / "result.json").read_text().splitlines()]
+            m = zoo.metrics[zoo.metrics["model"] == i]
+            assert np.isnan(m["train_acc"].iloc[0])  # the -999 sentinel before training
+            assert np.array_equal(m["test_acc"].to_numpy(), [r["test_acc"] for r in results])
+            for e, state in by_epoch.items():
+                w = zoo.weights(i, epoch=e)
+                src_flat = np.concatenate([v.numpy().reshape(-1) for v in state.values()])
+                assert np.array_equal(w.view(np.uint32), src_flat.view(np.uint32))
+                got = zoo.load_model(i, e)({"image": x})
+                torch.testing.assert_close(got, modelzoos_forward("CNN", params, state, x), rtol=1e-5, atol=1e-6)
+
+
+def test_modelzoos_cnn3(tmp_path: Path) -> None:
+    from zoo import import_zoo, Zoo
+
+    states = write_modelzoos(tmp_path / "cifar", n_models=2, kind="CNN3", epochs=1)
+    out = import_zoo("modelzoos", tmp_path / "cifar", tmp_path / "c.h5")
+    x = torch.randn(2, 3, 32, 32)
+    with Zoo.open(out) as zoo:
+        for i, (trial, by_epoch) in enumerate(states.items()):
+            params = json.loads((tmp_path / "cifar" / trial / "params.json").read_text())
+            torch.testing.assert_close(zoo.load_model(i, 1)({"image": x}),
+                                       modelzoos_forward("CNN3", params, by_epoch[1], x), rtol=1e-5, atol=1e-6)
+
+
+def _fails(argv: list[str], capsys, *expected: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and all(e in err for e in expected), err
+
+
+def test_bad_input_is_one_clear_error_and_leaves_nothing(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out.h5"
+    u = ["zoo", "import", "--format", "unterthiner"]
+    src = tmp_path / "u"
+    write_unterthiner(src, n_models=2)
+    (src / "layout.csv").rename(tmp_path / "layout.csv")
+    _fails([*u, str(src), "--out", str(out)], capsys, "layout.csv", "missing", "varname")
+    layout = pd.read_csv(tmp_path / "layout.csv")
+    layout.iloc[:-1].to_csv(src / "layout.csv", index=False)  # drops the dense kernel
+    _fails([*u, str(src), "--out", str(out)], capsys, "layout.csv", "covers 4810 weights", "4970")
+    layout.to_csv(src / "layout.csv", index=False)
+    metrics = pd.read_csv(src / "metrics.csv.gz", index_col=0)
+    metrics.assign(val_accuracy=0.5).to_csv(src / "metrics.csv.gz")
+    _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "unknown columns ['val_accuracy']")
+    metrics.iloc[:-1].to_csv(src / "metrics.csv.gz")
+    _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "one row per checkpoint")
+    (src / "weights.npy").unlink()
+    _fails([*u, str(src), "--out", str(out)], capsys, "weights.npy", "missing")
+
+    mz = tmp_path / "mz"
+    write_modelzoos(mz, n_models=2, epochs=1)
+    trial = sorted(p for p in mz.iterdir() if p.is_dir())[1]
+    params = json.loads((trial / "params.json").read_text())
+    (trial / "params.json").write_text(json.dumps({**params, "model::type": "ResNet18"}))
+    _fails(["zoo", "import", "--format", "modelzoos", str(mz), "--out", str(out)], capsys,
+           "params.json", "ResNet18", "CNN")
+    (trial / "params.json").write_text(json.dumps(params))
+    torch.save({"module_list.0.weight": torch.zeros(3, 3)}, trial / "checkpoint_000001" / "checkpoints")
+    _fails(["zoo", "import", "--format", "modelzoos", str(mz), "--out", str(out)], capsys,
+           "checkpoint_000001/checkpoints", "expected")
+    assert not out.exists() and not list(tmp_path.glob("*.importing*"))
+    out.write_text("x")
+    write_modelzoos(tmp_path / "ok", n_models=1, epochs=1)
+    _fails(["zoo", "import", "--format", "modelzoos", str(tmp_path / "ok"), "--out", str(out)], capsys,
+           "already exists")
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("imported")
+    write_unterthiner(root / "mnist", n_models=12, crashed=False)
+    out = root / "u.h5"
+    assert main(["zoo", "import", "--format", "unterthiner", str(root / "mnist"), "--out", str(out)]) == 0
+    return out
+
+
+def test_hyperrep_predict_and_sample_on_an_imported_zoo(imported: Path, tmp_path: Path, capsys) -> None:
+    from eo_tasks.config import dump_toml
+    from hyperrep import HyperRepConfig
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = HyperRepConfig.load(root / "configs" / "hyperrep" / "tiny.toml").to_dict()
+    cfg["train"].update(epochs=2, device="cpu", threads=1, checkpoint_every=1)
+    cfg["loss"].update(probe="random")  # the behaviour loss probes the ConvNets on random images
+    cfg_path, run = tmp_path / "rep.toml", tmp_path / "run"
+    cfg_path.write_text(dump_toml(cfg))
+    assert main(["hyperrep", "train", "--zoo", str(imported), "--config", str(cfg_path), "--out", str(run),
+                 "--quiet"]) == 0
+    assert (run / "model.pt").is_file()
+
+    report = tmp_path / "report"
+    assert main(["predict", "--zoo", str(imported), "--run", str(run), "--out", str(report), "--predictors",
+                 "ridge", "--features", "emb", "s(W)", "--threads", "1", "--resamples", "50", "--quiet"]) == 0
+    res = pd.read_csv(report / "results.csv", keep_default_na=False)
+    assert {"test_acc", "epoch", "lr"} <= set(res["property"]), set(res["property"])
+
+    capsys.readouterr()
+    _fails(["sample", "--zoo", str(imported), "--run", str(run), "--out", str(tmp_path / "s.h5"), "--n", "2",
+            "--no-report"], capsys, "imported public zoo", "mnist")
+    assert not (tmp_path / "s.h5").exists()
+
+    # the behaviour loss on the task's images needs them too: the same clear error
+    cfg["loss"].update(probe="data")
+    cfg_path.write_text(dump_toml(cfg))
+    assert main(["hyperrep", "train", "--zoo", str(imported), "--config", str(cfg_path), "--out",
+                 str(tmp_path / "run2"), "--quiet"]) == 2
+    assert "imported public zoo" in capsys.readouterr().err
