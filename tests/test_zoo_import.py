@@ -196,3 +196,16 @@ def test_hyperrep_predict_and_sample_on_an_imported_zoo(imported: Path, tmp_path
     assert main(["hyperrep", "train", "--zoo", str(imported), "--config", str(cfg_path), "--out",
                  str(tmp_path / "run2"), "--quiet"]) == 2
     assert "imported public zoo" in capsys.readouterr().err
+
+
+def test_non_finite_published_weights_are_diverged(tmp_path: Path) -> None:
+    from zoo import Zoo, import_zoo
+
+    src = tmp_path / "svhn"
+    flat, table = write_unterthiner(src, n_models=2, dataset="svhn_cropped", crashed=False)
+    flat[len(UNTERTHINER_EPOCHS) + 4, 7] = np.nan  # model 1, epoch 20
+    np.save(src / "weights.npy", flat)
+    out = import_zoo("unterthiner", src, tmp_path / "s.h5", limit=2)
+    with Zoo.open(out) as zoo:
+        assert list(zoo.table["status"]) == ["done", "diverged"] and zoo.task.image_size == 32
+        assert not np.isfinite(zoo.weights(1, epoch=20)).all() and np.isfinite(zoo.weights(1, epoch=3)).all()

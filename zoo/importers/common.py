@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,27 @@ class ImportedModel:
     train: TrainConfig
     train_size: int
     epochs: list[int]  # checkpoints present, increasing
-    weights: np.ndarray  # [len(epochs), P] float32 in the spec's layout order
+    # [len(epochs), P] float32 in the spec's layout order, read when the model is written (a
+    # public zoo's weights need not fit in memory at once)
+    load_weights: Callable[[], np.ndarray]
     metrics: dict[str, np.ndarray]  # zoo metric name -> [len(epochs)]
     columns: dict[str, Any] = field(default_factory=dict)  # source hyperparameters, verbatim
-    status: str = "done"
-    error: str = ""
+
+
+def record(index: int, m: ImportedModel):
+    """The ModelRecord of ``m``: done, diverged (a non-finite weight in the published
+    checkpoints) or failed (no checkpoint at all)."""
+    from zoo.record import ModelRecord
+
+    metrics = {"epoch": np.asarray(m.epochs, dtype=np.float64), **m.metrics}
+    if not m.epochs:
+        return ModelRecord(index=index, status="failed", error="no checkpoints in the source", metrics=metrics,
+                           train_size=m.train_size)
+    weights = np.ascontiguousarray(m.load_weights(), dtype=np.float32)
+    finite = bool(np.isfinite(weights).all())
+    return ModelRecord(index=index, status="done" if finite else "diverged",
+                       error="" if finite else "non-finite weights in the published checkpoints",
+                       epochs=list(m.epochs), weights=weights, metrics=metrics, train_size=m.train_size)
 
 
 def image_task(dataset: str, channels: int, image_size: int, classes: int, source: str) -> TaskInfo:
@@ -79,7 +95,6 @@ def write_imported(out: str | Path, models: Sequence[ImportedModel], task: TaskI
     """Write ``models`` as the zoo ``out`` (atomically); FileExistsError if it exists and not ``overwrite``."""
     from zoo.lock import WriterLock, lock_path
     from zoo.plan import PlannedModel, ZooPlan
-    from zoo.record import ModelRecord
     from zoo.spec import spec_from_text
     from zoo.writer import ZooWriter
 
@@ -101,10 +116,7 @@ def write_imported(out: str | Path, models: Sequence[ImportedModel], task: TaskI
     try:
         with ZooWriter(tmp, plan, "w") as writer:
             for i, m in enumerate(models):
-                metrics = {"epoch": np.asarray(m.epochs, dtype=np.float64), **m.metrics}
-                weights = np.ascontiguousarray(m.weights, dtype=np.float32) if m.epochs else None
-                writer.write(ModelRecord(index=i, status=m.status, error=m.error, epochs=list(m.epochs),
-                                         weights=weights, metrics=metrics, train_size=m.train_size))
+                writer.write(record(i, m))
         with WriterLock(out):  # no zoo writer may hold `out` while it is replaced
             os.replace(tmp, out)
     finally:

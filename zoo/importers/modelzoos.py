@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,10 @@ def load_state(file: Path, layout) -> np.ndarray:
     return np.concatenate([v.detach().to(torch.float32).reshape(-1).numpy() for _, v in params])
 
 
+def _load(files: list[Path], layout) -> np.ndarray:
+    return np.stack([load_state(f, layout) for f in files])
+
+
 def _metric(row: dict | None, key: str) -> float:
     v = None if row is None else row.get(key)
     if not isinstance(v, (int, float)) or v == -999:  # -999: the trainable's "no training yet" sentinel
@@ -160,7 +165,6 @@ def read_modelzoos(src: str | Path, dataset: str | None = None, limit: int | Non
         ckpts = checkpoints(folder)
         results = read_results(folder)
         layout = layout_for(spec)
-        flat = np.stack([load_state(f, layout) for f in ckpts.values()]) if ckpts else np.zeros((0, layout.num_params))
         epochs = list(ckpts)
         metrics = {k: np.array([_metric(results.get(e), k) for e in epochs]) for k in RESULT_METRICS}
         metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
@@ -171,12 +175,11 @@ def read_modelzoos(src: str | Path, dataset: str | None = None, limit: int | Non
                              seed=int(params["seed"]))
         columns = {k: v for k, v in params.items() if k.startswith(("model::", "optim::", "training::"))
                    and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
-        finite = bool(np.isfinite(flat).all())
-        status = "failed" if not epochs else "done" if finite else "diverged"
-        error = {"failed": "no checkpoints in the trial folder", "diverged": "non-finite weights in a checkpoint"}
+        if ckpts:  # a damaged checkpoint is found before anything is written
+            load_state(next(iter(ckpts.values())), layout)
         models.append(ImportedModel(name=folder.name, spec=spec, train=train, train_size=0, epochs=epochs,
-                                    weights=flat.astype(np.float32, copy=False), metrics=metrics, columns=columns,
-                                    status=status, error=error.get(status, "")))
+                                    load_weights=partial(_load, list(ckpts.values()), layout), metrics=metrics,
+                                    columns=columns))
     if len(specs) != 1:
         raise DataError(f"{src}: trials of different tasks (image size, channels, classes) {sorted(specs)}; "
                         "import one zoo at a time")

@@ -20,6 +20,7 @@ over RGB) scaled to [-1, 1], 28x28 (MNIST, Fashion-MNIST) or 32x32 (CIFAR-10, SV
 from __future__ import annotations
 
 import ast
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,10 @@ def to_torch_order(flat: np.ndarray, mapping: list[tuple[dict, str]]) -> np.ndar
     return np.concatenate(parts, axis=1)
 
 
+def _load(weights: np.ndarray, rows: np.ndarray, mapping: list[tuple[dict, str]]) -> np.ndarray:
+    return to_torch_order(np.asarray(weights[rows]), mapping)
+
+
 def read_metrics(src: Path, rows: int) -> tuple[pd.DataFrame, Path]:
     path = next((p for p in (src / "metrics.csv.gz", src / "metrics.csv") if p.is_file()), None)
     if path is None:
@@ -185,20 +190,16 @@ def read_unterthiner(src: str | Path, limit: int | None = None) -> tuple[list[Im
                              weight_decay=float(_value(first, "config.l2reg", 0.0)), momentum=0.0,
                              batch_size=BATCH_SIZE, epochs=int(_value(first, "config.epochs", int(steps[-1]))),
                              seed=int(_value(first, "config.random_seed", 0)))
-        flat = to_torch_order(np.asarray(weights[idx]), mapping)
         rows = table.iloc[idx]
         m = {"train_acc": rows["train_accuracy"], "test_acc": rows["test_accuracy"],
              "train_loss": rows["train_loss"], "test_loss": rows["test_loss"]}
         metrics = {k: v.to_numpy(dtype=np.float64) for k, v in m.items()}
         metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
-        finite = bool(np.isfinite(flat).all())
         fraction = float(_value(first, "config.train_fraction", 1.0))
         columns = {c: (v.item() if hasattr(v, "item") else v) for c, v in first.items() if c in CONFIG_COLUMNS}
         models.append(ImportedModel(
             name=name, spec=spec, train=train, train_size=int(n_train * fraction), epochs=steps.tolist(),
-            weights=flat.astype(np.float32, copy=False), metrics=metrics, columns=columns,
-            status="done" if finite else "diverged",
-            error="" if finite else "non-finite weights in the published checkpoints"))
+            load_weights=partial(_load, weights, idx, mapping), metrics=metrics, columns=columns))
     keep = sorted({e for m in models for e in m.epochs})
     task = image_task(dataset, c_in, side, classes, f"Small CNN Zoo (Unterthiner et al. 2020): {src}")
     return models, task, keep
