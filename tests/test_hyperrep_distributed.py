@@ -15,17 +15,9 @@ from hyperrep.data import from_zoo
 from hyperrep.run import HyperRep
 from hyperrep.train import train_hyperrep
 from hyperzoo.cli import main
-from zoo_configs import small_cnn_zoo
+from zoo_configs import generate_ten_cnns
 
 pytestmark = pytest.mark.slow
-
-ZOO_TOML = small_cnn_zoo(images=200, hidden=8, epochs=3, batch_size=32, lr=0.003, population="""
-[population.random]
-n = 10
-seed = 1
-activation = {choice = ["relu", "tanh"]}
-lr = {log_uniform = [1e-3, 1e-2]}
-""")
 
 CONFIG = {
     "model": {"d_model": 32, "depth": 1, "heads": 2, "lat_dim": 8, "proj_dim": 16},
@@ -36,13 +28,7 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def tiny_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from zoo import generate
-
-    folder = tmp_path_factory.mktemp("dist-zoo")
-    (folder / "zoo.toml").write_text(ZOO_TOML)
-    report = generate(folder / "zoo.toml", folder / "zoo.h5", max_workers=2, progress=None)
-    assert report.status.get("done") == 10, report.status
-    return folder / "zoo.h5"
+    return generate_ten_cnns(tmp_path_factory.mktemp("dist-zoo"))
 
 
 def test_two_ray_train_workers_match_one_process(tiny_zoo: Path, tmp_path: Path) -> None:

@@ -20,18 +20,7 @@ from hyperrep.embed import load_embeddings
 from hyperrep.run import HyperRep
 from hyperrep.runfolder import RUN_FORMAT
 from hyperrep.train import train_hyperrep
-from zoo_configs import small_cnn_zoo
-
-ZOO_TOML = small_cnn_zoo(
-    images=200, hidden=8, epochs=3, batch_size=32, lr=0.003,
-    population="""
-[population.random]
-n = 10
-seed = 1
-activation = {choice = ["relu", "tanh"]}
-lr = {log_uniform = [1e-3, 1e-2]}
-""",
-)
+from zoo_configs import generate_ten_cnns
 
 SMALL = {"d_model": 32, "depth": 1, "heads": 2, "lat_dim": 8, "latent_tokens": 4, "proj_dim": 16}
 QUIET = {"noise_add": 0.0, "noise_mul": 0.0, "erase_block": 0.0}
@@ -39,13 +28,7 @@ QUIET = {"noise_add": 0.0, "noise_mul": 0.0, "erase_block": 0.0}
 
 @pytest.fixture(scope="module")
 def tiny_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from zoo import generate
-
-    folder = tmp_path_factory.mktemp("hyperrep-zoo")
-    (folder / "zoo.toml").write_text(ZOO_TOML)
-    report = generate(folder / "zoo.toml", folder / "zoo.h5", max_workers=2, progress=None)
-    assert report.status.get("done") == 10, report.status
-    return folder / "zoo.h5"
+    return generate_ten_cnns(tmp_path_factory.mktemp("hyperrep-zoo"))
 
 
 def config(**tables: dict) -> HyperRepConfig:

@@ -34,3 +34,23 @@ batch_size = {batch_size}
 
 {population.strip()}
 """
+
+
+# Ten CNNs with two activations and a spread of learning rates: the zoo the hyperrep tests train on.
+TEN_CNNS = small_cnn_zoo(images=200, hidden=8, epochs=3, batch_size=32, lr=0.003, population="""
+[population.random]
+n = 10
+seed = 1
+activation = {choice = ["relu", "tanh"]}
+lr = {log_uniform = [1e-3, 1e-2]}
+""")
+
+
+def generate_ten_cnns(folder: Path) -> Path:
+    """TEN_CNNS generated with Ray into ``folder``/zoo.h5 (all ten must finish)."""
+    from zoo import generate
+
+    (folder / "zoo.toml").write_text(TEN_CNNS)
+    report = generate(folder / "zoo.toml", folder / "zoo.h5", max_workers=2, progress=None)
+    assert report.status.get("done") == 10, report.status
+    return folder / "zoo.h5"
