@@ -54,8 +54,10 @@ def write_unterthiner(folder: Path, n_models: int = 3, dataset: str = "mnist", s
                 "checkpoint": f"{modeldir}/permanent_ckpt-{step}",
                 "config.activation": acts[m % 2], "config.b_init": "zeros", "config.dataset": dataset,
                 "config.dnn_architecture": "cnn", "config.dropout": [0.0, 0.05, 0.2][m % 3], "config.epochs": 86,
-                "config.epochs_between_checkpoints": 20, "config.init_std": float(rng.uniform(0.01, 0.5)) if m else 0.05,
-                "config.l2reg": float(10 ** rng.uniform(-8, -2)), "config.learning_rate": float(10 ** rng.uniform(-4, -1)),
+                "config.epochs_between_checkpoints": 20,
+                "config.init_std": float(rng.uniform(0.01, 0.5)) if m else 0.05,
+                "config.l2reg": float(10 ** rng.uniform(-8, -2)),
+                "config.learning_rate": float(10 ** rng.uniform(-4, -1)),
                 "config.num_layers": 3, "config.num_units": 16, "config.optimizer": opts[m % 3],
                 "config.random_seed": 42, "config.train_fraction": [0.1, 0.25, 0.5, 1.0][m % 4],
                 "config.w_init": inits[m % 3], "modeldir": modeldir, "step": step,
@@ -100,7 +102,8 @@ class ModelZoosCNN(nn.Module):
 
     def __init__(self, kind: str, channels_in: int, nlin: str, dropout: float) -> None:
         super().__init__()
-        act = {"tanh": nn.Tanh, "relu": nn.ReLU, "leakyrelu": nn.LeakyReLU, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}[nlin]
+        act = {"tanh": nn.Tanh, "relu": nn.ReLU, "leakyrelu": nn.LeakyReLU, "sigmoid": nn.Sigmoid,
+               "gelu": nn.GELU}[nlin]
         convs = {"CNN": [(channels_in, 8, 5, True), (8, 6, 5, True), (6, 4, 2, False)],
                  "CNN3": [(channels_in, 16, 3, True), (16, 32, 3, True), (32, 15, 3, True)]}[kind]
         mods: list[nn.Module] = []

@@ -80,7 +80,8 @@ def read_params(folder: Path) -> dict:
     if missing:
         raise DataError(f"{path}: missing keys {missing}; expected the published trial config with {list(REQUIRED)}")
     if params["optim::optimizer"] not in OPTIMIZERS:
-        raise DataError(f"{path}: optim::optimizer {params['optim::optimizer']!r}; expected one of {sorted(OPTIMIZERS)}")
+        raise DataError(f"{path}: optim::optimizer {params['optim::optimizer']!r}; "
+                        f"expected one of {sorted(OPTIMIZERS)}")
     return params
 
 
@@ -169,7 +170,8 @@ def read_modelzoos(src: str | Path, dataset: str | None = None, limit: int | Non
         metrics = {k: np.array([_metric(results.get(e), k) for e in epochs]) for k in RESULT_METRICS}
         metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
         train = train_config(OPTIMIZERS[params["optim::optimizer"]], lr=float(params["optim::lr"]),
-                             weight_decay=float(params["optim::wd"]), momentum=float(params.get("optim::momentum", 0.9)),
+                             weight_decay=float(params["optim::wd"]),
+                             momentum=float(params.get("optim::momentum", 0.9)),
                              batch_size=int(params["training::batchsize"]),
                              epochs=int(params.get("training::epochs_train", max(epochs, default=0))),
                              seed=int(params["seed"]))
