@@ -133,6 +133,8 @@ def test_bad_input_is_one_clear_error_and_leaves_nothing(tmp_path: Path, capsys)
     metrics = pd.read_csv(src / "metrics.csv.gz", index_col=0)
     metrics.assign(val_accuracy=0.5).to_csv(src / "metrics.csv.gz")
     _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "unknown columns ['val_accuracy']")
+    metrics.assign(**{"config.activation": "swish"}).to_csv(src / "metrics.csv.gz")
+    _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "'swish'", "activation must be one of")
     metrics.iloc[:-1].to_csv(src / "metrics.csv.gz")
     _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "one row per checkpoint")
     (src / "weights.npy").unlink()
@@ -209,3 +211,15 @@ def test_non_finite_published_weights_are_diverged(tmp_path: Path) -> None:
     with Zoo.open(out) as zoo:
         assert list(zoo.table["status"]) == ["done", "diverged"] and zoo.task.image_size == 32
         assert not np.isfinite(zoo.weights(1, epoch=20)).all() and np.isfinite(zoo.weights(1, epoch=3)).all()
+
+
+def test_train_network_flag_columns_are_used(tmp_path: Path) -> None:
+    """A release whose metrics table records more of train_network.py's flags imports too."""
+    from zoo import Zoo, import_zoo
+
+    src = tmp_path / "fashion"
+    write_unterthiner(src, n_models=2, dataset="fashion_mnist")
+    metrics = pd.read_csv(src / "metrics.csv.gz", index_col=0)
+    metrics.assign(**{"config.batchsize": 256, "config.cnn_stride": 2}).to_csv(src / "metrics.csv.gz")
+    with Zoo.open(import_zoo("unterthiner", src, tmp_path / "f.h5")) as zoo:
+        assert list(zoo.table["batch_size"]) == [256, 256] and list(zoo.table["config.cnn_stride"]) == [2, 2]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eo_tasks.config import ConfigError
 from eo_tasks.data.errors import DataError
 from eo_tasks.models.convspec import ConvNetArch
 from eo_tasks.models.spec import InputSpec, ModelSpec
@@ -39,7 +40,12 @@ CONFIG_COLUMNS = (
     "config.train_fraction", "config.w_init",
 )
 RESULT_COLUMNS = ("modeldir", "step", "test_accuracy", "test_loss", "train_accuracy", "train_loss")
-METRIC_COLUMNS = CONFIG_COLUMNS + RESULT_COLUMNS
+# the other flags of train_network.py, which its results record as config.<flag> too: accepted
+# where a release has them (cnn_stride and batchsize are then used instead of the defaults)
+FLAG_COLUMNS = tuple(f"config.{f}" for f in ("batchsize", "cnn_stride", "grayscale", "augment_traindata",
+                                              "reduce_learningrate", "workdir", "verbose", "use_tpu", "master",
+                                              "tpu_job_name"))
+METRIC_COLUMNS = CONFIG_COLUMNS + FLAG_COLUMNS + RESULT_COLUMNS
 REQUIRED = RESULT_COLUMNS + ("config.dataset", "config.activation")
 LAYOUT_COLUMNS = ("varname", "start_idx", "end_idx", "shape")
 # dataset -> (image side, training images); train_network.py uses the TFDS train split
@@ -180,15 +186,23 @@ def read_unterthiner(src: str | Path, limit: int | None = None) -> tuple[list[Im
         idx = idx[np.argsort(steps, kind="stable")]
         steps = np.sort(steps)
         first = table.iloc[int(idx[0])]
-        spec = ModelSpec(
-            arch=ConvNetArch(**{**arch.__dict__, "activation": str(first["config.activation"]),
-                                "dropout": float(_value(first, "config.dropout", 0.0)),
-                                "init": str(_value(first, "config.w_init", "kaiming_uniform"))}),
-            inputs=(InputSpec("image", c_in),), num_classes=classes, image_size=side)
+        if str(_value(first, "config.dnn_architecture", "cnn")) != "cnn":
+            raise DataError(f"{mpath}: model {name!r} has config.dnn_architecture "
+                            f"{first['config.dnn_architecture']!r}; only the published 'cnn' can be imported")
+        try:
+            model_arch = ConvNetArch(**{
+                **arch.__dict__, "activation": str(first["config.activation"]),
+                "strides": (int(_value(first, "config.cnn_stride", STRIDE)),) * len(arch.channels),
+                "dropout": float(_value(first, "config.dropout", 0.0)),
+                "init": str(_value(first, "config.w_init", "kaiming_uniform"))})
+        except ConfigError as err:
+            raise DataError(f"{mpath}: model {name!r}: {err}") from None
+        spec = ModelSpec(arch=model_arch, inputs=(InputSpec("image", c_in),), num_classes=classes, image_size=side)
         train = train_config(str(_value(first, "config.optimizer", "adam")),
                              lr=float(_value(first, "config.learning_rate", 1e-3)),
                              weight_decay=float(_value(first, "config.l2reg", 0.0)), momentum=0.0,
-                             batch_size=BATCH_SIZE, epochs=int(_value(first, "config.epochs", int(steps[-1]))),
+                             batch_size=int(_value(first, "config.batchsize", BATCH_SIZE)),
+                             epochs=int(_value(first, "config.epochs", int(steps[-1]))),
                              seed=int(_value(first, "config.random_seed", 0)))
         rows = table.iloc[idx]
         m = {"train_acc": rows["train_accuracy"], "test_acc": rows["test_accuracy"],
@@ -196,7 +210,7 @@ def read_unterthiner(src: str | Path, limit: int | None = None) -> tuple[list[Im
         metrics = {k: v.to_numpy(dtype=np.float64) for k, v in m.items()}
         metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
         fraction = float(_value(first, "config.train_fraction", 1.0))
-        columns = {c: (v.item() if hasattr(v, "item") else v) for c, v in first.items() if c in CONFIG_COLUMNS}
+        columns = {c: (v.item() if hasattr(v, "item") else v) for c, v in first.items() if c.startswith("config.")}
         models.append(ImportedModel(
             name=name, spec=spec, train=train, train_size=int(n_train * fraction), epochs=steps.tolist(),
             load_weights=partial(_load, weights, idx, mapping), metrics=metrics, columns=columns))
