@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.preprocessing import StandardScaler
 
 from eo_tasks.models import ArchConfig, InputSpec, layout_for, spec_for
 from hyperrep.downstream.bootstrap import (class_replicates, intervals, number_replicates, paired_difference,
                                            resample_counts)
-from hyperrep.downstream.evaluate import INTERVAL_COLUMNS, DownstreamData, evaluate
+from hyperrep.downstream.evaluation import INTERVAL_COLUMNS, DownstreamData, evaluate
 from hyperrep.downstream.features import FEATURE_SETS, STAT_NAMES, WeightStats, feature_matrix
 from hyperrep.downstream.predictors import PropertyPredictor, class_metrics, number_metrics, score
 from hyperrep.downstream.properties import Property, select_properties
-from hyperrep.downstream.spaces import prepare_gbt, prepare_ridge
+from hyperrep.downstream.spaces import prepare_ridge, screen
 from hyperrep.downstream.tables import compare_embedding, metric_table, results_markdown, summary_markdown
 
 
@@ -139,24 +140,29 @@ def test_gbt_rounds_chosen_on_val_equal_a_refit_with_that_many_rounds():
     np.testing.assert_allclose(model.predict(x[60:]), refit.predict(x[60:]), rtol=1e-10)
 
 
-def test_gbt_projection_is_fitted_on_training_rows_only():
+def test_gbt_screening_is_fitted_on_training_rows_only():
     rng = np.random.default_rng(8)
-    x = rng.normal(size=(120, 40)) @ rng.normal(size=(40, 300))  # wide, low-rank like an embedding
-    y = x[:, 0] - x[:, 1]
-    model = PropertyPredictor("number", "gbt", gbt_components=8).fit(x[:80], y[:80], x[80:100], y[80:100])
-    assert model.basis_.shape == (300, 8) and "on 8 PCs" in model.chosen
-    np.testing.assert_array_equal(model.basis_, prepare_gbt(x[:80], 8).basis)
-    other_val = x[80:100] + rng.normal(0, 10.0, (20, 300))
-    again = PropertyPredictor("number", "gbt", gbt_components=8).fit(x[:80], y[:80], other_val, y[80:100])
-    np.testing.assert_array_equal(again.basis_, model.basis_)
-    np.testing.assert_array_equal(again.scaler_.mean_, model.scaler_.mean_)
-    ridge = PropertyPredictor("number", "ridge").fit(x[:80], y[:80], other_val, y[80:100])
+    x = rng.normal(size=(120, 300))  # wide, like an embedding
+    y = x[:, 7] - x[:, 250] + 0.5 * x[:, 30]
+    labels = np.where(x[:, 99] > 0, "a", "b")
+    for kind, target, informative in (("number", y, {7, 250, 30}), ("class", labels, {99})):
+        model = PropertyPredictor(kind, "gbt", gbt_components=8).fit(x[:80], target[:80], x[80:100], target[80:100])
+        assert len(model.selected_) == 8 and informative <= set(model.selected_.tolist())
+        assert "on 8 screened features" in model.chosen
+        expected = screen(StandardScaler().fit_transform(x[:80]), target[:80], kind, 8)
+        np.testing.assert_array_equal(model.selected_, expected)
+        # other validation rows: the same scaler and columns (only the rounds may change)
+        other_val = x[80:100] + rng.normal(0, 10.0, (20, 300))
+        again = PropertyPredictor(kind, "gbt", gbt_components=8).fit(x[:80], target[:80], other_val, target[80:100])
+        np.testing.assert_array_equal(again.selected_, model.selected_)
+        np.testing.assert_array_equal(again.scaler_.mean_, model.scaler_.mean_)
+    ridge = PropertyPredictor("number", "ridge").fit(x[:80], y[:80], x[80:100] * 3, y[80:100])
     np.testing.assert_array_equal(ridge.prepared_.basis, prepare_ridge(x[:80]).basis)
 
 
 def test_evaluate_fits_nothing_on_test_rows_and_threads_change_nothing(layout):
     data = _population(layout)
-    kwargs = dict(gbt_components=2, resamples=200)  # every feature set but pool(emb) is projected for gbt
+    kwargs = dict(gbt_components=2, resamples=200)  # every feature set but pool(emb) is screened for gbt
     ev = evaluate(data, threads=1, **kwargs)
     res = ev.results
     assert (res.loc[res["predictor"] == "gbt", "reduced_to"] == 2).sum() == 4 * len(ev.properties)

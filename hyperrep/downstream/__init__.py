@@ -18,7 +18,9 @@ _LAZY = {
     "WeightStats": "features", "feature_matrix": "features",
     "PropertyPredictor": "predictors", "score": "predictors",
     "Property": "properties", "select_properties": "properties",
-    "DownstreamData": "evaluate", "Evaluation": "evaluate", "evaluate": "evaluate",
+    # the module is "evaluation": a submodule named "evaluate" would replace the function
+    # of that name on the package as soon as anything imported it
+    "DownstreamData": "evaluation", "Evaluation": "evaluation", "evaluate": "evaluation",
     "load_data": "data",
     "property_report": "report", "write_report": "report",
     "compare_embedding": "tables", "results_markdown": "tables", "summary_markdown": "tables",

@@ -88,7 +88,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-gbt-features", type=int, default=4096,
                    help="skip (n/a) gradient boosting on feature sets wider than this")
     p.add_argument("--gbt-components", type=int, default=128,
-                   help="boost on this many principal components of wider feature sets (0: on every feature)")
+                   help="boost wider feature sets on this many features, screened on the training models (0: all)")
     p.add_argument("--resamples", type=int, default=1000,
                    help="bootstrap resamples of the test models behind each 95%% interval (0: no intervals)")
     p.add_argument("--seed", type=int, default=0, help="seed of the predictors and of the resamples")

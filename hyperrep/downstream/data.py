@@ -19,7 +19,7 @@ import pandas as pd
 
 from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
-from hyperrep.downstream.evaluate import DownstreamData
+from hyperrep.downstream.evaluation import DownstreamData
 from hyperrep.downstream.properties import HYPERPARAMETERS
 
 METRIC_COLUMNS = ("test_acc", "val_acc", "train_acc", "gap", "test_loss", "test_map")

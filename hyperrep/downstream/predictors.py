@@ -6,14 +6,16 @@ classes; its regularisation strength is picked on the validation rows. Ridge reg
 is solved in the eigenbasis of the training rows (:mod:`~hyperrep.downstream.spaces`),
 exactly and for every strength at once; logistic regression walks the strengths from
 strong to weak, each fit starting from the last one's solution. ``gbt`` is scikit-learn's
-histogram gradient boosting on at most ``gbt_components`` principal components of the
-training rows; it adds rounds while the validation score improves and keeps the number
-of rounds that scored best there.
+histogram gradient boosting on at most ``gbt_components`` features, screened on the
+training rows (:func:`~hyperrep.downstream.spaces.screen`); it stops adding rounds once
+the validation models' loss stops improving and keeps the number of rounds that scored
+best there.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from typing import Literal
@@ -27,8 +29,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, mean_absolute_error, r2_score
 
 from hyperrep.downstream.names import PREDICTORS
-from hyperrep.downstream.spaces import GBT_COMPONENTS, Prepared, prepare
+from hyperrep.downstream.spaces import GBT_COMPONENTS, Prepared, prepare, screen
 
+# scikit-learn >= 1.7 takes the validation rows for early stopping in fit (X_val, y_val)
+_FIT_TAKES_VALIDATION = "X_val" in inspect.signature(HistGradientBoostingRegressor.fit).parameters
 Kind = Literal["number", "class"]
 Method = Literal["ridge", "gbt"]
 NUMBER_METRICS = ("r2", "kendall_tau", "mae")
@@ -75,8 +79,9 @@ class PropertyPredictor:
     Features are standardised with statistics of the training rows only, and every basis
     is fitted on them only. Without validation rows the defaults are kept (``alpha=1``,
     all ``gbt_rounds``) and ``selected_on_val_`` is False. ``gbt_patience``: stop adding
-    boosting rounds once that many have not improved the validation score (None: fit
-    all ``gbt_rounds``; the rounds kept are the best-scoring ones either way).
+    boosting rounds once that many have not lowered the validation rows' loss (None, or
+    scikit-learn < 1.7: fit all ``gbt_rounds``); the rounds kept are the ones of the fitted
+    rounds that score best on the validation rows either way.
     """
 
     kind: Kind
@@ -85,12 +90,12 @@ class PropertyPredictor:
     gbt_rounds: int = 100
     gbt_components: int | None = GBT_COMPONENTS
     gbt_patience: int | None = 20
-    gbt_step: int = 10
     seed: int = 0
     alpha_: float | None = field(default=None, init=False)
     rounds_: int | None = field(default=None, init=False)
     selected_on_val_: bool = field(default=False, init=False)
     basis_: np.ndarray | None = field(default=None, init=False, repr=False)
+    selected_: np.ndarray | None = field(default=None, init=False, repr=False)  # gbt: screened columns
     coef_: np.ndarray | None = field(default=None, init=False, repr=False)  # ridge on numbers
     intercept_: float = field(default=0.0, init=False, repr=False)
 
@@ -114,15 +119,15 @@ class PropertyPredictor:
         y_train = np.asarray(y_train)
         if len(np.unique(y_train)) < 2:
             raise ValueError("the training rows hold a single value of the property; nothing to learn")
-        self.prepared_ = prep if prep is not None else prepare(self.method, x_train, self.gbt_components, self.seed)
+        self.prepared_ = prep if prep is not None else prepare(self.method, x_train)
         self.scaler_ = self.prepared_.scaler
         xt = self.scaler_.transform(x_train)
         xv = None if x_val is None or len(x_val) == 0 else self.scaler_.transform(x_val)
         self.selected_on_val_ = xv is not None
         if self.method == "gbt":
-            self.basis_ = self.prepared_.basis
-            if self.basis_ is not None:
-                xt, xv = xt @ self.basis_, None if xv is None else xv @ self.basis_
+            if self.gbt_components is not None and xt.shape[1] > self.gbt_components:
+                self.selected_ = screen(xt, y_train, self.kind, self.gbt_components)
+                xt, xv = xt[:, self.selected_], None if xv is None else xv[:, self.selected_]
             self._fit_gbt(xt, y_train, xv, y_val)
         elif self.kind == "number":
             self._fit_ridge(xt, y_train, xv, y_val)
@@ -181,28 +186,22 @@ class PropertyPredictor:
                    random_state=self.seed)
 
     def _fit_gbt(self, xt, yt, xv, yv) -> None:
-        if xv is None or self.gbt_patience is None:
-            self.model_ = self._gbt(len(xt), self.gbt_rounds).fit(xt, yt)
-            self.rounds_ = self.model_.n_iter_
-            if xv is not None:
-                scores = [_selection_score(self.kind, yv, p) for p in self.model_.staged_predict(xv)]
-                self.rounds_ = int(np.argmax(scores)) + 1  # first best: fewer rounds on a tie
-            return
-        # boosting is sequential and deterministic, so adding rounds to a warm-started model
-        # builds the same trees as one fit with more rounds
-        self.model_ = self._gbt(len(xt), min(self.gbt_step, self.gbt_rounds)).set_params(warm_start=True)
-        scores: list[float] = []
-        while True:
-            before = len(scores)
+        self.model_ = self._gbt(len(xt), self.gbt_rounds)
+        if xv is not None and self.gbt_patience is not None and _FIT_TAKES_VALIDATION:
+            # stop once the validation models' loss has not improved for gbt_patience rounds;
+            # with X_val given, scikit-learn holds out no training rows of its own
+            known = np.isin(yv, yt) if self.kind == "class" else np.ones(len(yv), bool)
+            if known.any():
+                self.model_.set_params(early_stopping=True, n_iter_no_change=self.gbt_patience, scoring="loss")
+                self.model_.fit(xt, yt, X_val=xv[known], y_val=np.asarray(yv)[known])
+        if not hasattr(self.model_, "n_iter_"):
             self.model_.fit(xt, yt)
-            for rounds, pred in enumerate(self.model_.staged_predict(xv), start=1):
-                if rounds > len(scores):
-                    scores.append(_selection_score(self.kind, yv, pred))
+        self.rounds_ = self.model_.n_iter_
+        if xv is not None:
+            # boosting is sequential and deterministic: the first k trees are the model a fit
+            # with k rounds gives, so every k up to the rounds fitted is scored from one fit
+            scores = [_selection_score(self.kind, yv, p) for p in self.model_.staged_predict(xv)]
             self.rounds_ = int(np.argmax(scores)) + 1  # first best: fewer rounds on a tie
-            done = self.model_.n_iter_
-            if done >= self.gbt_rounds or done - self.rounds_ >= self.gbt_patience or done <= before:
-                break
-            self.model_.set_params(max_iter=min(done + self.gbt_step, self.gbt_rounds))
 
     # ---- use ------------------------------------------------------------------------
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -211,6 +210,8 @@ class PropertyPredictor:
             return np.asarray(x, np.float64) @ self.coef_ + self.intercept_
         if self.basis_ is not None:
             x = x @ self.basis_
+        if self.selected_ is not None:
+            x = x[:, self.selected_]
         if self.method == "gbt" and self.rounds_ != self.model_.n_iter_:
             # the first rounds_ trees of the fitted model are the model a refit with rounds_ would give
             for rounds, pred in enumerate(self.model_.staged_predict(x), start=1):
@@ -223,7 +224,6 @@ class PropertyPredictor:
         """The hyperparameter that was chosen, as text for a results table."""
         if self.method == "ridge":
             return f"alpha={self.alpha_:.3g}"
-        if self.basis_ is None:
+        if self.selected_ is None:
             return f"rounds={self.rounds_}"
-        return (f"rounds={self.rounds_} on {self.basis_.shape[1]} PCs "
-                f"({self.prepared_.explained:.0%} of variance)")
+        return f"rounds={self.rounds_} on {len(self.selected_)} screened features"

@@ -25,7 +25,7 @@ import pandas as pd
 
 from eo_tasks.data.splits import SPLITS
 from hyperrep.downstream.bootstrap import RESAMPLES
-from hyperrep.downstream.evaluate import DownstreamData, Evaluation, evaluate
+from hyperrep.downstream.evaluation import DownstreamData, Evaluation, evaluate
 from hyperrep.downstream.features import FEATURE_SETS
 from hyperrep.downstream.plots import plot_embedding_pca, plot_pred_vs_true
 from hyperrep.downstream.predictors import PREDICTORS
@@ -73,9 +73,9 @@ def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str
         lines.append(f"- **only {counts['test']} test models: these figures are a smoke test, not an estimate**; "
                      f"a zoo of ~{10 * FEW_TEST_MODELS} models gives stable ones")
     lines.append("- ridge: ridge regression (numbers) or logistic regression (classes), regularisation chosen on "
-                 "the validation models; gbt: histogram gradient-boosted trees on at most the leading principal "
-                 "components of the training rows (column reduced_to), rounds added while the validation models' "
-                 "score improves and the best kept")
+                 "the validation models; gbt: histogram gradient-boosted trees on at most the features most "
+                 "associated with the property on the training rows (column reduced_to), rounds added while the "
+                 "validation models' score improves and the best kept")
     lines.append(f"- intervals: 95% percentile bootstrap over the test models ({evaluation.resamples} resamples, "
                  f"seed {evaluation.seed}; a drawn model brings all its checkpoints)")
     fitted = evaluation.results["seconds"].dropna()
@@ -142,7 +142,7 @@ def property_report(
     split by model; by default a run's own ``data.split_seed`` is used (0 without a run),
     so the embedding's test models are models the hyper-representation never trained on.
     ``threads``, ``jobs``, ``resamples``, ``gbt_components``, ``log``: see
-    :func:`~hyperrep.downstream.evaluate.evaluate`.
+    :func:`~hyperrep.downstream.evaluation.evaluate`.
     """
     from hyperrep.downstream.data import load_data
 

@@ -1,27 +1,32 @@
-"""What every predictor fitted on the same training rows of one feature set shares, fitted
-on those training rows only: the standardisation, and a basis of the standardised space.
+"""What predictors fitted on the same training rows of one feature set share, and the
+features gradient boosting reads, all fitted on those training rows only.
 
-- ridge: the full eigenbasis of the training rows' scatter matrix (X^T X = V diag(λ) V^T,
-  or, with more features than rows, an orthonormal basis of the rows' span from an SVD).
-  Ridge regression is diagonal in it, so every regularisation strength and every
-  property costs a matrix-vector product instead of a fresh solve; it is exact.
-- gbt: the leading principal components of the training rows (a seeded randomised SVD),
-  so gradient-boosted trees split on ``components`` directions instead of thousands of
-  features: the cost of a boosting round grows with the number of features.
+- ridge: the standardisation and the full eigenbasis of the training rows' scatter
+  matrix (X^T X = V diag(λ) V^T, or, with more features than rows, an orthonormal basis of
+  the rows' span from an SVD). Ridge regression is diagonal in it, so every
+  regularisation strength and every property costs a matrix-vector product instead of a
+  fresh solve; it is exact.
+- gbt: the standardisation, and for a feature set wider than ``components`` the
+  ``components`` features most associated with the property on the training rows
+  (:func:`screen`): the cost of a boosting round grows with the number of features.
+  Screening keeps the features themselves: trees split one feature at a time, and on a
+  rotation of the features (principal components) they did markedly worse in
+  benchmarks/predict_speed.py's comparison, while screened features scored like all of them.
 
 Validation and test rows never enter these fits, so neither can leak into a prediction.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import eigh
+from sklearn.feature_selection import f_classif
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.extmath import randomized_svd
 
-GBT_COMPONENTS = 128  # widest input gradient boosting gets; wider feature sets are projected
+GBT_COMPONENTS = 128  # widest input gradient boosting gets; wider feature sets are screened
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,6 @@ class Prepared:
     scaler: StandardScaler
     basis: np.ndarray | None = None
     spectrum: np.ndarray | None = None  # ridge: λ_i = |X v_i|² of the training rows
-    explained: float = 1.0  # share of the training rows' (scaled) variance the basis keeps
 
     @property
     def row_span(self) -> bool:
@@ -53,19 +57,21 @@ def prepare_ridge(x_train: np.ndarray) -> Prepared:
     return Prepared(scaler, v, np.clip(lam, 0.0, None))
 
 
-def prepare_gbt(x_train: np.ndarray, components: int | None = GBT_COMPONENTS, seed: int = 0) -> Prepared:
-    """The scaler and, for more than ``components`` features, the training rows' leading
-    principal components (None: no projection)."""
-    scaler = StandardScaler().fit(x_train)
-    if components is None or x_train.shape[1] <= components:
-        return Prepared(scaler)
-    xt = np.asarray(scaler.transform(x_train), dtype=np.float32)
-    k = min(components, *xt.shape)
-    _, s, vt = randomized_svd(xt, k, n_oversamples=10, n_iter=4, random_state=seed)
-    total = float(np.square(xt, dtype=np.float64).sum())
-    return Prepared(scaler, np.ascontiguousarray(vt.T), explained=float((s.astype(np.float64) ** 2).sum() / total)
-                    if total > 0 else 1.0)
+def screen(x_scaled: np.ndarray, y: np.ndarray, kind: str, k: int) -> np.ndarray:
+    """Indices (ascending) of the ``k`` columns of the standardised training rows most
+    associated with the property: |correlation| for numbers, the ANOVA F statistic for
+    classes; a constant column scores 0; ties go to the earlier column."""
+    if kind == "number":
+        # the columns are standardised on these rows: |x^T (y - ȳ)| is |correlation| times a constant
+        scores = np.abs((np.asarray(y, np.float64) - np.mean(y)).astype(x_scaled.dtype) @ x_scaled)
+    else:
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", UserWarning)  # "features ... are constant": they score 0
+            scores = f_classif(x_scaled, np.asarray(y).astype(str))[0]
+    scores = np.nan_to_num(np.asarray(scores, np.float64), nan=0.0, posinf=np.finfo(float).max)
+    return np.sort(np.argsort(-scores, kind="stable")[:k])
 
 
-def prepare(method: str, x_train: np.ndarray, components: int | None = GBT_COMPONENTS, seed: int = 0) -> Prepared:
-    return prepare_ridge(x_train) if method == "ridge" else prepare_gbt(x_train, components, seed)
+def prepare(method: str, x_train: np.ndarray) -> Prepared:
+    """Ridge: the scaler and eigenbasis; gbt: the scaler (the screening is per property)."""
+    return prepare_ridge(x_train) if method == "ridge" else Prepared(StandardScaler().fit(x_train))

@@ -17,12 +17,15 @@ import hashlib
 import itertools
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from scipy.linalg import LinAlgWarning
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from eo_tasks.config import ConfigError
@@ -132,14 +135,21 @@ def evaluate(
 
     ``max_gbt_features`` bounds the width of a feature set that gradient boosting is run
     on at all (wider: n/a); narrower sets wider than ``gbt_components`` are boosted on that
-    many principal components of their training rows (None: on every feature). ``threads``:
+    many of their features, screened on the training rows (None: on every feature). ``threads``:
     cores to use in all (None: every core); ``jobs``: cells fitted side by side (None: see
     :func:`plan_workers`). ``resamples``: bootstrap resamples of the test models behind each
     interval (0: no intervals), drawn with ``seed``. ``log`` receives one line per fitted cell.
     """
     n_jobs, per_job = plan_workers(threads, jobs)
     start = time.perf_counter()
-    with threadpool_limits(per_job):
+    # The predictors silence warnings they expect with catch_warnings, which swaps the
+    # process-wide filter list and so is not thread-safe: set the same filters once here,
+    # around every thread, so that no swap can let them through.
+    with threadpool_limits(per_job), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", LinAlgWarning)
+        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true", UserWarning)
+        warnings.filterwarnings("ignore", "Features .* are constant", UserWarning)
         ev = _evaluate(data, properties, feature_sets, predictors, max_gbt_features, seed, log,
                        n_jobs, per_job, resamples, gbt_components)
     ev.seconds, ev.jobs, ev.threads = time.perf_counter() - start, n_jobs, n_jobs * per_job
@@ -272,7 +282,7 @@ def _run_group(cells: list[tuple[int, _Target, str, str]], x: np.ndarray, *, mod
             if t.prop.kind == "number" and np.isnan(metrics["r2"]):
                 remarks.append("R² undefined: the test models hold a single value")
             record = {**metrics, "n_features": int(x.shape[1]), "chosen": model.chosen,
-                      "reduced_to": model.basis_.shape[1] if method == "gbt" and model.basis_ is not None else np.nan,
+                      "reduced_to": np.nan if model.selected_ is None else len(model.selected_),
                       "seconds": round(seconds, 3), "note": "; ".join(remarks)}
             pred_rows = epochs.loc[test].assign(feature_set=fs, predictor=method, property=t.prop.name,
                                                 true=y[test], pred=pred)
