@@ -328,6 +328,12 @@ def test_compare_embedding_verdicts_come_from_a_paired_bootstrap():
     summary = summary_markdown(res, preds)
     assert "Neither side classifies chance better than chance" in summary
     assert "Tie (the 95% interval of the difference includes 0) on: same, close, tie." in summary
+    # the same clear margin on 5 test models is no verdict: too few models to speak for a population
+    few = models < 5
+    res5, preds5 = _cells({("wins", "emb"): (models[few], y[few], y[few]),
+                           ("wins", "s(W)"): (models[few], y[few], noisy[few])}, "number")
+    five = compare_embedding(res5, preds5).set_index("property").loc["wins"]
+    assert five["margin_lo"] > 0 and five["n_test_models"] == 5 and five["verdict"] == "tie"
     misaligned = preds.assign(epoch=np.where(preds["feature_set"] == "emb", preds["epoch"] + 1, preds["epoch"]))
     with pytest.raises(ValueError, match="not scored on the same test rows"):
         compare_embedding(res, misaligned)

@@ -5,7 +5,8 @@ validation models, and the metrics they are scored with.
 classes; its regularisation strength is picked on the validation rows. Ridge regression
 is solved in the eigenbasis of the training rows (:mod:`~hyperrep.downstream.spaces`),
 exactly and for every strength at once; logistic regression walks the strengths from
-strong to weak, each fit starting from the last one's solution. ``gbt`` is scikit-learn's
+strong to weak, each fit starting from the last one's solution, until four in a row have
+not scored better on the validation rows. ``gbt`` is scikit-learn's
 histogram gradient boosting on at most ``gbt_components`` features, screened on the
 training rows (:func:`~hyperrep.downstream.spaces.screen`); it stops adding rounds once
 the validation models' loss stops improving and keeps the number of rounds that scored
@@ -90,6 +91,7 @@ class PropertyPredictor:
     gbt_rounds: int = 100
     gbt_components: int | None = GBT_COMPONENTS
     gbt_patience: int | None = 20
+    alpha_patience: int | None = 4  # logistic regression: see _fit_logistic
     seed: int = 0
     alpha_: float | None = field(default=None, init=False)
     rounds_: int | None = field(default=None, init=False)
@@ -141,7 +143,9 @@ class PropertyPredictor:
         prep = self.prepared_
         self.basis_ = prep.basis if prep.row_span else None
         self.intercept_ = float(np.mean(yt))
-        along = prep.basis.T @ (np.asarray(xt, np.float64).T @ (np.asarray(yt, float) - self.intercept_))
+        # in the features' precision, as scikit-learn's Ridge fits float32 features (no float64 copy)
+        centred = (np.asarray(yt, np.float64) - self.intercept_).astype(xt.dtype)
+        along = prep.basis.T @ np.asarray(centred @ xt, np.float64)
         alphas = sorted(self.alphas) if xv is not None else [1.0]
         coefs = prep.basis @ (along[:, None] / (prep.spectrum[:, None] + np.asarray(alphas)[None, :]))
         if xv is None:
@@ -168,15 +172,23 @@ class PropertyPredictor:
                 self.alpha_ = 1.0
                 self.model_ = LogisticRegression(C=1.0, max_iter=2000).fit(xt, yt)
                 return
-            best = -np.inf
+            best, since, first = -np.inf, 0, None
             # C is the inverse L2 strength, so one alpha grid serves both kinds; strong to
-            # weak, each fit warm-started from the last; ">": ties go to the stronger one
+            # weak, each fit warm-started from the last; ">": ties go to the stronger one.
+            # The weak end is where lbfgs needs most iterations (separable classes), so once
+            # the score has risen above the strongest strength's (which predicts one class),
+            # the walk stops when alpha_patience strengths in a row have not scored better.
             model = LogisticRegression(max_iter=2000, warm_start=True)
             for alpha in sorted(self.alphas, reverse=True):
                 model.set_params(C=1.0 / alpha).fit(xt, yt)
                 s = _selection_score(self.kind, yv, model.predict(xv))
+                first = s if first is None else first
                 if s > best:
-                    best, self.alpha_, self.model_ = s, alpha, copy.deepcopy(model)
+                    best, since, self.alpha_, self.model_ = s, 0, alpha, copy.deepcopy(model)
+                elif best > first:
+                    since += 1
+                    if self.alpha_patience is not None and since >= self.alpha_patience:
+                        break
 
     def _gbt(self, n_train: int, rounds: int):
         # sklearn's default of 20 rows per leaf would leave a tiny zoo with a constant model

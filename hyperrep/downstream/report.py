@@ -74,8 +74,8 @@ def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str
                      f"a zoo of ~{10 * FEW_TEST_MODELS} models gives stable ones")
     lines.append("- ridge: ridge regression (numbers) or logistic regression (classes), regularisation chosen on "
                  "the validation models; gbt: histogram gradient-boosted trees on at most the features most "
-                 "associated with the property on the training rows (column reduced_to), rounds added while the "
-                 "validation models' score improves and the best kept")
+                 "associated with the property on the training rows (column reduced_to), boosted until the validation "
+                 "models' loss has not improved for 20 rounds, the rounds that score best on them kept")
     lines.append(f"- intervals: 95% percentile bootstrap over the test models ({evaluation.resamples} resamples, "
                  f"seed {evaluation.seed}; a drawn model brings all its checkpoints)")
     fitted = evaluation.results["seconds"].dropna()

@@ -53,7 +53,7 @@ def prepare_ridge(x_train: np.ndarray) -> Prepared:
         # an L2-regularised linear model's weights lie in the span of the training rows
         _, s, vt = np.linalg.svd(xt, full_matrices=False)
         return Prepared(scaler, vt.T, s**2)
-    lam, v = eigh(xt.T @ xt, overwrite_a=True, check_finite=False)
+    lam, v = eigh(xt.T @ xt, overwrite_a=True, check_finite=False, driver="evd")
     return Prepared(scaler, v, np.clip(lam, 0.0, None))
 
 

@@ -25,6 +25,7 @@ METRIC_TITLES = {
 # The metric that decides "best" for a property of each kind.
 PRIMARY = {"number": "r2", "class": "balanced_accuracy"}
 EMBEDDING_SETS = ("emb", "pool(emb)", "emb+s(W)")
+MIN_VERDICT_MODELS = 10  # fewer test models: no win or loss, whatever the interval
 
 
 def _row_label(row: pd.Series) -> str:
@@ -158,6 +159,10 @@ def compare_embedding(results: pd.DataFrame, predictions: pd.DataFrame, *, resam
         margin = float(e[metric] - b[metric])
         lo, hi = paired_margin(predictions, e, b, metric, resamples=resamples, seed=seed, level=level)
         verdict = "embedding wins" if lo > 0 else ("embedding loses" if hi < 0 else "tie")
+        models = int(predictions.loc[predictions["property"] == prop, "model"].nunique())
+        if models < MIN_VERDICT_MODELS:
+            verdict = "tie"  # a bootstrap of a handful of models says little about the population
+
         if metric == "r2" and max(e[metric], b[metric]) <= 0:
             verdict = "neither beats the mean"
         chance = 1.0 / e["n_classes"] if "n_classes" in e and e["n_classes"] > 0 else np.nan
@@ -166,7 +171,7 @@ def compare_embedding(results: pd.DataFrame, predictions: pd.DataFrame, *, resam
         records.append({
             **record, "best_embedding": _row_label(e), "embedding_score": float(e[metric]),
             "best_baseline": _row_label(b), "baseline_score": float(b[metric]),
-            "margin": margin, "margin_lo": lo, "margin_hi": hi, "verdict": verdict,
+            "margin": margin, "margin_lo": lo, "margin_hi": hi, "n_test_models": models, "verdict": verdict,
         })
     return pd.DataFrame.from_records(records)
 
@@ -198,7 +203,9 @@ def summary_markdown(results: pd.DataFrame, predictions: pd.DataFrame, *, resamp
         "test models (models drawn with replacement, each with all its checkpoints; seed "
         f"{seed}); the margin's {pct} interval is the central {pct} of the resampled differences. The embedding "
         "wins (or loses) only where that interval lies above (below) 0; otherwise the two are a tie: the test models "
-        "cannot tell them apart. Both sides are the best of their group on these test models, so a win is the "
+        "cannot tell them apart. With fewer than "
+        f"{MIN_VERDICT_MODELS} test models every verdict is a tie: resamples of a handful of models say little "
+        "about the population. Both sides are the best of their group on these test models, so a win is the "
         "best embedding against the best baseline, not a pre-registered pair.",
         "",
         f"| property | metric | best with embedding | best on weights | margin [{pct} interval] | verdict |",
