@@ -87,7 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seed of the split by model (default: the run's data.split_seed)")
     p.add_argument("--max-gbt-features", type=int, default=4096,
                    help="skip (n/a) gradient boosting on feature sets wider than this")
-    p.add_argument("--gbt-components", type=int, default=128,
+    p.add_argument("--gbt-components", type=int, default=256,
                    help="boost wider feature sets on this many features, screened on the training models (0: all)")
     p.add_argument("--resamples", type=int, default=1000,
                    help="bootstrap resamples of the test models behind each 95%% interval (0: no intervals)")

@@ -8,9 +8,9 @@ exactly and for every strength at once; logistic regression walks the strengths 
 strong to weak, each fit starting from the last one's solution, until four in a row have
 not scored better on the validation rows. ``gbt`` is scikit-learn's
 histogram gradient boosting on at most ``gbt_components`` features, screened on the
-training rows (:func:`~hyperrep.downstream.spaces.screen`); it stops adding rounds once
-the validation models' loss stops improving and keeps the number of rounds that scored
-best there.
+training rows (:func:`~hyperrep.downstream.spaces.screen`); for numbers it stops adding
+rounds once the validation models' squared error stops improving; it keeps the number of
+rounds that scored best there.
 """
 
 from __future__ import annotations
@@ -79,10 +79,10 @@ class PropertyPredictor:
 
     Features are standardised with statistics of the training rows only, and every basis
     is fitted on them only. Without validation rows the defaults are kept (``alpha=1``,
-    all ``gbt_rounds``) and ``selected_on_val_`` is False. ``gbt_patience``: stop adding
-    boosting rounds once that many have not lowered the validation rows' loss (None, or
-    scikit-learn < 1.7: fit all ``gbt_rounds``); the rounds kept are the ones of the fitted
-    rounds that score best on the validation rows either way.
+    all ``gbt_rounds``) and ``selected_on_val_`` is False. ``gbt_patience``: for numbers,
+    stop adding boosting rounds once that many have not lowered the validation rows'
+    squared error (None, or scikit-learn < 1.7: fit all ``gbt_rounds``); the rounds kept
+    are the ones of the fitted rounds that score best on the validation rows either way.
     """
 
     kind: Kind
@@ -199,14 +199,14 @@ class PropertyPredictor:
 
     def _fit_gbt(self, xt, yt, xv, yv) -> None:
         self.model_ = self._gbt(len(xt), self.gbt_rounds)
-        if xv is not None and self.gbt_patience is not None and _FIT_TAKES_VALIDATION:
-            # stop once the validation models' loss has not improved for gbt_patience rounds;
-            # with X_val given, scikit-learn holds out no training rows of its own
-            known = np.isin(yv, yt) if self.kind == "class" else np.ones(len(yv), bool)
-            if known.any():
-                self.model_.set_params(early_stopping=True, n_iter_no_change=self.gbt_patience, scoring="loss")
-                self.model_.fit(xt, yt, X_val=xv[known], y_val=np.asarray(yv)[known])
-        if not hasattr(self.model_, "n_iter_"):
+        if xv is not None and self.gbt_patience is not None and self.kind == "number" and _FIT_TAKES_VALIDATION:
+            # stop once the validation models' squared error (the selection score) has not
+            # improved for gbt_patience rounds; given X_val, scikit-learn holds out no
+            # training rows. Not for classes: their log-loss rises with overconfidence while
+            # the balanced accuracy the rounds are chosen by still improves.
+            self.model_.set_params(early_stopping=True, n_iter_no_change=self.gbt_patience, scoring="loss")
+            self.model_.fit(xt, yt, X_val=xv, y_val=yv)
+        else:
             self.model_.fit(xt, yt)
         self.rounds_ = self.model_.n_iter_
         if xv is not None:

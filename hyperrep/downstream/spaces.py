@@ -26,7 +26,7 @@ from scipy.linalg import eigh
 from sklearn.feature_selection import f_classif
 from sklearn.preprocessing import StandardScaler
 
-GBT_COMPONENTS = 128  # widest input gradient boosting gets; wider feature sets are screened
+GBT_COMPONENTS = 256  # widest input gradient boosting gets; wider feature sets are screened
 
 
 @dataclass(frozen=True)
