@@ -7,37 +7,34 @@ bootstrap interval over the test models (:mod:`~hyperrep.downstream.bootstrap`).
 
 Cells of one feature set and predictor share one scaler and basis fitted on the
 training rows (:mod:`~hyperrep.downstream.spaces`), so they run as one group, and
-groups run side by side on ``jobs`` threads. A cell's numbers do not depend on which
-other cells run, nor on the threads.
+groups run side by side in ``jobs`` processes (:mod:`~hyperrep.downstream.cells`). A
+cell's numbers do not depend on which other cells run, nor on the jobs and threads.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from scipy.linalg import LinAlgWarning
-from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import SPLITS
 from eo_tasks.models.layout import Layout
-from hyperrep.downstream.bootstrap import RESAMPLES, intervals
+from hyperrep.downstream.bootstrap import RESAMPLES
+from hyperrep.downstream.cells import Target, quiet, run_groups
 from hyperrep.downstream.features import FEATURE_SETS, WeightStats, feature_matrix
-from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS, PREDICTORS, PropertyPredictor, score
+from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS, PREDICTORS
 from hyperrep.downstream.properties import Property, select_properties
-from hyperrep.downstream.spaces import GBT_COMPONENTS, Prepared
+from hyperrep.downstream.spaces import GBT_COMPONENTS
 
 METRICS = (*NUMBER_METRICS, *CLASS_METRICS)
+PRIMARY_METRIC = {"number": "r2", "class": "balanced_accuracy"}
 INTERVAL_COLUMNS = tuple(f"{m}_{end}" for m in METRICS for end in ("lo", "hi"))
 RESULT_COLUMNS = (
     "feature_set", "predictor", "property", "kind", "scale", *METRICS, *INTERVAL_COLUMNS,
@@ -142,29 +139,12 @@ def evaluate(
     """
     n_jobs, per_job = plan_workers(threads, jobs)
     start = time.perf_counter()
-    # The predictors silence warnings they expect with catch_warnings, which swaps the
-    # process-wide filter list and so is not thread-safe: set the same filters once here,
-    # around every thread, so that no swap can let them through.
-    with threadpool_limits(per_job), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", LinAlgWarning)
-        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true", UserWarning)
-        warnings.filterwarnings("ignore", "Features .* are constant", UserWarning)
+    with threadpool_limits(per_job), quiet():
         ev = _evaluate(data, properties, feature_sets, predictors, max_gbt_features, seed, log,
                        n_jobs, per_job, resamples, gbt_components)
     ev.seconds, ev.jobs, ev.threads = time.perf_counter() - start, n_jobs, n_jobs * per_job
     ev.resamples, ev.seed = resamples, seed
     return ev
-
-
-@dataclass(frozen=True)
-class _Target:
-    """One property on this zoo's rows: its encoded values and the rows each split uses."""
-
-    prop: Property
-    values: np.ndarray
-    masks: dict[str, np.ndarray]
-    skip: str
 
 
 def _check_names(feature_sets: tuple[str, ...], predictors: tuple[str, ...], data: DownstreamData) -> None:
@@ -203,7 +183,7 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
         values = prop.encode(data.rows[prop.name])
         known = ~pd.isna(data.rows[prop.name]).to_numpy()
         masks = {s: (split == s) & known for s in SPLITS}
-        targets.append(_Target(prop, values, masks, _skip_reason(prop, values, masks)))
+        targets.append(Target(prop, values, masks, _skip_reason(prop, values, masks)))
     cells = [(t, fs, method) for t in targets for fs in feature_sets for method in predictors]
     records: list[dict] = []
     groups: dict[tuple[str, str], list[int]] = {}  # cells sharing a scaler and basis
@@ -218,21 +198,19 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
         else:
             groups.setdefault((fs, method), []).append(i)
 
-    fitted = itertools.count(1)
     settings = dict(models=data.rows["model"].to_numpy(), epochs=data.rows[["model", "epoch"]], seed=seed,
-                    resamples=resamples, gbt_components=gbt_components, per_job=per_job, log=log,
-                    progress=(fitted, sum(map(len, groups.values()))))
-    runs = [delayed(_run_group)([(i, *cells[i]) for i in members], features[fs], **settings)
-            for (fs, _), members in groups.items()]
-    if n_jobs == 1 or len(runs) <= 1:
-        outputs = [fn(*args, **kwargs) for fn, args, kwargs in runs]
-    else:
-        # threads, not processes: the fits release the GIL and share the feature matrices
-        outputs = Parallel(n_jobs=n_jobs, backend="threading")(runs)
+                    resamples=resamples, gbt_components=gbt_components)
+    work = [([(i, *cells[i]) for i in members], features[fs]) for (fs, _), members in groups.items()]
+    total = sum(len(members) for members in groups.values())
     predictions: list[pd.DataFrame | None] = [None] * len(cells)
-    for i, record, pred in itertools.chain.from_iterable(outputs):
+    for done, (i, record, pred) in enumerate(run_groups(work, n_jobs, per_job, **settings), start=1):
         records[i].update(record)
         predictions[i] = pred
+        if log is not None:
+            main = PRIMARY_METRIC[records[i]["kind"]]
+            log(f"[predict] {records[i]['property']} from {records[i]['feature_set']} with "
+                f"{records[i]['predictor']}: {main} {record[main]:.3f} ({record['seconds']:.1f} s; "
+                f"{done} of {total} fitted)")
     results = pd.DataFrame.from_records(records).reindex(columns=list(RESULT_COLUMNS))
     results["note"] = results["note"].fillna("")
     ran = [p for p in predictions if p is not None]
@@ -241,7 +219,7 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
     return Evaluation(results, preds, properties, notes, data.split_id)
 
 
-def _base_record(t: _Target, fs: str, method: str, data: DownstreamData) -> dict:
+def _base_record(t: Target, fs: str, method: str, data: DownstreamData) -> dict:
     known = t.masks["train"] | t.masks["val"] | t.masks["test"]
     return {
         "feature_set": fs, "predictor": method, "property": t.prop.name, "kind": t.prop.kind,
@@ -250,44 +228,6 @@ def _base_record(t: _Target, fs: str, method: str, data: DownstreamData) -> dict
         "n_test_models": int(data.rows.loc[t.masks["test"], "model"].nunique()),
         "n_classes": len(np.unique(t.values[known])) if t.prop.kind == "class" else np.nan,
     }
-
-
-def _run_group(cells: list[tuple[int, _Target, str, str]], x: np.ndarray, *, models: np.ndarray,
-               epochs: pd.DataFrame, seed: int, resamples: int, gbt_components: int | None, per_job: int,
-               log: Callable[[str], None] | None, progress: tuple[itertools.count, int]) -> list[tuple]:
-    """Fit the cells of one feature set and predictor (in order), sharing their preparation."""
-    out = []
-    prepared: dict[bytes, tuple[Prepared | None, tuple[np.ndarray, ...]]] = {}
-    # OpenMP's thread count is a per-thread setting: a worker thread must set its own
-    with threadpool_limits(per_job, user_api="openmp"):
-        for i, t, fs, method in cells:
-            start = time.perf_counter()
-            key = t.masks["train"].tobytes()
-            if key not in prepared:
-                prepared[key] = (None, tuple(x[t.masks[s]] for s in SPLITS))
-            prep, (x_train, x_val, x_test) = prepared[key]
-            y, test = t.values, t.masks["test"]
-            model = PropertyPredictor(t.prop.kind, method, gbt_components=gbt_components, seed=seed).fit(
-                x_train, y[t.masks["train"]], x_val, y[t.masks["val"]], prep=prep)
-            prepared[key] = (model.prepared_, prepared[key][1])
-            pred = model.predict(x_test)
-            metrics = score(t.prop.kind, y[test], pred)
-            metrics.update(intervals(t.prop.kind, y[test], pred, models[test], resamples=resamples, seed=seed))
-            seconds = time.perf_counter() - start
-            if log is not None:
-                main = "r2" if t.prop.kind == "number" else "balanced_accuracy"
-                log(f"[predict] {t.prop.name} from {fs} with {method}: {main} {metrics[main]:.3f} "
-                    f"({seconds:.1f} s; {next(progress[0])} of {progress[1]} fitted)")
-            remarks = [] if model.selected_on_val_ else ["no validation models: defaults kept"]
-            if t.prop.kind == "number" and np.isnan(metrics["r2"]):
-                remarks.append("R² undefined: the test models hold a single value")
-            record = {**metrics, "n_features": int(x.shape[1]), "chosen": model.chosen,
-                      "reduced_to": np.nan if model.selected_ is None else len(model.selected_),
-                      "seconds": round(seconds, 3), "note": "; ".join(remarks)}
-            pred_rows = epochs.loc[test].assign(feature_set=fs, predictor=method, property=t.prop.name,
-                                                true=y[test], pred=pred)
-            out.append((i, record, pred_rows))
-    return out
 
 
 def _skip_reason(prop: Property, target: np.ndarray, masks: dict[str, np.ndarray]) -> str:

@@ -1,0 +1,112 @@
+"""Fitting the cells of an evaluation: one property from one feature set with one predictor.
+
+Cells of one feature set and predictor share the scaler and basis fitted on their training
+rows (:mod:`~hyperrep.downstream.spaces`), so they run in order as one group; groups run
+side by side in ``jobs`` worker processes. Processes, not threads: gradient boosting grows
+its trees node by node in Python, so threads would queue on the interpreter lock. The
+feature matrices reach the workers as memory-mapped files written once, not as copies.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed, parallel_config
+from scipy.linalg import LinAlgWarning
+from sklearn.exceptions import ConvergenceWarning
+
+from eo_tasks.data.splits import SPLITS
+from hyperrep.downstream.bootstrap import intervals
+from hyperrep.downstream.predictors import PropertyPredictor, score
+from hyperrep.downstream.properties import Property
+from hyperrep.downstream.spaces import Prepared
+
+
+@dataclass(frozen=True)
+class Target:
+    """One property on this zoo's rows: its encoded values and the rows each split uses."""
+
+    prop: Property
+    values: np.ndarray
+    masks: dict[str, np.ndarray]
+    skip: str
+
+
+Cell = tuple[int, Target, str, str]  # (index in the results, target, feature set, predictor)
+Fitted = tuple[int, dict, pd.DataFrame]  # (index, result columns, test-row predictions)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Filters for the warnings a fit is expected to raise (tiny zoos make near-singular
+    problems that validation then rejects; a test class a predictor never outputs)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", LinAlgWarning)
+        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true", UserWarning)
+        warnings.filterwarnings("ignore", "Features .* are constant", UserWarning)
+        yield
+
+
+def fit_group(cells: Sequence[Cell], x: np.ndarray, *, models: np.ndarray, epochs: pd.DataFrame, seed: int,
+              resamples: int, gbt_components: int | None) -> Iterator[Fitted]:
+    """Fit the cells of one feature set and predictor in order, sharing their preparation."""
+    prepared: dict[bytes, tuple[Prepared | None, tuple[np.ndarray, ...]]] = {}
+    for i, t, fs, method in cells:
+        start = time.perf_counter()
+        key = t.masks["train"].tobytes()
+        if key not in prepared:
+            prepared[key] = (None, tuple(np.asarray(x[t.masks[s]]) for s in SPLITS))
+        prep, (x_train, x_val, x_test) = prepared[key]
+        y, test = t.values, t.masks["test"]
+        model = PropertyPredictor(t.prop.kind, method, gbt_components=gbt_components, seed=seed).fit(
+            x_train, y[t.masks["train"]], x_val, y[t.masks["val"]], prep=prep)
+        prepared[key] = (model.prepared_, prepared[key][1])
+        pred = model.predict(x_test)
+        metrics = score(t.prop.kind, y[test], pred)
+        metrics.update(intervals(t.prop.kind, y[test], pred, models[test], resamples=resamples, seed=seed))
+        remarks = [] if model.selected_on_val_ else ["no validation models: defaults kept"]
+        if t.prop.kind == "number" and np.isnan(metrics["r2"]):
+            remarks.append("R² undefined: the test models hold a single value")
+        record = {**metrics, "n_features": int(x.shape[1]), "chosen": model.chosen,
+                  "reduced_to": np.nan if model.selected_ is None else len(model.selected_),
+                  "seconds": round(time.perf_counter() - start, 3), "note": "; ".join(remarks)}
+        pred_rows = epochs.loc[test].assign(feature_set=fs, predictor=method, property=t.prop.name,
+                                            true=y[test], pred=pred)
+        yield i, record, pred_rows
+
+
+def _group_in_worker(cells: Sequence[Cell], x: np.ndarray, **settings: object) -> list[Fitted]:
+    with quiet():  # a worker process starts with the default filters
+        return list(fit_group(cells, x, **settings))
+
+
+def run_groups(groups: Sequence[tuple[Sequence[Cell], np.ndarray]], jobs: int, threads_per_job: int,
+               **settings: object) -> Iterator[Fitted]:
+    """Every group's fitted cells, as they finish: in this process when ``jobs`` is 1,
+    else in ``jobs`` worker processes of ``threads_per_job`` BLAS/OpenMP threads each
+    (the longest-looking groups first: the widest feature sets)."""
+    if jobs == 1 or len(groups) <= 1:
+        for cells, x in groups:
+            yield from fit_group(cells, x, **settings)
+        return
+    order = sorted(groups, key=lambda g: -g[1].shape[1] * (1 if g[0][0][3] == "ridge" else 0.25))
+    with tempfile.TemporaryDirectory(prefix="hyperzoo-predict-") as tmp:
+        mapped: dict[int, np.ndarray] = {}
+        for _, x in order:
+            if id(x) not in mapped:  # one file per feature matrix, however many groups read it
+                path = Path(tmp) / f"features{len(mapped)}.npy"
+                np.save(path, x)
+                mapped[id(x)] = np.load(path, mmap_mode="r")
+        tasks = [delayed(_group_in_worker)(cells, mapped[id(x)], **settings) for cells, x in order]
+        with parallel_config(backend="loky", inner_max_num_threads=threads_per_job):
+            for fitted in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
+                yield from fitted
