@@ -220,12 +220,13 @@ class Zoo:
             raise KeyError(f"epoch {epoch} is not a kept checkpoint; kept: {self.epochs.tolist()}")
         return int(hits[0])
 
-    def select(self, *, status: Sequence[str] = ("done",), arch: int | None = None,
+    def select(self, *, status: Sequence[str] = ("done",), arch: int | Sequence[int] | str | None = None,
                epochs: Sequence[int] | None = None, max_abs: float | None = 1e3,
                fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Selection:
         """Checkpoints for learning on weights (see :mod:`zoo.select`): models with a status in
         ``status`` of architecture ``arch`` (None: the one they use, else
-        MultipleArchitecturesError), split by model with ``fractions`` and ``seed``; of them
+        MultipleArchitecturesError; ``"all"`` or a sequence of ids: several, split stratified
+        per architecture), split by model with ``fractions`` and ``seed``; of them
         the checkpoints of ``epochs`` (None: all stored) whose weights are finite and
         ``|w| <= max_abs`` (None: finite only)."""
         from zoo.select import select

@@ -1,17 +1,22 @@
-"""Choosing a zoo's checkpoints for learning on weights: by model status, architecture,
+"""Choosing a zoo's checkpoints for learning on weights: by model status, architecture(s),
 kept epoch and a bound on the weights, with the models split train/val/test.
 
 Models, never single checkpoints, are split, so no model's checkpoints cross splits. The
 split depends only on the eligible models (status and architecture), the fractions and
 the seed, not on the epoch or weight filters, so every consumer of a zoo that selects the
 same models with the same seed sees the same split.
+
+Several architectures (``arch="all"`` or a sequence of ids) are split stratified: each
+architecture's models are split on their own with the same fractions and seed, so an
+architecture's split is the one it gets when selected alone, and every architecture has
+models in every split that one architecture alone would have.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -45,34 +50,64 @@ def split_models(models: np.ndarray, fractions: Sequence[float], seed: int) -> d
 class Selection:
     """The outcome of :meth:`zoo.Zoo.select`.
 
-    ``models``: the eligible models (status and architecture), sorted; ``splits``: them
-    split by model; ``checkpoints``: one row per selected checkpoint of those models, in
-    (model, checkpoint) order, with ``model, checkpoint, epoch, split`` and every metric.
+    ``archs``: the selected architectures (ids into ``Zoo.layouts``, sorted) and ``layouts``
+    their layouts; ``models``: the eligible models (status and architecture), sorted;
+    ``splits``: them split by model (stratified per architecture); ``checkpoints``: one row
+    per selected checkpoint of those models, in (model, checkpoint) order, with ``model,
+    checkpoint, split, arch, epoch`` and every metric.
     """
 
-    arch: int
-    layout: Layout
+    archs: tuple[int, ...]
+    layouts: dict[int, Layout]
     models: np.ndarray
     splits: dict[str, np.ndarray]
     checkpoints: pd.DataFrame
+
+    def _one(self) -> int:
+        if len(self.archs) != 1:
+            raise MultipleArchitecturesError(f"this selection holds architectures {list(self.archs)}; "
+                                             "use archs / layouts[arch]")
+        return self.archs[0]
+
+    @property
+    def arch(self) -> int:
+        """The architecture of a one-architecture selection (MultipleArchitecturesError otherwise)."""
+        return self._one()
+
+    @property
+    def layout(self) -> Layout:
+        """The layout of a one-architecture selection (MultipleArchitecturesError otherwise)."""
+        return self.layouts[self._one()]
 
     def split_of(self, model: int) -> str:
         return next(s for s, ids in self.splits.items() if int(model) in ids)
 
 
-def select(zoo: Zoo, *, status: Sequence[str] = ("done",), arch: int | None = None,
+def select(zoo: Zoo, *, status: Sequence[str] = ("done",), arch: int | Sequence[int] | Literal["all"] | None = None,
            epochs: Sequence[int] | None = None, max_abs: float | None = 1e3,
            fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Selection:
     table, metrics, kept_epochs = zoo.table, zoo.metrics, zoo.epochs
     eligible = table.index[table["status"].isin(list(status))].to_numpy()
     archs = table["arch"].to_numpy()
+    used = sorted(set(archs[eligible].tolist()))
     if arch is None:
-        used = sorted(set(archs[eligible].tolist()))
         if len(used) > 1:
             raise MultipleArchitecturesError(f"{zoo.path}: the selected models use architectures {used}; pass arch=")
-        arch = used[0] if used else 0
-    models = np.sort(eligible[archs[eligible] == arch])
-    splits = split_models(models, fractions, seed)
+        wanted = [used[0] if used else 0]
+    elif isinstance(arch, str):
+        if arch != "all":
+            raise ConfigError(f"arch must be an architecture index, a sequence of them or 'all', got {arch!r}")
+        wanted = used or [0]
+    else:
+        wanted = sorted({int(a) for a in np.atleast_1d(np.asarray(arch, dtype=np.int64)).tolist()})
+    unknown = [a for a in wanted if not 0 <= a < len(zoo.layouts)]
+    if unknown or not wanted:
+        raise ConfigError(f"{zoo.path}: architectures {unknown or wanted} are not in this zoo "
+                          f"(it has {len(zoo.layouts)}: 0..{len(zoo.layouts) - 1})")
+    models = np.sort(eligible[np.isin(archs[eligible], wanted)])
+    # stratified: each architecture's models split alone (one architecture: today's split)
+    parts = [split_models(models[archs[models] == a], fractions, seed) for a in wanted]
+    splits = {s: np.sort(np.concatenate([p[s] for p in parts])) for s in SPLITS}
     rows = metrics[metrics["model"].isin(models)]
     if epochs is not None:
         unknown = sorted(set(epochs) - set(kept_epochs.tolist()))
@@ -83,4 +118,5 @@ def select(zoo: Zoo, *, status: Sequence[str] = ("done",), arch: int | None = No
     rows = rows[np.isfinite(rows["weight_max_abs"]) & (rows["weight_max_abs"] <= bound)].reset_index(drop=True)
     split_of = {int(m): s for s in SPLITS for m in splits[s]}
     rows.insert(2, "split", rows["model"].map(split_of))
-    return Selection(int(arch), zoo.layouts[int(arch)], models, splits, rows)
+    rows.insert(3, "arch", archs[rows["model"].to_numpy(dtype=np.int64)].astype(np.int64))
+    return Selection(tuple(wanted), {a: zoo.layouts[a] for a in wanted}, models, splits, rows)
