@@ -217,7 +217,6 @@ BAD = [
     (dict(inputs=(InputSpec("a", 3), InputSpec("b", 3))), "exactly one image"),
     (dict(inputs=(InputSpec("a", 3), InputSpec("v", 2, "vector"))), "exactly one image"),
     (dict(fusion="early", inputs=(InputSpec("a", 3), InputSpec("v", 2, "vector"))), "early_blowup"),
-    (dict(fusion="late", shared_backbone=True, inputs=(InputSpec("a", 3), InputSpec("b", 2))), "equal channel"),
     (dict(shared_backbone=True), "late fusion only"),
     (dict(kernel_sizes=(3, 2, 3)), "odd"),
     (dict(hidden=-1), "hidden"),

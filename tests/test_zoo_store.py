@@ -172,9 +172,10 @@ def test_several_architectures(tmp_path: Path) -> None:
 
 
 def test_bad_member_architecture_is_named() -> None:
-    spec = spec_from_text(CONFIG.replace("hidden_is_not_varied = []\n", "") + 'fusion = ["single", "late"]\n')
+    # early_blowup needs a vector modality to blow up; the task has only images
+    spec = spec_from_text(CONFIG.replace("hidden_is_not_varied = []\n", "") + 'fusion = ["early_blowup", "late"]\n')
     task = TaskInfo("benge", ("a", "b"), False, (ModalityInfo("s2", "image", 4), ModalityInfo("s1", "image", 2)), 8)
-    with pytest.raises(ConfigError, match=r"population member 0 \(seed=0, fusion='single'\)"):
+    with pytest.raises(ConfigError, match=r"population member 0 \(seed=0, fusion='early_blowup'\).*data.modalities"):
         build_plan(spec, task, 50)
 
 

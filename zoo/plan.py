@@ -8,6 +8,7 @@ its data is loaded; :meth:`ZooPlan.from_models` makes one from models given expl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ MAP_METRICS = ("train_map", "val_map", "test_map")
 WEIGHT_STATS = ("weight_l2", "weight_max_abs")
 PRUNED_METRICS = tuple(f"pruned_{s}_{m}" for s in ("train", "val", "test") for m in ("loss", "acc"))
 TWIN_EXTRA = ("sparsity",)
+SKY_METRICS = ("test_acc_cloudy", "test_acc_clear")  # tasks whose test patches are flagged cloudy or clear
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class ZooPlan:
     columns: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     attrs: Mapping[str, str] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    # per-checkpoint metrics beyond the base ones, e.g. SKY_METRICS where the task flags cloudy patches
+    extra_metrics: tuple[str, ...] = ()
 
     @classmethod
     def from_models(cls, spec: ZooSpec, task: TaskInfo, models: Sequence[PlannedModel], *,
@@ -105,7 +109,7 @@ class ZooPlan:
 
     @property
     def metric_names(self) -> tuple[str, ...]:
-        return BASE_METRICS + (MAP_METRICS if self.task.multilabel else ()) + WEIGHT_STATS
+        return BASE_METRICS + (MAP_METRICS if self.task.multilabel else ()) + self.extra_metrics + WEIGHT_STATS
 
     @property
     def twin_metric_names(self) -> tuple[str, ...]:
@@ -122,21 +126,25 @@ def _layout(spec: ModelSpec, cache: dict[str, Layout]) -> Layout:
 
 
 def build_plan(
-    spec: ZooSpec, task: TaskInfo, train_len: int, threads: int | None = None, where: str = "zoo config"
+    spec: ZooSpec, task: TaskInfo, train_len: int, threads: int | None = None, where: str = "zoo config",
+    extra_metrics: Sequence[str] = (),
 ) -> ZooPlan:
     """The plan of a population config; a member whose architecture cannot be built for
-    this task raises ConfigError naming the member and its population values."""
-    from eo_tasks.models.family import spec_for
+    this task raises ConfigError naming the member and its population values. Each member
+    reads the task's modalities its fusion mode takes (``eo_tasks.models.fusion_inputs``)."""
+    from eo_tasks.models.family import fusion_inputs, spec_for
 
     subset = spec.population.train_subset
     size = min(subset, train_len) if subset else train_len
     models, cache = [], {}
     for m in expand(spec, threads=threads):
         try:
-            ms = spec_for(m.arch, task.modalities, len(task.classes), task.image_size, task.multilabel)
+            ms = spec_for(m.arch, fusion_inputs(m.arch, task.modalities), len(task.classes), task.image_size,
+                          task.multilabel)
             _layout(ms, cache)
         except ValueError as err:
             given = ", ".join(f"{k}={v!r}" for k, v in m.overrides) or "base config"
             raise ConfigError(f"{where}: population member {m.index} ({given}): {err}") from err
         models.append(PlannedModel(m.name, ms, m.train, size, m.overrides))
-    return ZooPlan.from_models(spec, task, models)
+    plan = ZooPlan.from_models(spec, task, models)
+    return dataclasses.replace(plan, extra_metrics=tuple(extra_metrics))

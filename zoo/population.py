@@ -51,15 +51,16 @@ def member_overrides(spec: ZooSpec) -> list[dict[str, Any]]:
     grid = spec.population.grid
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
     rand = dict(spec.population.random)
-    if not rand:
+    if rand:
+        n, seed = rand.pop("n"), rand.pop("seed")
+        rng = np.random.default_rng(seed)
+        points = [{**point, **{key: _draw(dist, rng) for key, dist in rand.items()}}
+                  for point in points for _ in range(n)]
+    variants = spec.population.variants
+    if not variants:
         return points
-    n, seed = rand.pop("n"), rand.pop("seed")
-    rng = np.random.default_rng(seed)
-    out = []
-    for point in points:
-        for _ in range(n):
-            out.append({**point, **{key: _draw(dist, rng) for key, dist in rand.items()}})
-    return out
+    # variants vary fastest: a zoo cut short (or generated in part) still holds every variant
+    return [{**variant, **point} for point in points for variant in variants]
 
 
 def expand(spec: ZooSpec, threads: int | None = None) -> list[Member]:

@@ -18,7 +18,7 @@ from eo_tasks.config import ConfigError
 from zoo.format import NotAZooError, ZooFormatError
 from zoo.localray import RaySession, RayNotOnLoopbackError, connect_ray, init_local_ray  # noqa: F401 (re-exported)
 from zoo.lock import WriterLock
-from zoo.plan import ZooPlan, build_plan
+from zoo.plan import SKY_METRICS, ZooPlan, build_plan
 from zoo.record import ModelRecord
 from zoo.spec import ZooSpec, load_spec
 from zoo.worker import MemberTask, data_to_arrays, run_member
@@ -103,6 +103,14 @@ def _task(plan: ZooPlan, i: int, fault: str) -> MemberTask:
     )
 
 
+def sky_metric_names(data: Any) -> tuple[str, ...]:
+    """The per-checkpoint cloudy/clear test accuracies, where the task's test split flags cloudy patches."""
+    from eo_tasks.train.loop import cloudy_mask
+
+    test = data.splits.get("test")
+    return SKY_METRICS if test is not None and len(test) and cloudy_mask(test.meta) is not None else ()
+
+
 def _crash_result(index: int, err: BaseException) -> ModelRecord:
     kind = type(err).__name__
     text = str(err).strip().splitlines()
@@ -164,7 +172,8 @@ def _generate_locked(spec: ZooSpec, where: str, out: Path, lock: WriterLock, add
     if progress:
         progress(f"[zoo] loading {spec.data.kind} data ({spec.data.root or 'synthetic'})")
     data = load_task_data(spec.data.resolved())
-    plan = build_plan(spec, data.info, len(data.splits["train"]), threads=spec.resources.threads_per_task, where=where)
+    plan = build_plan(spec, data.info, len(data.splits["train"]), threads=spec.resources.threads_per_task, where=where,
+                      extra_metrics=sky_metric_names(data))
     session = _ray_init(address, dashboard, progress)
     try:
         return _run(plan, data, out, "w" if overwrite else "a", lock, max_workers, progress, faults, start)

@@ -22,7 +22,7 @@ from eo_tasks.models.spec import ArchConfig
 from eo_tasks.train.config import TrainConfig
 
 # Population keys and the config they override.
-ARCH_KEYS = ("activation", "init", "dropout", "fusion")
+ARCH_KEYS = ("activation", "init", "dropout", "fusion", "shared_backbone")
 TRAIN_KEYS = ("seed", "lr", "weight_decay", "optimizer", "batch_size", "momentum")
 MEMBER_KEYS = TRAIN_KEYS + ARCH_KEYS
 INT_KEYS = ("seed", "batch_size")
@@ -36,6 +36,10 @@ class PopulationConfig:
     # n, seed, and key -> {choice=[..]} | {uniform=[a,b]} | {log_uniform=[a,b]} | {int_uniform=[a,b]};
     # with a grid, every grid point gets ``n`` draws.
     random: dict[str, Any] = field(default_factory=dict)
+    # tables of population keys set together, e.g. [{fusion = "late"}, {fusion = "late",
+    # shared_backbone = true}]: every grid point / random draw is trained once per variant
+    # (the variant varies fastest), so the variants share hyperparameters pairwise.
+    variants: tuple[dict[str, Any], ...] = ()
     keep_epochs: tuple[int, ...] = ()  # () = every epoch, 0 (before training) included
     train_subset: int = 0  # per-member seeded subset of the train split; 0 = all of it
 
@@ -137,6 +141,18 @@ def _check_distribution(key: str, dist: Any, base: ZooSpec, where: str) -> dict[
     return {kind: list(args)}
 
 
+def _check_variant(variant: dict[str, Any], base: ZooSpec, grid: dict[str, Any], random: dict[str, Any],
+                   where: str) -> dict[str, Any]:
+    if not variant:
+        raise ConfigError(f"{where}: an empty variant (e.g. {{fusion = \"late\", shared_backbone = true}})")
+    out = {}
+    for key, value in variant.items():
+        if key in grid or key in random:
+            raise ConfigError(f"{where}.{key}: {key!r} is varied by the grid or the random draws as well")
+        out[key] = _check_override(key, value, base, f"{where}.{key}")
+    return out
+
+
 def _check_population(spec: ZooSpec, where: str) -> ZooSpec:
     pop = spec.population
     grid: dict[str, list[Any]] = {}
@@ -159,6 +175,10 @@ def _check_population(spec: ZooSpec, where: str) -> ZooSpec:
             if key in grid:
                 raise ConfigError(f"{where}.population.random.{key}: {key!r} is in the grid as well")
             random[key] = _check_distribution(key, dist, spec, f"{where}.population.random.{key}")
+    variants = tuple(_check_variant(v, spec, grid, random, f"{where}.population.variants[{i}]")
+                     for i, v in enumerate(pop.variants))
+    if len(set(map(repr, variants))) != len(variants):
+        raise ConfigError(f"{where}.population.variants: two variants are the same")
     epochs = spec.train.epochs
     for i, e in enumerate(pop.keep_epochs):
         if not 0 <= e <= epochs:
@@ -167,7 +187,7 @@ def _check_population(spec: ZooSpec, where: str) -> ZooSpec:
         raise ConfigError(f"{where}.population.keep_epochs: expected increasing, distinct epochs, got {list(pop.keep_epochs)}")
     if pop.train_subset < 0:
         raise ConfigError(f"{where}.population.train_subset: expected >= 0, got {pop.train_subset}")
-    new_pop = dataclasses.replace(pop, grid=grid, random=random)
+    new_pop = dataclasses.replace(pop, grid=grid, random=random, variants=variants)
     return dataclasses.replace(spec, population=new_pop)
 
 

@@ -3,6 +3,7 @@ from eo_tasks.models.family import (
     build_model,
     check_spec,
     flat_weights,
+    fusion_inputs,
     layout_for,
     load_flat,
     spec_for,

@@ -11,9 +11,15 @@ Fusion modes decide how modalities reach the backbones:
 - ``early``: image modalities concatenated on channels, one backbone.
 - ``early_blowup``: like ``early``, with each vector modality broadcast to constant
   ``[C, S, S]`` maps ("blown-up patches") and concatenated too, in input order.
-- ``late``: one backbone per image modality (or one ``shared`` backbone applied to each);
-  the flattened features are concatenated in input order, vector modalities appended
-  raw after them, and the result feeds the shared head.
+- ``late``: one backbone per image modality (or one ``shared`` backbone applied to each;
+  image modalities with fewer channels than the widest are zero-padded on channels, so
+  S1's 2 bands share the filters of S2's first 2); the flattened features are
+  concatenated in input order, vector modalities appended raw after them, and the result
+  feeds the shared head.
+
+Given a task with several modalities, :func:`fusion_inputs` says which of them a fusion
+mode reads (``single``: the first image modality, e.g. the Sentinel-2 baseline of
+``["s2", "s1", "season"]``), so one population can mix fusion modes over one dataset.
 
 State-dict keys are ``backbones.<name>.conv<i>.{weight,bias}`` and
 ``head.{hidden,out}.{weight,bias}``; ``<name>`` is the image modality for ``single`` and
@@ -23,7 +29,7 @@ non-shared ``late``, ``fused`` for early fusions, ``shared`` for a shared backbo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -50,6 +56,9 @@ class ModalityLike(Protocol):
     name: str
     kind: str
     channels: int
+
+
+M = TypeVar("M", bound=ModalityLike)
 
 
 # ---- spec checks -------------------------------------------------------------------
@@ -102,11 +111,37 @@ def check_spec(spec: ModelSpec) -> None:
             f"fusion 'early' cannot take vector inputs {[v.name for v in vectors]}; "
             "use 'early_blowup' or 'late'"
         )
-    if arch.shared_backbone and len({i.channels for i in images}) > 1:
-        raise ConfigError(
-            "a shared backbone needs image inputs with equal channel counts, got "
-            + ", ".join(f"{i.name}={i.channels}" for i in images)
-        )
+
+
+def fusion_inputs(arch: ArchConfig | ConvNetArch, modalities: Sequence[M]) -> tuple[M, ...]:
+    """The modalities of a task that a model of ``arch``'s fusion mode reads, in task order.
+
+    ``single``: the first image modality (the baseline, e.g. Sentinel-2 of ``["s2", "s1"]``);
+    ``early`` and ``late``: every image modality (at least two: one is ``single``);
+    ``early_blowup``: every image modality and every vector modality (at least one: without
+    scalars it is ``early``). Vector modalities reach only ``early_blowup``, so in a mixed
+    population what differs between modes is how S1 and S2 are fused, plus the scalars of
+    the blown-up mode. A mode the modalities cannot feed raises one ConfigError naming the
+    fusion mode and ``data.modalities``.
+    """
+    if isinstance(arch, ConvNetArch):
+        return tuple(modalities)
+    images = [m for m in modalities if m.kind == "image"]
+    vectors = [m for m in modalities if m.kind == "vector"]
+    given = f"data.modalities gives {[m.name for m in modalities]}"
+    fusion = arch.fusion
+    if not images:
+        raise ConfigError(f"fusion {fusion!r} needs an image modality; {given}")
+    if fusion == "single":
+        return (images[0],)
+    if fusion in ("early", "late") and len(images) < 2:
+        raise ConfigError(f"fusion {fusion!r} fuses several image modalities, {given} with one image modality "
+                          f"({images[0].name!r}); use fusion 'single' or add e.g. 's1'")
+    if fusion == "early_blowup" and not vectors:
+        raise ConfigError(f"fusion 'early_blowup' blows up vector modalities to image planes, {given} with none; "
+                          "add e.g. 'season' or use fusion 'early'")
+    keep = {m.name for m in images} | ({m.name for m in vectors} if fusion == "early_blowup" else set())
+    return tuple(m for m in modalities if m.name in keep)
 
 
 def spec_for(
@@ -175,7 +210,9 @@ class FusionCNN(nn.Module):
         if arch.fusion == "late":
             name = "shared" if arch.shared_backbone else None
             self._branches = [(name or i.name, [i.name]) for i in images]
-            in_channels = {b: i.channels for (b, _), i in zip(self._branches, images)}
+            in_channels: dict[str, int] = {}
+            for (b, _), i in zip(self._branches, images):  # a shared backbone takes the widest
+                in_channels[b] = max(in_channels.get(b, 0), i.channels)
         else:
             name = images[0].name if arch.fusion == "single" else "fused"
             reads = [i for i in spec.inputs if i.kind == "image" or arch.fusion == "early_blowup"]
@@ -185,6 +222,7 @@ class FusionCNN(nn.Module):
         if arch.fusion == "late":
             features += sum(i.channels for i in spec.inputs if i.kind == "vector")
 
+        self._in_channels = in_channels
         with torch.device("meta"):  # no global-RNG draws from torch's default init
             self.backbones = nn.ModuleDict({b: Backbone(c, arch) for b, c in in_channels.items()})
             self.head = Head(features, arch, spec.num_classes)
@@ -220,7 +258,11 @@ class FusionCNN(nn.Module):
         for backbone, names in self._branches:
             xs = [self._fetch(inputs, n) for n in names]
             xs = [x if x.ndim == 4 else repeat(x, "b c -> b c h w", h=s, w=s) for x in xs]
-            parts.append(self.backbones[backbone](torch.cat(xs, dim=1) if len(xs) > 1 else xs[0]))
+            x = torch.cat(xs, dim=1) if len(xs) > 1 else xs[0]
+            missing = self._in_channels[backbone] - x.shape[1]
+            if missing:  # a narrower modality through a shared backbone: zero channels
+                x = F.pad(x, (0, 0, 0, 0, 0, missing))
+            parts.append(self.backbones[backbone](x))
         if self.spec.arch.fusion == "late":
             parts += [self._fetch(inputs, n) for n in self._vectors]
         return self.head(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])

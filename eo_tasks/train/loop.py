@@ -88,6 +88,29 @@ def evaluate(model: nn.Module, data: TensorSet, multilabel: bool, batch_size: in
     return classification_metrics(logits, data.labels, multilabel)
 
 
+def cloudy_mask(meta: dict) -> np.ndarray | None:
+    """Which samples are cloudy: synthetic ``cloud_fraction >= 0.5`` or BigEarthNet's cloud/shadow
+    flag; None when the dataset does not say."""
+    if "cloud_fraction" in meta:
+        return np.asarray(meta["cloud_fraction"]) >= 0.5
+    if "cloud_shadow" in meta:
+        return np.asarray(meta["cloud_shadow"]) > 0
+    return None
+
+
+def sky_metrics(logits: torch.Tensor, data: TensorSet, multilabel: bool, prefix: str = "test") -> dict[str, float]:
+    """``<prefix>_acc_cloudy`` and ``<prefix>_acc_clear`` from the logits of ``data`` (NaN for a
+    side with no patches); empty where the dataset does not flag cloudy patches."""
+    cloudy = cloudy_mask(data.meta)
+    if cloudy is None:
+        return {}
+    out = {}
+    for name, mask in (("cloudy", cloudy), ("clear", ~cloudy)):
+        index = torch.from_numpy(np.flatnonzero(mask))
+        out[f"{prefix}_acc_{name}"] = classification_metrics(logits[index], data.labels[index], multilabel)["acc"]
+    return out
+
+
 def _check_finite(model: nn.Module, epoch: int) -> None:
     for name, p in model.named_parameters():
         if not torch.isfinite(p).all():
@@ -111,7 +134,9 @@ def train_model(
     init_weights: np.ndarray | None = None,
     mask: np.ndarray | None = None,
 ) -> TrainResult:
-    """Train one model; evaluate at epoch 0 and after every epoch, handing each to ``callback``.
+    """Train one model; evaluate at epoch 0 and after every epoch, handing each to ``callback``
+    (metrics per split, plus ``test_acc_cloudy``/``test_acc_clear`` where the test split flags
+    cloudy patches, :func:`cloudy_mask`).
 
     ``init_weights`` starts from a given flat vector instead of the seeded init (fine-tuning);
     ``mask`` (flat, 0/1) keeps pruned weights at zero after every step (masked fine-tuning).
@@ -158,8 +183,11 @@ def _fit(model, spec, data, cfg, device, callback, progress, mask_state) -> list
     def record(epoch: int) -> None:
         metrics: dict[str, float] = {"epoch": float(epoch)}
         for split, ts in eval_sets.items():
-            for key, value in evaluate(model, ts, spec.multilabel, cfg.eval_batch_size, device).items():
+            logits = predict_logits(model, ts, cfg.eval_batch_size, device)
+            for key, value in classification_metrics(logits, ts.labels, spec.multilabel).items():
                 metrics[f"{split}_{key}"] = value
+            if split == "test":  # accuracy on cloudy and on clear test patches, where they are flagged
+                metrics.update(sky_metrics(logits, ts, spec.multilabel))
         if "test_acc" in metrics:
             metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
         history.append(metrics)

@@ -32,18 +32,20 @@ def run_training(cfg: RunConfig, progress: bool = True) -> dict[str, float]:
     import time
 
     from eo_tasks.data.materialise import load_task_data
-    from eo_tasks.models.family import spec_for
+    from eo_tasks.models.family import fusion_inputs, spec_for
     from eo_tasks.train.loop import train_model
 
     say = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else None
     t0 = time.perf_counter()
     data = load_task_data(cfg.data, progress=progress)
     t_data = time.perf_counter() - t0
-    spec = spec_for(cfg.model, data.info.modalities, len(data.info.classes), data.info.image_size,
-                    multilabel=data.info.multilabel)
+    spec = spec_for(cfg.model, fusion_inputs(cfg.model, data.info.modalities), len(data.info.classes),
+                    data.info.image_size, multilabel=data.info.multilabel)
     result = train_model(spec, data, cfg.train, progress=say)
-    out = dict(result.final)
-    out.update(_by_sky(result.model, data, cfg))
+    out = dict(result.final)  # test_acc_cloudy / test_acc_clear where the dataset flags cloudy patches
+    cloudy = cloudy_mask(data.splits["test"].meta)
+    if cloudy is not None:
+        out["test_n_cloudy"] = int(cloudy.sum())
     out.update(
         dataset=data.info.dataset,
         synthetic=data.info.synthetic,
@@ -55,26 +57,7 @@ def run_training(cfg: RunConfig, progress: bool = True) -> dict[str, float]:
 
 
 def cloudy_mask(meta: dict) -> "np.ndarray | None":
-    """Which samples are cloudy: synthetic ``cloud_fraction >= 0.5`` or BigEarthNet's cloud/shadow flag."""
-    import numpy as np
+    """Which samples are cloudy (see :func:`eo_tasks.train.loop.cloudy_mask`)."""
+    from eo_tasks.train.loop import cloudy_mask as mask
 
-    if "cloud_fraction" in meta:
-        return np.asarray(meta["cloud_fraction"]) >= 0.5
-    if "cloud_shadow" in meta:
-        return np.asarray(meta["cloud_shadow"]) > 0
-    return None
-
-
-def _by_sky(model, data, cfg: RunConfig) -> dict[str, float]:
-    """Test accuracy on cloudy and on clear patches, where the dataset says which are which."""
-    from eo_tasks.train.loop import evaluate
-
-    test = data.splits["test"]
-    cloudy = cloudy_mask(test.meta)
-    if cloudy is None:
-        return {}
-    out = {"test_n_cloudy": int(cloudy.sum())}
-    for name, mask in (("cloudy", cloudy), ("clear", ~cloudy)):
-        if mask.any():
-            out[f"test_acc_{name}"] = evaluate(model, test.subset(mask), data.info.multilabel)["acc"]
-    return out
+    return mask(meta)
