@@ -96,3 +96,23 @@ def test_noise_baseline_matches_a_target_accuracy_curve() -> None:
     assert np.mean(base.val_acc) == pytest.approx(0.6, abs=0.02)
     again = noise_baseline(anchors, ["a", "b"], model.layout, 8, 0.6, fake_accuracy, seed=0, steps=20)
     assert np.array_equal(again.weights, base.weights) and again.knob == base.knob
+
+
+def test_diversity_sees_through_permutations_and_caps_the_pairs() -> None:
+    from hyperrep.sampling.diversity import diversity_table
+
+    spec = ModelSpec(ArchConfig(channels=(6, 8), kernel_sizes=(3, 3), hidden=12), (InputSpec("rgb", 3),), 5, 16)
+    model = build_model(spec, seed=1)
+    a, layout = flat_weights(model), model.layout
+    rng = np.random.default_rng(0)
+    copies = np.stack([a] + [a[layout.permutation_index(layout.random_permutations(rng))] for _ in range(3)])
+    others = np.stack([flat_weights(build_model(spec, seed=s)) for s in range(2, 8)])
+    bad = np.vstack([others, np.full((1, layout.num_params), np.nan)])
+    table = diversity_table({"copies": copies, "others": bad}, layout, max_models=4, seed=0).set_index("source")
+    assert table.loc["copies", "pairs"] == 6 and table.loc["copies", "mean_dist_aligned"] == pytest.approx(0, abs=1e-6)
+    assert table.loc["copies", "mean_dist_plain"] > 1.0
+    # the non-finite model is left out; of the 6 others, a seeded 4 (6 pairs) take part
+    assert table.loc["others", "n"] == 4 and table.loc["others", "pairs"] == 6
+    assert 0 < table.loc["others", "mean_dist_aligned"] < table.loc["others", "mean_dist_plain"]
+    again = diversity_table({"copies": copies, "others": bad}, layout, max_models=4, seed=0).set_index("source")
+    assert again.equals(table)

@@ -1,7 +1,7 @@
 """`hyperzoo zoo import` of the public zoos (fixtures in their published formats): weights,
 metrics and layouts survive bit for bit, Zoo.load_model computes what the source network
 computes, bad input is one clear error with nothing left behind, and hyperrep train,
-predict and sample run on an imported zoo (sample stops with a clear error: no images)."""
+predict and sample run on an imported zoo (sample without accuracies: no images)."""
 
 from __future__ import annotations
 
@@ -167,37 +167,90 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_hyperrep_predict_and_sample_on_an_imported_zoo(imported: Path, tmp_path: Path, capsys) -> None:
+@pytest.fixture(scope="module")
+def imported_run(imported: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """(ZOO.h5, RUN/, config dict): a tiny hyperrep trained on the imported zoo by the CLI."""
     from eo_tasks.config import dump_toml
     from hyperrep import HyperRepConfig
 
-    root = Path(__file__).resolve().parents[1]
+    root, tmp = Path(__file__).resolve().parents[1], tmp_path_factory.mktemp("imported_run")
     cfg = HyperRepConfig.load(root / "configs" / "hyperrep" / "tiny.toml").to_dict()
     cfg["train"].update(epochs=2, device="cpu", threads=1, checkpoint_every=1)
     cfg["loss"].update(probe="random")  # the behaviour loss probes the ConvNets on random images
-    cfg_path, run = tmp_path / "rep.toml", tmp_path / "run"
+    cfg_path, run = tmp / "rep.toml", tmp / "run"
     cfg_path.write_text(dump_toml(cfg))
     assert main(["hyperrep", "train", "--zoo", str(imported), "--config", str(cfg_path), "--out", str(run),
                  "--quiet"]) == 0
     assert (run / "model.pt").is_file()
+    return imported, run, cfg
 
+
+def test_hyperrep_predict_on_an_imported_zoo(imported_run, tmp_path: Path, capsys) -> None:
+    from eo_tasks.config import dump_toml
+
+    imported, run, cfg = imported_run
     report = tmp_path / "report"
     assert main(["predict", "--zoo", str(imported), "--run", str(run), "--out", str(report), "--predictors",
                  "ridge", "--features", "emb", "s(W)", "--threads", "1", "--resamples", "50", "--quiet"]) == 0
     res = pd.read_csv(report / "results.csv", keep_default_na=False)
-    assert {"test_acc", "epoch", "lr"} <= set(res["property"]), set(res["property"])
+    assert {"test_acc", "epoch", "lr", "optimizer"} <= set(res["property"]), set(res["property"])
 
+    # the behaviour loss on the task's images needs them: a clear error
     capsys.readouterr()
-    _fails(["sample", "--zoo", str(imported), "--run", str(run), "--out", str(tmp_path / "s.h5"), "--n", "2",
-            "--no-report"], capsys, "imported public zoo", "mnist")
-    assert not (tmp_path / "s.h5").exists()
-
-    # the behaviour loss on the task's images needs them too: the same clear error
-    cfg["loss"].update(probe="data")
-    cfg_path.write_text(dump_toml(cfg))
+    cfg_path = tmp_path / "rep.toml"
+    cfg_path.write_text(dump_toml({**cfg, "loss": {**cfg["loss"], "probe": "data"}}))
     assert main(["hyperrep", "train", "--zoo", str(imported), "--config", str(cfg_path), "--out",
                  str(tmp_path / "run2"), "--quiet"]) == 2
     assert "imported public zoo" in capsys.readouterr().err
+
+
+def test_sample_on_an_imported_zoo(imported_run, tmp_path: Path, capsys) -> None:
+    """No task data: the models are sampled, decoded and written, the report keeps its
+    weight-space parts and says plainly that no accuracy was measured."""
+    from eo_tasks.data.errors import DataError
+    from zoo import Zoo
+
+    imported, run, _ = imported_run
+    out, report = tmp_path / "s.h5", tmp_path / "s-report"
+    capsys.readouterr()
+    assert main(["sample", "--zoo", str(imported), "--run", str(run), "--out", str(out), "--n", "4",
+                 "--select", "3", "--anchors", "3", "--finetune-models", "2", "--candidates", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracies not measured: no task data in this zoo" in printed and "the first 3 kept" in printed
+    x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with Zoo.open(imported) as src, Zoo.open(out) as zoo:
+        assert zoo.num_models == 3 and list(zoo.table["status"]) == ["done"] * 3
+        assert zoo.layout.to_json() == src.layout.to_json()
+        info = json.loads(zoo.file.attrs["sampled"])
+        # every sampled model runs with the imported architecture (its first anchor's spec)
+        assert all(zoo.spec(i) == src.spec(info["anchor_ids"][0]) for i in range(3))
+        assert type(zoo.spec(0).arch).__name__ == "ConvNetArch" and zoo.spec(0).arch.readout == "global_avg"
+        assert list(zoo.table["draw"]) == [0, 1, 2]  # without accuracies --select keeps the first draws
+        assert zoo.file.attrs["imported"] == src.file.attrs["imported"]
+        assert not info["measured"] and info["anchors_by"] == "train_acc"  # Unterthiner records no val_acc
+        assert zoo.metrics["test_acc"].isna().all()
+        for i in range(zoo.num_models):
+            w = zoo.weights(i)
+            assert w.shape == (4970,) and np.isfinite(w).all()
+            logits = zoo.load_model(i)({"image": x})
+            assert logits.shape == (2, 10) and torch.isfinite(logits).all()
+        with pytest.raises(DataError, match="imported public zoo"):
+            zoo.task_data()
+
+    summary = (report / "summary.md").read_text()
+    assert "Accuracies not measured: no task data in this zoo" in summary
+    assert "imported public zoo (mnist)" in summary and "training accuracy" in summary
+    assert "## Diversity" in summary and "## Zero-shot" not in summary and "## Fine-tuning" not in summary
+    for name in ("zero_shot.csv", "zero_shot_hist.png", "finetune.csv", "finetune.png"):
+        assert not (report / name).exists(), name
+    div = pd.read_csv(report / "diversity.csv").set_index("source")
+    assert list(div.index) == ["sampled", "anchor"] and list(div["n"]) == [3, 3]
+    assert np.isfinite(div[["mean_dist_aligned", "mean_dist_plain"]].to_numpy()).all()
+    assert (div["mean_dist_aligned"] <= div["mean_dist_plain"] + 1e-6).all()
+    mem = pd.read_csv(report / "memorisation.csv")
+    assert list(mem["source"]) == ["sampled"] * 3  # no accuracy-matched baselines
+    assert np.isfinite(mem[["dist_weight_aligned", "dist_weight_plain", "dist_embedding"]].to_numpy()).all()
+    assert mem["agreement"].isna().all() and mem["test_acc"].isna().all()
 
 
 def test_non_finite_published_weights_are_diverged(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@
 top-Q anchors and decodes them into scored models; ``write_sampled_zoo`` stores them as a
 zoo file of the standard format; ``sampling_report`` compares them with anchors and random
 inits (zero-shot, fine-tuning) and checks them for memorisation against copy-like
-baselines. ``align`` matches two models' neurons (weight matching).
+baselines. ``align`` matches two models' neurons (weight matching); ``diversity_table``
+gives mean pairwise aligned distances. A zoo without task data (an imported public zoo)
+is sampled and reported in weight space only; accuracies are stated as not measured.
 
 Names are imported on first use so that ``hyperzoo --help`` stays fast.
 """
@@ -22,6 +24,7 @@ _EXPORTS = {
     "ReportConfig": "hyperrep.sampling.report",
     "sampling_report": "hyperrep.sampling.report",
     "align": "hyperrep.sampling.align",
+    "diversity_table": "hyperrep.sampling.diversity",
     "Evaluator": "hyperrep.sampling.evaluate",
     "open_context": "hyperrep.sampling.context",
     "select_anchors": "hyperrep.sampling.context",

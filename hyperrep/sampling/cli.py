@@ -79,8 +79,13 @@ def run_sample(args: argparse.Namespace) -> int:
                            sampler=sampler, late=args.late, data_root=args.data_root)
     write_sampled_zoo(result, out, overwrite=args.overwrite)
     s = result.scores
-    print(f"{out}: {len(result.names)} sampled models ({args.method}, drew {result.n_drawn}); zero-shot test_acc "
-          f"mean {s['test_acc'].mean():.4f} (anchors {result.anchors['test_acc'].mean():.4f})")
+    if result.measured:
+        print(f"{out}: {len(result.names)} sampled models ({args.method}, drew {result.n_drawn}); zero-shot "
+              f"test_acc mean {s['test_acc'].mean():.4f} (anchors {result.anchors['test_acc'].mean():.4f})")
+    else:
+        kept = f", the first {args.select} kept (draws cannot be ranked without task data)" if args.select else ""
+        print(f"{out}: {len(result.names)} sampled models ({args.method}, drew {result.n_drawn}{kept}); "
+              f"accuracies not measured: {result.context.no_data}")
     if not args.no_report:
         report_dir = Path(args.report) if args.report else out.with_name(out.stem + "-report")
         cfg = ReportConfig(finetune_epochs=args.finetune_epochs, finetune_models=args.finetune_models,
@@ -126,8 +131,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "uniform: the anchors' bounding box (default: kde)")
     s.add_argument("--n", type=int, default=10, help="embeddings to draw (default 10)")
     s.add_argument("--anchors", type=float, default=0.3,
-                   help="top-Q training models by validation accuracy: a count, or a fraction below 1 (default 0.3)")
-    s.add_argument("--select", type=int, default=0, help="keep the best K draws by validation accuracy (0: all)")
+                   help="top-Q training models by validation accuracy (training accuracy where the zoo records no "
+                        "validation accuracy): a count, or a fraction below 1 (default 0.3)")
+    s.add_argument("--select", type=int, default=0,
+                   help="keep the best K draws by validation accuracy (0: all; a zoo without task data, e.g. an "
+                        "imported public zoo, keeps the first K)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--late", type=float, default=0.25,
                    help="anchors' checkpoints come from the last fraction of epochs (default 0.25)")

@@ -5,6 +5,11 @@ data (``zoo.Zoo.task_data``: from the cache when unchanged; ``data_root`` points
 dataset when the zoo was made on another machine) and whose ``[train]`` table is the
 fine-tuning recipe. Models are split into train/val/test by model exactly as the hyperrep
 run split them (``zoo.Zoo.select`` with the run's seed).
+
+A zoo without task data (an imported public zoo: root attribute ``imported``, its images
+are not eo_tasks data) opens with ``require_data=False`` as a context whose ``data`` is
+None and whose ``no_data`` says why; what needs the task's images is then skipped, and
+anchors are ranked by the best accuracy the zoo's own metrics record (:func:`anchor_metric`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from eo_tasks.config import ConfigError
-from eo_tasks.data.types import TaskData
+from eo_tasks.data.types import TaskData, TaskInfo
 from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
@@ -32,11 +37,14 @@ class ZooContext:
     arch: int
     splits: dict[str, np.ndarray]  # model ids per split (done models of this architecture)
     specs: dict[int, ModelSpec]  # model id -> spec
-    data: TaskData
+    data: TaskData | None  # None: the zoo has no task data (see no_data)
     recipe: TrainConfig  # the zoo's base [train] table
     zoo_spec: object  # zoo.ZooSpec of the source zoo
     twin_metrics: pd.DataFrame
     split_seed: int = 0
+    task: TaskInfo | None = None  # the zoo's task (stored; known even without its data)
+    no_data: str = ""  # why data is None: one sentence for reports and messages
+    imported: str = ""  # the source zoo's root attribute 'imported' (JSON), "" if it has none
 
     def weights(self, model: int, epoch: int | None = None) -> np.ndarray:
         from zoo import Zoo
@@ -58,10 +66,11 @@ class ZooContext:
 
 def open_context(zoo_path: str | Path, split_seed: int = 0, arch: int | None = None,
                  status: tuple[str, ...] = ("done",), data_root: str | Path | None = None,
-                 layout: Layout | None = None) -> ZooContext:
+                 layout: Layout | None = None, require_data: bool = True) -> ZooContext:
     """Read a zoo's tables, split its models and load its task data.
 
-    ``layout`` (a hyperrep run's) picks the architecture whose layout it is.
+    ``layout`` (a hyperrep run's) picks the architecture whose layout it is. An imported
+    zoo has no task data: DataError, or with ``require_data=False`` ``data`` None.
     """
     from zoo import UnknownLayoutError, Zoo
 
@@ -75,11 +84,18 @@ def open_context(zoo_path: str | Path, split_seed: int = 0, arch: int | None = N
         chosen = zoo.select(status=status, arch=arch, seed=split_seed)
         splits = {k: np.asarray(v, dtype=np.int64) for k, v in chosen.splits.items()}
         specs = {int(m): zoo.spec(int(m)) for m in chosen.models}
-        data = zoo.task_data(root=data_root)
+        imported = str(zoo.file.attrs.get("imported", ""))  # docs/zoo-format.md, imported zoos
+        data, no_data = None, ""
+        if imported and not require_data:
+            no_data = (f"no task data in this zoo: {path.name} is an imported public zoo ({zoo.task.dataset}) "
+                       "whose images are not part of eo_tasks, so no accuracy could be measured")
+        else:
+            data = zoo.task_data(root=data_root)
         return ZooContext(
             path=path, table=zoo.table, metrics=zoo.metrics, epochs=zoo.epochs, layout=chosen.layout,
             arch=chosen.arch, splits=splits, specs=specs, data=data, recipe=zoo.config.train, zoo_spec=zoo.config,
-            twin_metrics=zoo.twin_metrics, split_seed=split_seed,
+            twin_metrics=zoo.twin_metrics, split_seed=split_seed, task=zoo.task, no_data=no_data,
+            imported=imported,
         )
 
 
@@ -90,27 +106,44 @@ def late_epochs(epochs: np.ndarray, late: float) -> np.ndarray:
     return epochs[(epochs >= (1.0 - late) * top) | (epochs == top)]
 
 
+# the zoo-recorded accuracies anchors are ranked by, in order of preference: the test accuracy
+# is never used, so that the zero-shot test accuracies the report compares stay held out
+ANCHOR_METRICS = ("val_acc", "train_acc")
+
+
+def anchor_metric(ctx: ZooContext, late: float = 0.25, split: str = "train") -> str:
+    """``val_acc`` when the zoo records one for a late checkpoint of ``split``; else
+    ``train_acc`` (the Small CNN Zoo records training and test accuracy only)."""
+    m = ctx.metrics
+    rows = m[m["model"].isin(ctx.splits[split]) & m["epoch"].isin(late_epochs(ctx.epochs, late))]
+    for metric in ANCHOR_METRICS:
+        if metric in rows and np.isfinite(rows[metric].to_numpy(dtype=float)).any():
+            return metric
+    raise ConfigError(f"{ctx.path}: no {split}-split model has a late checkpoint with a recorded "
+                      f"{' or '.join(ANCHOR_METRICS)}")
+
+
 def select_anchors(ctx: ZooContext, q: float, late: float = 0.25, split: str = "train",
                    spec: ModelSpec | None = None, score: pd.Series | None = None) -> pd.DataFrame:
     """The top-``q`` models of ``split`` (``q >= 1``: a count; ``q < 1``: a fraction) by
-    validation accuracy at their best late checkpoint (or by ``score``, indexed by model).
+    validation accuracy at their best late checkpoint (or by ``score``, indexed by model);
+    a zoo that records no validation accuracy ranks by training accuracy (:func:`anchor_metric`).
 
     Only models whose eval spec equals ``spec`` take part (default: the best model's), so
     that every anchor, and every model sampled around them, runs with one spec.
-    Columns: model, name, epoch, val_acc, test_acc, score.
+    Columns: model, name, epoch, val_acc, test_acc, train_acc, score (NaN where the zoo records none).
     """
     if q <= 0:
         raise ConfigError(f"anchors must be > 0 (a count, or a fraction below 1), got {q}")
+    by = anchor_metric(ctx, late, split)
     pool = ctx.splits[split]
     m = ctx.metrics
     rows = m[m["model"].isin(pool) & m["epoch"].isin(late_epochs(ctx.epochs, late))]
-    rows = rows[np.isfinite(rows["val_acc"])]
-    if rows.empty:
-        raise ConfigError(f"{ctx.path}: no {split}-split model has a late checkpoint with a validation accuracy")
-    best = rows.sort_values(["model", "val_acc", "epoch"]).groupby("model").tail(1).set_index("model")
-    best["score"] = best["val_acc"] if score is None else score.reindex(best.index)
+    rows = rows[np.isfinite(rows[by])]
+    best = rows.sort_values(["model", by, "epoch"]).groupby("model").tail(1).set_index("model")
+    best["score"] = best[by] if score is None else score.reindex(best.index)
     best = best[np.isfinite(best["score"])]
-    ranked = best.sort_values(["score", "val_acc"], ascending=False, kind="stable")
+    ranked = best.sort_values(["score", by], ascending=False, kind="stable")
     if spec is None:
         spec = ctx.specs[int(ranked.index[0])]
     key = spec.for_eval()
@@ -124,8 +157,8 @@ def select_anchors(ctx: ZooContext, q: float, late: float = 0.25, split: str = "
         "model": top.index.to_numpy(dtype=np.int64),
         "name": [ctx.name(i) for i in top.index],
         "epoch": top["epoch"].to_numpy(dtype=np.int64),
-        "val_acc": top["val_acc"].to_numpy(dtype=float),
-        "test_acc": top["test_acc"].to_numpy(dtype=float),
+        **{c: (top[c].to_numpy(dtype=float) if c in top else np.full(len(top), np.nan))
+           for c in ("val_acc", "test_acc", "train_acc")},
         "score": top["score"].to_numpy(dtype=float),
     })
     return out

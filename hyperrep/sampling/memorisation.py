@@ -9,6 +9,8 @@ relative to the norm of that nearest model, which makes them comparable across z
 Aligning against every training model costs one weight matching per pair; with
 ``candidates = k`` only the ``k`` nearest by plain distance and the ``k`` nearest in
 embedding space are aligned (all of them when the zoo is that small).
+
+Without task data (``predict`` None) the distances are all there is: agreement is NaN.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Reference:
     ids: list[str]
     weights: np.ndarray  # [N, P]
     embeddings: np.ndarray  # [N, D]
-    predictions: Callable[[int], np.ndarray]  # reference index -> test predictions
+    predictions: Callable[[int], np.ndarray] | None  # reference index -> test predictions; None: no data
 
 
 def memorisation_rows(
@@ -47,7 +49,7 @@ def memorisation_rows(
     test_acc: Sequence[float],
     reference: Reference,
     layout: Layout,
-    predict: Callable[[np.ndarray], np.ndarray],
+    predict: Callable[[np.ndarray], np.ndarray] | None,
     candidates: int = 16,
 ) -> pd.DataFrame:
     ref_w = np.asarray(reference.weights, dtype=np.float64)
@@ -74,7 +76,8 @@ def memorisation_rows(
             "rel_dist_weight_aligned": float(aligned.min() / max(ref_norm[k], 1e-12)),
             "nearest_embedding": reference.ids[j],
             "dist_embedding": float(emb[j]),
-            "agreement": agreement(predict(w), reference.predictions(k)),
+            "agreement": agreement(predict(w), reference.predictions(k))
+            if predict is not None and reference.predictions is not None else float("nan"),
         })
     return pd.DataFrame(rows, columns=list(COLUMNS))
 

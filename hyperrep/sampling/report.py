@@ -11,7 +11,13 @@ Folder layout::
     memorisation.csv      per generated model: nearest training model (aligned/plain weight
                           distance, embedding distance) and prediction agreement with it
     memorisation.md       the per-source means and the verdict
+    diversity.csv         per source: mean pairwise permutation-aligned weight distance
     command.txt           the command (or call) that made the report
+
+A zoo without task data (an imported public zoo: ``result.measured`` False) gets the
+weight-space parts only: diversity and the memorisation distances (no agreement, no
+copy-like baselines, which are matched to an accuracy). Zero-shot accuracy and fine-tuning
+are not measured, their files are not written, and summary.md says so first.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import pandas as pd
 
 from eo_tasks.config import ConfigError
 from hyperrep.sampling.baselines import average_baseline, noise_baseline
+from hyperrep.sampling.diversity import diversity_table
 from hyperrep.sampling.evaluate import Evaluator, random_init_weights
 from hyperrep.sampling.finetune import curve_summary, finetune_curves
 from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_verdict, summarise
@@ -39,11 +46,14 @@ class ReportConfig:
     n_random: int = 0  # random-init models for the zero-shot table; 0: as many as kept samples
     candidates: int = 16  # memorisation: aligned against this many nearest (plain / embedding)
     baselines: bool = True  # anchor+noise and anchor-average at matched accuracy
+    diversity_models: int = 16  # diversity: pairwise alignments among at most this many per source
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if min(self.finetune_epochs, self.finetune_models, self.n_random) < 0 or self.candidates < 1:
-            raise ConfigError("finetune_epochs, finetune_models and n_random must be >= 0, candidates >= 1")
+        if min(self.finetune_epochs, self.finetune_models, self.n_random) < 0 or self.candidates < 1 \
+                or self.diversity_models < 2:
+            raise ConfigError("finetune_epochs, finetune_models and n_random must be >= 0, candidates >= 1, "
+                              "diversity_models >= 2")
 
 
 @dataclass
@@ -54,6 +64,7 @@ class SamplingReport:
     memorisation: pd.DataFrame
     memorisation_summary: pd.DataFrame
     verdict: list[str]
+    diversity: pd.DataFrame | None = None
 
 
 def _zero_shot(result: SampleResult, evaluator: Evaluator, cfg: ReportConfig) -> tuple[pd.DataFrame, np.ndarray]:
@@ -81,10 +92,13 @@ def _zero_shot(result: SampleResult, evaluator: Evaluator, cfg: ReportConfig) ->
 
 
 def _reference(result: SampleResult) -> Reference:
-    """The training-split zoo models at their final checkpoints, each predicting with its own spec."""
+    """The training-split zoo models at their final checkpoints, each predicting with its own spec
+    (no predictions without task data)."""
     ctx = result.context
     models = ctx.splits["train"]
     weights = ctx.weights_many(models)
+    if ctx.data is None:
+        return Reference([ctx.name(m) for m in models], weights, np.asarray(result.rep.embed(weights)), None)
     evaluators: dict[object, Evaluator] = {}
     cache: dict[int, np.ndarray] = {}
 
@@ -100,13 +114,13 @@ def _reference(result: SampleResult) -> Reference:
     return Reference([ctx.name(m) for m in models], weights, np.asarray(result.rep.embed(weights)), predictions)
 
 
-def _memorisation(result: SampleResult, evaluator: Evaluator, cfg: ReportConfig) -> pd.DataFrame:
+def _memorisation(result: SampleResult, evaluator: Evaluator | None, cfg: ReportConfig) -> pd.DataFrame:
     ref = _reference(result)
     layout = result.context.layout
-    predict = lambda w: evaluator.predictions(w, "test")  # noqa: E731
+    predict = None if evaluator is None else (lambda w: evaluator.predictions(w, "test"))
     parts = [memorisation_rows(result.names, "sampled", result.weights, result.embeddings,
                                result.scores["test_acc"], ref, layout, predict, cfg.candidates)]
-    if cfg.baselines:
+    if cfg.baselines and evaluator is not None:
         target = float(np.nanmean(result.scores["val_acc"]))
         val_acc = lambda W: np.array([evaluator.metrics(w, ("val",))["val_acc"] for w in W])  # noqa: E731
         ids = result.anchors["name"].tolist()
@@ -131,6 +145,10 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ctx = result.context
+    diversity = _diversity(result, cfg)
+    diversity.to_csv(out / "diversity.csv", index=False)
+    if not result.measured:
+        return _weight_space_report(result, out, cfg, diversity, command)
     evaluator = Evaluator(result.spec, ctx.data)
 
     zero_shot, random_w = _zero_shot(result, evaluator, cfg)
@@ -157,23 +175,58 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
     verdict = novelty_verdict(mem_summary)
     mem_md = _memorisation_md(mem_summary, verdict, cfg)
     (out / "memorisation.md").write_text(mem_md)
-    (out / "summary.md").write_text(_summary_md(result, zero_shot, ft_summary, mem_md, cfg))
+    (out / "summary.md").write_text(_summary_md(result, zero_shot, ft_summary, mem_md, cfg, diversity))
     (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
-    return SamplingReport(out, zero_shot, finetune, mem, mem_summary, verdict)
+    return SamplingReport(out, zero_shot, finetune, mem, mem_summary, verdict, diversity)
 
 
-def _memorisation_md(summary: pd.DataFrame, verdict: list[str], cfg: ReportConfig) -> str:
+def _diversity(result: SampleResult, cfg: ReportConfig) -> pd.DataFrame:
+    return diversity_table({"sampled": result.weights, "anchor": result.anchor_weights}, result.context.layout,
+                           cfg.diversity_models, cfg.seed)
+
+
+def _weight_space_report(result: SampleResult, out: Path, cfg: ReportConfig, diversity: pd.DataFrame,
+                         command: str | None) -> SamplingReport:
+    """The report of a zoo without task data: diversity and memorisation distances only."""
+    mem = _memorisation(result, None, cfg)
+    mem.to_csv(out / "memorisation.csv", index=False)
+    mem_summary = summarise(mem)
+    s = mem_summary.set_index("source").loc["sampled"]
+    verdict = [
+        f"Accuracies not measured: {result.context.no_data}.",
+        f"Sampled models lie at a mean permutation-aligned distance of {s['dist_weight_aligned']:.3f} "
+        f"({s['rel_dist_weight_aligned']:.1%} of that model's norm) from their nearest training model.",
+    ]
+    mem_md = _memorisation_md(mem_summary, verdict[1:], cfg, measured=False)
+    (out / "memorisation.md").write_text(mem_md)
+    (out / "summary.md").write_text(_summary_md(result, None, pd.DataFrame(), mem_md, cfg, diversity))
+    (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
+    empty = pd.DataFrame(columns=["source", "model", "val_acc", "test_acc", "test_loss"])
+    return SamplingReport(out, empty, empty.iloc[:0], mem, mem_summary, verdict, diversity)
+
+
+def _memorisation_md(summary: pd.DataFrame, verdict: list[str], cfg: ReportConfig, measured: bool = True) -> str:
+    what = (
+        "Per generated model: the nearest training-split zoo model (final checkpoint) in weight space after "
+        "permutation alignment (weight matching over the layout's symmetry groups; the plain distance to that "
+        "model is given for reference), the nearest one in embedding space"
+    )
+    if measured:
+        what += (
+            ", and the fraction of test predictions it shares with its weight-space nearest model. Baselines are "
+            "made to match the sampled models' mean validation accuracy: `anchor+noise` (per-tensor Gaussian "
+            "noise of sigma times the tensor's std) and `anchor-average` ((1-t)·a + t·b for two anchors, b "
+            "aligned to a; t = 0.5 is their average, the largest t allowed)."
+        )
+    else:
+        what += (
+            ". Without task data there are no test predictions to compare (`agreement` and `test_acc` are "
+            "empty) and no copy-like baselines (they are matched to the sampled models' validation accuracy)."
+        )
     return "\n".join([
         "## Memorisation check",
         "",
-        "Per generated model: the nearest training-split zoo model (final checkpoint) in weight space after "
-        "permutation alignment (weight matching over the layout's symmetry groups; the plain distance to that "
-        "model is given for reference), the nearest one in embedding space, and the fraction of test "
-        "predictions it shares with its weight-space nearest model. Baselines are made to match the sampled "
-        "models' mean validation accuracy: `anchor+noise` (per-tensor Gaussian noise of sigma times the "
-        "tensor's std) and `anchor-average` ((1-t)·a + t·b for two anchors, b aligned to a; t = 0.5 is their "
-        f"average, the largest t allowed). Alignment candidates per model: {cfg.candidates} nearest by plain "
-        "and by embedding distance.",
+        what + f" Alignment candidates per model: {cfg.candidates} nearest by plain and by embedding distance.",
         "",
         markdown_table(summary),
         "",
@@ -182,37 +235,69 @@ def _memorisation_md(summary: pd.DataFrame, verdict: list[str], cfg: ReportConfi
     ])
 
 
-def _summary_md(result: SampleResult, zero_shot: pd.DataFrame, ft: pd.DataFrame, mem_md: str,
-                cfg: ReportConfig) -> str:
-    c = result.config
-    zs = zero_shot.groupby("source", sort=False)["test_acc"].agg(["count", "mean", "std", "min", "max"]).reset_index()
-    lines = [
-        f"# Sampling report: {c.method}",
+def _diversity_md(diversity: pd.DataFrame, cfg: ReportConfig) -> list[str]:
+    return [
+        "## Diversity",
         "",
+        "Mean pairwise weight distance after permutation alignment among the kept samples and among the "
+        f"anchors (at most {cfg.diversity_models} models per source, a seeded subset when more; "
+        "`rel_dist_aligned` is relative to the mean model norm). Samples much closer to each other than the "
+        "anchors are have collapsed.",
+        "",
+        markdown_table(diversity),
+        "",
+    ]
+
+
+def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.DataFrame, mem_md: str,
+                cfg: ReportConfig, diversity: pd.DataFrame) -> str:
+    """``zero_shot`` None: the zoo has no task data, nothing was measured on it."""
+    c = result.config
+    by = {"val_acc": "validation accuracy", "train_acc": "training accuracy"}.get(result.anchors_by,
+                                                                                 result.anchors_by)
+    kept = ""
+    if c.select:
+        kept = (f" (best {c.select} by validation accuracy)" if zero_shot is not None else
+                f" (the first {c.select} draws: without task data draws cannot be ranked by validation accuracy)")
+    lines = [f"# Sampling report: {c.method}", ""]
+    if zero_shot is None:
+        lines += [
+            f"**Accuracies not measured: {result.context.no_data}.** Zero-shot accuracy, fine-tuning, the "
+            "selection of draws by validation accuracy, prediction agreement and the accuracy-matched "
+            "baselines all need the task's images; only the weight-space parts below (diversity, distances to "
+            "the nearest training models) were computed. The sampled zoo's metrics are empty (NaN).",
+            "",
+        ]
+    lines += [
         f"- zoo: `{result.context.path}`, hyperrep run: `{result.run_dir}`",
         f"- method `{c.method}` ({c.sampler}), seed {c.seed}; drew {result.n_drawn}, kept {len(result.names)}"
-        + (f" (best {c.select} by validation accuracy)" if c.select else ""),
+        + kept,
         f"- anchors: {len(result.anchors)} training-split models, best late checkpoint (last {c.late:.0%} of "
-        "epochs) by validation accuracy: " + ", ".join(
+        f"epochs) by the {by} the zoo records: " + ", ".join(
             f"{n}@{e} ({a:.3f})" for n, e, a in zip(result.anchors["name"], result.anchors["epoch"],
-                                                   result.anchors["val_acc"])),
+                                                   result.anchors["score"])),
         "- the model family has no batch normalisation: decoded weights are complete models, "
         "no statistics were re-estimated",
         "",
-        "## Zero-shot test accuracy",
-        "",
-        markdown_table(zs),
-        "",
-        "`anchor reconstructed` is decode(embed(anchor)): what the autoencoder keeps of an anchor, a rough "
-        "ceiling for models sampled around the anchors. `random init` uses the family's own initialisation.",
-        "",
-        "![zero-shot histogram](zero_shot_hist.png)",
-        "",
     ]
+    if zero_shot is not None:
+        zs = zero_shot.groupby("source", sort=False)["test_acc"].agg(["count", "mean", "std", "min", "max"])
+        lines += [
+            "## Zero-shot test accuracy",
+            "",
+            markdown_table(zs.reset_index()),
+            "",
+            "`anchor reconstructed` is decode(embed(anchor)): what the autoencoder keeps of an anchor, a rough "
+            "ceiling for models sampled around the anchors. `random init` uses the family's own initialisation.",
+            "",
+            "![zero-shot histogram](zero_shot_hist.png)",
+            "",
+        ]
     if len(ft):
         wide = ft.pivot(index="epoch", columns="source", values="mean").reset_index()
         lines += [f"## Fine-tuning ({cfg.finetune_epochs} epochs, up to {cfg.finetune_models} models per source)",
                   "", "Mean test accuracy per epoch (epoch 0: before fine-tuning).", "",
                   markdown_table(wide), "", "![fine-tuning curves](finetune.png)", ""]
+    lines += _diversity_md(diversity, cfg)
     lines.append(mem_md)
     return "\n".join(lines)

@@ -5,6 +5,11 @@ anchors (top-Q training-split models) -> embed -> draw embeddings around them
 -> load into the eo_tasks model -> evaluate. The family has no batch norm, so there are
 no statistics to re-estimate. With ``select`` > 0 only the best ``select`` of the ``n``
 draws by validation accuracy are kept (draw many, keep best).
+
+A zoo without task data (an imported public zoo) is sampled all the same: anchors are
+ranked by the zoo's recorded accuracies (``context.anchor_metric``), the draws are decoded
+and kept, but not scored (accuracy columns NaN), and ``select`` keeps the *first*
+``select`` draws in draw order, since none can be ranked.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import pandas as pd
 from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import SPLITS
 from eo_tasks.models.spec import ModelSpec
-from hyperrep.sampling.context import ZooContext, open_context, select_anchors
+from hyperrep.sampling.context import ZooContext, anchor_metric, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
 from hyperrep.sampling.kde import METHODS, SamplerConfig, sample_embeddings
 
@@ -47,7 +52,7 @@ class SampleResult:
     config: SampleConfig
     run_dir: Path
     spec: ModelSpec  # every sampled model runs with this spec (the anchors')
-    anchors: pd.DataFrame  # model, name, epoch, val_acc, test_acc, score
+    anchors: pd.DataFrame  # model, name, epoch, val_acc, test_acc, train_acc, score
     anchor_weights: np.ndarray  # [Q, P]
     anchor_embeddings: np.ndarray  # [Q, D]
     names: list[str]  # kept samples
@@ -57,20 +62,35 @@ class SampleResult:
     drawn: pd.DataFrame  # every draw: draw, anchor, val_acc, test_acc, kept
     context: ZooContext = field(repr=False)
     rep: object = field(repr=False)  # hyperrep.run.HyperRep
+    anchors_by: str = "val_acc"  # the zoo-recorded metric anchors were ranked by
+
+    @property
+    def measured(self) -> bool:
+        """Whether the models were scored on the task (False: the zoo has no task data)."""
+        return self.context.data is not None
 
     @property
     def n_drawn(self) -> int:
         return len(self.drawn)
 
 
-def load_run_and_context(zoo_path: str | Path, run_dir: str | Path, data_root: str | Path | None = None):
+def load_run_and_context(zoo_path: str | Path, run_dir: str | Path, data_root: str | Path | None = None,
+                         require_data: bool = True):
     from hyperrep.run import HyperRep
 
     rep = HyperRep.load(run_dir, device="cpu")
     data = rep.config.data
     ctx = open_context(zoo_path, split_seed=data.split_seed, status=tuple(data.status), data_root=data_root,
-                       layout=rep.layout)
+                       layout=rep.layout, require_data=require_data)
     return rep, ctx
+
+
+def _score(evaluator: Evaluator | None, weights: np.ndarray, splits) -> pd.DataFrame:
+    """Per weight vector ``{split}_acc``/``{split}_loss``; all NaN without an evaluator (no task data)."""
+    if evaluator is None:
+        return pd.DataFrame(np.nan, index=range(len(weights)),
+                            columns=[f"{s}_{m}" for s in splits for m in ("acc", "loss")])
+    return pd.DataFrame(evaluator.score(weights, splits))
 
 
 @dataclass
@@ -84,12 +104,13 @@ class Draws:
 
 
 def draw_models(
-    rep, ctx: ZooContext, anchors: pd.DataFrame, cfg: SampleConfig, evaluator: Evaluator,
+    rep, ctx: ZooContext, anchors: pd.DataFrame, cfg: SampleConfig, evaluator: Evaluator | None,
     shift: np.ndarray | None = None, prefix: str = "s",
 ) -> Draws:
     """Draw ``cfg.n`` around ``anchors``, decode, score, keep the best ``cfg.select``.
 
     ``shift`` ([D]) is added to every drawn embedding (robust sampling moves draws with it).
+    ``evaluator`` None (no task data): nothing is scored and ``select`` keeps the first draws.
     """
     rng = np.random.default_rng(cfg.seed)
     anchor_w = ctx.weights_many(anchors["model"].to_numpy(), anchors["epoch"].to_numpy())
@@ -98,7 +119,7 @@ def draw_models(
     if shift is not None:
         emb = (emb + shift[None, :]).astype(np.float32)
     weights = np.asarray(rep.decode(emb), dtype=np.float32)
-    scores = pd.DataFrame(evaluator.score(weights, ("val", "test")))
+    scores = _score(evaluator, weights, ("val", "test"))
     ids = anchors["name"].to_numpy()
     drawn = pd.DataFrame({
         "draw": np.arange(cfg.n),
@@ -107,14 +128,15 @@ def draw_models(
         "test_acc": scores["test_acc"].to_numpy(),
     })
     if cfg.select:
-        # best validation accuracy first; NaN (non-finite decodes) last; ties keep draw order
+        # best validation accuracy first; NaN (non-finite decodes, or no task data to score on:
+        # then the first draws are kept) last; ties keep draw order
         order = np.argsort(-np.nan_to_num(drawn["val_acc"].to_numpy(), nan=-np.inf), kind="stable")[: cfg.select]
         keep = np.sort(order)
     else:
         keep = np.arange(cfg.n)
     drawn["kept"] = np.isin(drawn["draw"], keep)
     kept_w = weights[keep]
-    full = pd.DataFrame(evaluator.score(kept_w, SPLITS))
+    full = _score(evaluator, kept_w, SPLITS)
     kept = pd.concat([drawn.loc[keep, ["draw", "anchor"]].reset_index(drop=True), full], axis=1)
     kept.insert(0, "name", [f"{prefix}{k:04d}" for k in range(len(keep))])
     return Draws(anchor_w, anchor_e, emb[keep], kept_w, kept, drawn)
@@ -132,20 +154,25 @@ def sample_models(
     late: float = 0.25,
     data_root: str | Path | None = None,
 ) -> SampleResult:
-    """Sample ``n`` models (keep the best ``select_k`` when > 0) and score them on the task."""
+    """Sample ``n`` models (keep the best ``select_k`` when > 0) and score them on the task.
+
+    A zoo without task data (an imported public zoo) is sampled unscored (``result.measured``
+    False; see the module docstring).
+    """
     cfg = SampleConfig(method=method, n=n, anchors=anchors_q, select=select_k, seed=seed, late=late,
                        sampler=sampler or SamplerConfig())
-    rep, ctx = load_run_and_context(zoo_path, run_dir, data_root)
+    rep, ctx = load_run_and_context(zoo_path, run_dir, data_root, require_data=False)
     return sample_with(rep, ctx, cfg, Path(run_dir))
 
 
 def sample_with(rep, ctx: ZooContext, cfg: SampleConfig, run_dir: Path) -> SampleResult:
     anchors = select_anchors(ctx, cfg.anchors, cfg.late)
     spec = ctx.specs[int(anchors["model"].iloc[0])]
-    evaluator = Evaluator(spec, ctx.data)
+    evaluator = Evaluator(spec, ctx.data) if ctx.data is not None else None
     d = draw_models(rep, ctx, anchors, cfg, evaluator)
     return SampleResult(
         config=cfg, run_dir=run_dir, spec=spec, anchors=anchors, anchor_weights=d.anchor_weights,
         anchor_embeddings=d.anchor_embeddings, names=list(d.kept["name"]), embeddings=d.embeddings,
         weights=d.weights, scores=d.kept, drawn=d.drawn, context=ctx, rep=rep,
+        anchors_by=anchor_metric(ctx, cfg.late),
     )

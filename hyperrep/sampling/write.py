@@ -11,8 +11,12 @@ readers):
 - model columns ``provenance`` (``"sampled"``), ``method``, ``anchor`` (the anchor a draw
   was made around; empty for ``uniform``/``kde-dim``), ``draw`` (index among all draws);
 - the root attribute ``sampled``: JSON with the method, sampler settings, seed, number
-  drawn and kept, the source zoo and hyperrep run, and the anchors (names and ids);
-- ``provenance`` (root attribute) gains ``"kind": "sampled"``.
+  drawn and kept, the source zoo and hyperrep run, the anchors (names and ids) and the
+  metric they were ranked by, and ``measured`` (whether the models were scored on the task);
+- ``provenance`` (root attribute) gains ``"kind": "sampled"``;
+- sampled from an imported public zoo (no task data), the source's root attribute
+  ``imported`` is copied, so the sampled zoo is as clearly without task data as its source
+  (``Zoo.task_data`` refuses it); its metrics are NaN (not measured).
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ def _sampled_info(result: SampleResult) -> str:
         "anchors": result.anchors["name"].tolist(),
         "anchor_ids": [int(m) for m in result.anchors["model"]],
         "anchor_epochs": [int(e) for e in result.anchors["epoch"]],
+        "anchors_by": result.anchors_by,
+        "measured": result.measured,  # False: no task data, the metrics are NaN
     })
 
 
@@ -85,15 +91,20 @@ def write_sampled_zoo(result: SampleResult, out: str | Path, overwrite: bool = F
         sparsify=SparsifyConfig(),
         source_text=_header(result) + source.source_text,
     )
-    n_train = len(ctx.data.splits["train"])
+    # without task data: the anchors' own training-set size (the zoo records it per model)
+    n_train = len(ctx.data.splits["train"]) if ctx.data is not None else \
+        int(ctx.table.loc[int(result.anchors["model"].iloc[0]), "train_size"])
+    attrs = {"sampled": _sampled_info(result)}
+    if ctx.imported:
+        attrs["imported"] = ctx.imported
     anchors = [str(a) for a in result.scores["anchor"]]
     models = [PlannedModel(name, result.spec, ctx.recipe, n_train, (("method", cfg.method), ("anchor", anchor)))
               for name, anchor in zip(result.names, anchors)]
     plan = ZooPlan.from_models(
-        spec, ctx.data.info, models,
+        spec, ctx.data.info if ctx.data is not None else ctx.task, models,
         columns={"provenance": ["sampled"] * len(models), "method": [cfg.method] * len(models), "anchor": anchors,
                  "draw": result.scores["draw"].to_numpy(dtype=np.int64)},
-        attrs={"sampled": _sampled_info(result)},
+        attrs=attrs,
         provenance={"kind": "sampled"},
     )
     node = f"{os.uname().nodename}:{os.getpid()}"
