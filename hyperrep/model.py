@@ -21,6 +21,13 @@ values cannot carry thousands of weights, so its reconstructions regress to the 
 The contrastive projection head reads the latents mean-pooled over tokens together
 with their per-layer means (``pool = "mean"``, which also works for windows of tokens),
 or the flattened embedding (``pool = "flat"``, whole models only).
+
+Over several architectures (``TokenDims.num_archs > 1``, :class:`hyperrep.tokens.TokenSpace`)
+positions also carry the architecture (a fourth learned embedding, absent for one
+architecture so that one-architecture state dicts stay as they were), layer ids are global
+(a (layer name, fan-in) pair over all architectures), and an architecture's per-token
+embedding has its own length ``T_arch * lat_dim``; the pooled summary has the same width
+for every architecture (a layer the architecture lacks gives zeros).
 """
 
 from __future__ import annotations
@@ -39,10 +46,11 @@ from hyperrep.config import ModelSection
 class TokenDims:
     """What the network's shapes depend on, fixed by the tokenizer."""
 
-    num_tokens: int
+    num_tokens: int  # the longest token sequence of any architecture
     token_size: int
-    num_layers: int
+    num_layers: int  # global layers over all architectures
     max_neurons: int
+    num_archs: int = 1
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -56,10 +64,18 @@ class Positions(nn.Module):
         self.neuron = nn.Embedding(dims.max_neurons, width)
         for emb in (self.token, self.layer, self.neuron):
             nn.init.normal_(emb.weight, std=0.02)
+        # created (and drawn) only for several architectures: one architecture's parameters,
+        # their initial values and its state dict stay exactly as before
+        self.arch = nn.Embedding(dims.num_archs, width) if dims.num_archs > 1 else None
+        if self.arch is not None:
+            nn.init.normal_(self.arch.weight, std=0.02)
 
     def forward(self, pos: torch.Tensor) -> torch.Tensor:
-        """``pos`` ``[..., 3]`` (token, layer, neuron) -> ``[..., width]``."""
-        return self.token(pos[..., 0]) + self.layer(pos[..., 1]) + self.neuron(pos[..., 2])
+        """``pos`` ``[..., 3 or 4]`` (token, layer, neuron[, arch]) -> ``[..., width]``."""
+        out = self.token(pos[..., 0]) + self.layer(pos[..., 1]) + self.neuron(pos[..., 2])
+        if self.arch is not None:
+            out = out + self.arch(pos[..., 3])
+        return out
 
 
 def _transformer(cfg: ModelSection) -> nn.TransformerEncoder:
@@ -105,11 +121,21 @@ class HyperRepNet(nn.Module):
 
     @property
     def embedding_dim(self) -> int:
+        """Of the longest architecture (``embedding_dim_for`` gives each one's)."""
         return self.num_latents * self.cfg.lat_dim
+
+    def embedding_dim_for(self, num_tokens: int) -> int:
+        """Embedding length of a model with ``num_tokens`` tokens."""
+        return (num_tokens if self.per_token else self.cfg.latent_tokens) * self.cfg.lat_dim
+
+    @property
+    def pooled_dim(self) -> int:
+        return (self.dims.num_layers + 1) * self.cfg.lat_dim if self.per_token and self.cfg.pool == "mean" \
+            else self.embedding_dim
 
     # ---- latents [B, L, lat_dim] --------------------------------------------------------
     def encode_latents(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]`` -> latents ``[B, L, lat_dim]``
+        """Tokens ``[B, W, D]`` at ``positions`` ``[B, W, 4]`` -> latents ``[B, L, lat_dim]``
         (``L = W`` per token, ``L = latent_tokens`` for summary tokens)."""
         x = self.embed_tokens(tokens) + self.enc_pos(positions)
         if self.per_token:
@@ -119,7 +145,7 @@ class HyperRepNet(nn.Module):
         return self.to_latent(self.enc_norm(h[:, : self.cfg.latent_tokens]))
 
     def decode_latents(self, latents: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Latents ``[B, L, lat_dim]`` -> tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]``."""
+        """Latents ``[B, L, lat_dim]`` -> tokens ``[B, W, D]`` at ``positions`` ``[B, W, 4]``."""
         if self.per_token:
             if latents.shape[1] != positions.shape[1]:
                 raise ValueError(f"{latents.shape[1]} token latents for {positions.shape[1]} positions")
@@ -131,16 +157,17 @@ class HyperRepNet(nn.Module):
 
     # ---- flat embeddings [B, E] -------------------------------------------------------------
     def encode(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]`` -> embeddings ``[B, L * lat_dim]``."""
+        """Tokens ``[B, W, D]`` at ``positions`` ``[B, W, 4]`` -> embeddings ``[B, L * lat_dim]``."""
         return rearrange(self.encode_latents(tokens, positions), "b l k -> b (l k)")
 
     def decode(self, embedding: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Embeddings ``[B, L * lat_dim]`` -> tokens ``[B, W, D]`` at ``positions`` ``[B, W, 3]``."""
+        """Embeddings ``[B, L * lat_dim]`` -> tokens ``[B, W, D]`` at ``positions`` ``[B, W, 4]``."""
         return self.decode_latents(rearrange(embedding, "b (l k) -> b l k", k=self.cfg.lat_dim), positions)
 
     def pooled(self, latents: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """The projection head's input: mean latent over all tokens and per layer ``[B, (layers+1) * lat_dim]``,
-        or the flat embedding."""
+        """The projection head's input: mean latent over all tokens and per global layer
+        ``[B, (layers+1) * lat_dim]`` (zeros for a layer the batch's architecture lacks), or
+        the flat embedding."""
         if self.cfg.pool == "flat" or not self.per_token:
             return rearrange(latents, "b l k -> b (l k)")
         onehot = F.one_hot(positions[..., 1], self.dims.num_layers).to(latents.dtype)  # [B, W, layers]

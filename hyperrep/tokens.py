@@ -10,6 +10,12 @@ so that tokenise -> detokenise is exact for any layout.
 Each token carries a position ``(global token index, layer index, neuron index)``.
 Both directions are single gathers with index tables built once here.
 
+A :class:`TokenSpace` spans several architectures (layouts): one Tokenizer each, all with
+one token size, and positions ``(token index, global layer id, neuron index, arch index)``
+where a global layer is a (layer name, fan-in) pair of the union over the layouts, so an
+S1 branch's first conv and the S2 branch's are different layers, and ``head.out`` of two
+architectures with the same fan-in is one.
+
 Standardisation (:class:`Standardizer`) is per layer, with separate statistics for a
 layer's weights and its biases: biases have a very different scale from weights and
 are few, so pooling them with the weights would leave them badly scaled.
@@ -18,14 +24,25 @@ are few, so pooling them with the weights would leave them badly scaled.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from math import ceil
+from math import ceil, prod
 
 import numpy as np
 import torch
 from einops import rearrange
 
 from eo_tasks.models.layout import Layout
+
+
+def fan_in(layout: Layout, layer_index: int) -> int:
+    """Values one output neuron of a layer holds: its incoming weights and its bias."""
+    layer = layout.layers[layer_index]
+    return prod(layout.tensor_map[layer.weight].shape[1:]) + int(layer.bias is not None)
+
+
+def longest_neuron(layout: Layout) -> int:
+    return max((fan_in(layout, i) for i in range(len(layout.layers))), default=1)
 
 
 class Tokenizer:
@@ -208,3 +225,89 @@ class Standardizer:
         if tuple(g["name"] for g in raw) != names:
             raise ValueError(f"normalisation groups {[g['name'] for g in raw]} do not match the layout's {list(names)}")
         return cls(names, np.array([g["mean"] for g in raw]), np.array([g["std"] for g in raw]), group)
+
+
+OTHER = "<other>"  # the layer key of the parameters no layer owns
+
+
+class TokenSpace:
+    """Tokenizers of several architectures with one token size and shared position tables.
+
+    ``layouts`` maps an architecture id (a zoo's ``arch`` column) to its layout; their order
+    is the arch index of the positions. The global layers are the union of every layout's
+    ``(layer name, fan-in)`` keys in order of first appearance, so one layout alone gives
+    its own layer order (and the Tokenizer's positions, with arch index 0).
+    """
+
+    def __init__(self, layouts: Mapping[int, Layout], token_size: int = 0, max_token_size: int = 256) -> None:
+        if not layouts:
+            raise ValueError("a token space needs at least one layout")
+        self.archs = tuple(int(a) for a in layouts)
+        self.layouts = {int(a): lay for a, lay in layouts.items()}
+        D = token_size if token_size > 0 else min(max(longest_neuron(lay) for lay in layouts.values()),
+                                                  max_token_size)
+        self.token_size = D
+        self.tokenizers = {a: Tokenizer(lay, D, max_token_size) for a, lay in self.layouts.items()}
+        self.layer_keys: list[tuple[str, int]] = []
+        self._positions: dict[int, np.ndarray] = {}
+        self._cache: dict[tuple[int, torch.device], torch.Tensor] = {}
+        for k, a in enumerate(self.archs):
+            lay, tok = self.layouts[a], self.tokenizers[a]
+            keys = [(layer.name, fan_in(lay, i)) for i, layer in enumerate(lay.layers)]
+            if tok.has_other:
+                keys.append((OTHER, int((tok.layer_of_token == len(lay.layers)).sum())))
+            to_global = np.array([self._layer_id(key) for key in keys], dtype=np.int64)
+            pos = np.empty((tok.num_tokens, 4), dtype=np.int64)
+            pos[:, 0] = tok.positions[:, 0]
+            pos[:, 1] = to_global[tok.positions[:, 1]]
+            pos[:, 2] = tok.positions[:, 2]
+            pos[:, 3] = k
+            self._positions[a] = pos
+
+    def _layer_id(self, key: tuple[str, int]) -> int:
+        if key not in self.layer_keys:
+            self.layer_keys.append(key)
+        return self.layer_keys.index(key)
+
+    @property
+    def num_archs(self) -> int:
+        return len(self.archs)
+
+    @property
+    def num_tokens(self) -> int:
+        """The longest token sequence of any architecture."""
+        return max(t.num_tokens for t in self.tokenizers.values())
+
+    @property
+    def num_layers(self) -> int:
+        """Global layers (the position table's layer ids)."""
+        return len(self.layer_keys)
+
+    @property
+    def max_neurons(self) -> int:
+        return max(t.max_neurons for t in self.tokenizers.values())
+
+    def arch(self, arch: int | None = None) -> int:
+        """``arch`` checked, or the only architecture when None (ValueError for several)."""
+        if arch is None:
+            if len(self.archs) > 1:
+                raise ValueError(f"this hyper-representation spans architectures {list(self.archs)}; "
+                                 "pass arch= (the zoo's architecture index)")
+            return self.archs[0]
+        if int(arch) not in self.tokenizers:
+            raise ValueError(f"architecture {arch} is not one of this hyper-representation's {list(self.archs)}")
+        return int(arch)
+
+    def positions(self, arch: int) -> np.ndarray:
+        """``[T_arch, 4]``: token index, global layer id, neuron index, arch index."""
+        return self._positions[arch]
+
+    def position_table(self, arch: int, device: torch.device | str) -> torch.Tensor:
+        key = (arch, torch.device(device))
+        if key not in self._cache:
+            self._cache[key] = torch.from_numpy(self._positions[arch]).to(key[1])
+        return self._cache[key]
+
+    def describe(self) -> dict[str, object]:
+        return {"archs": list(self.archs), "token_size": self.token_size, "layers": self.num_layers,
+                "tokens": {a: t.num_tokens for a, t in self.tokenizers.items()}}
