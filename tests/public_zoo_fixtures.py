@@ -140,7 +140,7 @@ def write_modelzoos(folder: Path, n_models: int = 3, kind: str = "CNN", epochs: 
     for m in range(n_models):
         params = {"model::type": kind, "model::channels_in": channels_in, "model::o_dim": 10,
                   "model::nlin": nlins[m % len(nlins)], "model::dropout": [0.0, 0.5][m % 2],
-                  "model::init_type": inits[m % 3], "optim::optimizer": ["adam", "sgd"][m % 2],
+                  "model::init_type": inits[m % 3], "optim::optimizer": ["adam", "sgd", "rms_prop"][m % 3],
                   "optim::lr": [1e-3, 1e-4][m % 2], "optim::wd": [1e-3, 1e-4][(m // 2) % 2], "optim::momentum": 0.9,
                   "seed": 1000 + m, "training::batchsize": 10, "training::epochs_train": epochs,
                   "training::start_epoch": 1, "training::output_epoch": 1, "cuda": False,

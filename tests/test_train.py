@@ -60,7 +60,7 @@ def test_same_seed_bit_identical_other_seed_differs():
     assert not np.array_equal(flat(a), flat(c))
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adamw"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "adamw", "rmsprop"])
 def test_optimizers_train(optimizer):
     cfg = TrainConfig(optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 3e-3, epochs=2, weight_decay=1e-4)
     result = train_model(_spec(), _task(), cfg)

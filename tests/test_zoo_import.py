@@ -50,7 +50,8 @@ def test_unterthiner_import_is_exact(tmp_path: Path, capsys) -> None:
             first = rows.iloc[0]
             assert t.loc[i, "activation"] == first["config.activation"] and t.loc[i, "init"] == first["config.w_init"]
             assert t.loc[i, "lr"] == first["config.learning_rate"] and t.loc[i, "dropout"] == first["config.dropout"]
-            assert t.loc[i, "config.optimizer"] == first["config.optimizer"]
+            # the optimizer column is the source's own (RMSprop included): a faithful prediction target
+            assert t.loc[i, "config.optimizer"] == first["config.optimizer"] == t.loc[i, "optimizer"]
             assert t.loc[i, "train_size"] == int(60000 * first["config.train_fraction"])
             m = zoo.metrics[zoo.metrics["model"] == i]
             assert list(m["epoch"]) == list(rows["step"])  # the crashed model has fewer checkpoints
@@ -86,7 +87,9 @@ def test_modelzoos_import_is_exact(tmp_path: Path) -> None:
         for i, (trial, by_epoch) in enumerate(states.items()):
             assert zoo.table.loc[i, "source_name"] == trial
             params = json.loads((src / trial / "params.json").read_text())
-            assert zoo.table.loc[i, "optimizer"] == params["optim::optimizer"]
+            assert zoo.table.loc[i, "optim::optimizer"] == params["optim::optimizer"]
+            assert zoo.table.loc[i, "optimizer"] == {"rms_prop": "rmsprop"}.get(params["optim::optimizer"],
+                                                                               params["optim::optimizer"])
             assert zoo.table.loc[i, "model::nlin"] == params["model::nlin"]
             results = [json.loads(line) for line in (src / trial / "result.json").read_text().splitlines()]
             m = zoo.metrics[zoo.metrics["model"] == i]
@@ -135,6 +138,8 @@ def test_bad_input_is_one_clear_error_and_leaves_nothing(tmp_path: Path, capsys)
     _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "unknown columns ['val_accuracy']")
     metrics.assign(**{"config.activation": "swish"}).to_csv(src / "metrics.csv.gz")
     _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "'swish'", "activation must be one of")
+    metrics.assign(**{"config.optimizer": "adagrad"}).to_csv(src / "metrics.csv.gz")
+    _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "'adagrad'", "rmsprop")
     metrics.iloc[:-1].to_csv(src / "metrics.csv.gz")
     _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "one row per checkpoint")
     (src / "weights.npy").unlink()

@@ -7,14 +7,14 @@ from typing import Literal
 
 from eo_tasks.config import ConfigError
 
-OPTIMIZERS = ("adam", "sgd", "adamw")
+OPTIMIZERS = ("adam", "sgd", "adamw", "rmsprop")  # rmsprop: the public zoos' (zoo.importers) have it
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    optimizer: Literal["adam", "sgd", "adamw"] = "adam"
+    optimizer: Literal["adam", "sgd", "adamw", "rmsprop"] = "adam"
     lr: float = 1e-3
-    momentum: float = 0.9  # sgd only
+    momentum: float = 0.9  # sgd and rmsprop
     weight_decay: float = 0.0
     batch_size: int = 64
     epochs: int = 10

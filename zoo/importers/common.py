@@ -19,7 +19,7 @@ import numpy as np
 
 from eo_tasks.data.types import ModalityInfo, TaskInfo
 from eo_tasks.models.spec import ModelSpec
-from eo_tasks.train.config import OPTIMIZERS, TrainConfig
+from eo_tasks.train.config import TrainConfig
 
 # The root attribute that marks an imported zoo; its JSON says where it came from.
 IMPORTED_ATTR = "imported"
@@ -62,10 +62,12 @@ def image_task(dataset: str, channels: int, image_size: int, classes: int, sourc
 
 
 def train_config(optimizer: str, **values: Any) -> TrainConfig:
-    """A TrainConfig of the source's training values. An optimizer TrainConfig cannot name
-    (RMSprop) is stored as "adam" in the zoo's ``optimizer`` column; the source's own
-    hyperparameter columns, which the importers copy verbatim, keep its true name."""
-    return TrainConfig(optimizer=optimizer if optimizer in OPTIMIZERS else "adam", **values)
+    """A TrainConfig of the source's training values; ``optimizer`` is one of
+    eo_tasks' names (adam, sgd, rmsprop: the zoo's ``optimizer`` column, a faithful
+    prediction target), the importer having mapped the source's spelling to it (the
+    source's own hyperparameter columns, copied verbatim, keep that spelling). ConfigError
+    for an optimizer eo_tasks cannot train with."""
+    return TrainConfig(optimizer=optimizer, **values)
 
 
 def config_text(dataset: str, keep_epochs: Sequence[int], base: TrainConfig, fmt: str) -> str:

@@ -48,7 +48,8 @@ ACTIVATIONS = {"leakyrelu": "leaky_relu", "relu": "relu", "tanh": "tanh", "sigmo
                "gelu": "gelu"}
 REQUIRED = ("model::type", "model::channels_in", "model::nlin", "model::dropout", "model::init_type",
             "optim::optimizer", "optim::lr", "optim::wd", "training::batchsize", "seed")
-OPTIMIZERS = {"adam": "adam", "sgd": "sgd", "rms_prop": "rms_prop"}
+# optim::optimizer (def_net.py's set_optimizer) -> the zoo's optimizer column (eo_tasks' name)
+OPTIMIZERS = {"adam": "adam", "sgd": "sgd", "rms_prop": "rmsprop"}
 RESULT_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc")
 _CHECKPOINT = re.compile(r"checkpoint_(\d+)$")
 

@@ -51,6 +51,8 @@ LAYOUT_COLUMNS = ("varname", "start_idx", "end_idx", "shape")
 # dataset -> (image side, training images); train_network.py uses the TFDS train split
 DATASETS = {"mnist": (28, 60000), "fashion_mnist": (28, 60000), "cifar10": (32, 50000), "svhn_cropped": (32, 73257)}
 STRIDE = 2  # train_network.py --cnn_stride (default 2, the published zoo's)
+# config.optimizer (tf.keras.optimizers.get names, any case) -> the zoo's optimizer column
+OPTIMIZERS = {"adam": "adam", "sgd": "sgd", "rmsprop": "rmsprop"}
 BATCH_SIZE = 512  # train_network.py --batchsize default; the metrics table does not record it
 
 
@@ -198,7 +200,11 @@ def read_unterthiner(src: str | Path, limit: int | None = None) -> tuple[list[Im
         except ConfigError as err:
             raise DataError(f"{mpath}: model {name!r}: {err}") from None
         spec = ModelSpec(arch=model_arch, inputs=(InputSpec("image", c_in),), num_classes=classes, image_size=side)
-        train = train_config(str(_value(first, "config.optimizer", "adam")),
+        optimizer = str(_value(first, "config.optimizer", "sgd"))  # train_network.py's default
+        if optimizer.lower() not in OPTIMIZERS:
+            raise DataError(f"{mpath}: model {name!r} has config.optimizer {optimizer!r}; expected one of "
+                            f"{sorted(OPTIMIZERS)}")
+        train = train_config(OPTIMIZERS[optimizer.lower()],
                              lr=float(_value(first, "config.learning_rate", 1e-3)),
                              weight_decay=float(_value(first, "config.l2reg", 0.0)), momentum=0.0,
                              batch_size=int(_value(first, "config.batchsize", BATCH_SIZE)),
