@@ -50,17 +50,18 @@ def member_overrides(spec: ZooSpec) -> list[dict[str, Any]]:
     """One dict of population values per member, in member order."""
     grid = spec.population.grid
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
+    # variants vary fastest, so a zoo cut short (or generated in part) holds every variant
+    variants = spec.population.variants or ({},)
     rand = dict(spec.population.random)
-    if rand:
-        n, seed = rand.pop("n"), rand.pop("seed")
-        rng = np.random.default_rng(seed)
-        points = [{**point, **{key: _draw(dist, rng) for key, dist in rand.items()}}
-                  for point in points for _ in range(n)]
-    variants = spec.population.variants
-    if not variants:
-        return points
-    # variants vary fastest: a zoo cut short (or generated in part) still holds every variant
-    return [{**variant, **point} for point in points for variant in variants]
+    if not rand:
+        return [{**variant, **point} for point in points for variant in variants]
+    n, seed = rand.pop("n"), rand.pop("seed")
+    rng = np.random.default_rng(seed)
+    # every member draws its own values, variants included: paired draws would put the same
+    # hyperparameters into every architecture's test models (the split is per architecture
+    # with one seed), leaving the test models few distinct settings
+    return [{**variant, **point, **{key: _draw(dist, rng) for key, dist in rand.items()}}
+            for point in points for _ in range(n) for variant in variants]
 
 
 def expand(spec: ZooSpec, threads: int | None = None) -> list[Member]:

@@ -37,8 +37,8 @@ class PopulationConfig:
     # with a grid, every grid point gets ``n`` draws.
     random: dict[str, Any] = field(default_factory=dict)
     # tables of population keys set together, e.g. [{fusion = "late"}, {fusion = "late",
-    # shared_backbone = true}]: every grid point / random draw is trained once per variant
-    # (the variant varies fastest), so the variants share hyperparameters pairwise.
+    # shared_backbone = true}]: every grid point, and each of its ``random.n`` draws, is
+    # trained once per variant (the variant varies fastest); each member draws its own values.
     variants: tuple[dict[str, Any], ...] = ()
     keep_epochs: tuple[int, ...] = ()  # () = every epoch, 0 (before training) included
     train_subset: int = 0  # per-member seeded subset of the train split; 0 = all of it
@@ -90,6 +90,8 @@ class ZooSpec:
         out = to_dict(self)
         out.pop("resources")
         out.pop("source_text")
+        if not out["population"]["variants"]:  # zoos made before variants existed keep their hash
+            out["population"].pop("variants")
         return out
 
     @property
