@@ -6,6 +6,13 @@ one the zoo hands to every consumer, and one split serves every feature set. Giv
 run, models are selected and split exactly as the run's ``[data]`` section selected them
 for training: the test models here are the models the hyper-representation held out,
 and its embedding of them is not a memorised one.
+
+A zoo of several architectures (e.g. one per fusion mode) is read whole: the models of
+every architecture, split stratified per architecture (``Zoo.select(arch="all")``), with
+an ``arch`` column; the weights are zero-padded to the widest architecture, s(W) is taken
+per layer role, and a run's embeddings enter as ``HyperRep.pool`` of each architecture's
+embeddings (the same width for all). Where the zoo flags cloudy test patches, the rows
+gain ``test_acc_cloudy``, ``test_acc_clear`` and ``cloudy_drop`` (clear minus cloudy).
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
 from hyperrep.downstream.evaluation import DownstreamData
 from hyperrep.downstream.properties import HYPERPARAMETERS
 
-METRIC_COLUMNS = ("test_acc", "val_acc", "train_acc", "gap", "test_loss", "test_map")
+METRIC_COLUMNS = ("test_acc", "val_acc", "train_acc", "gap", "test_loss", "test_map", "test_acc_cloudy",
+                  "test_acc_clear")
 
 
 def _check_run_split(run_dir: Path, rows: pd.DataFrame, notes: list[str]) -> None:
@@ -62,9 +70,10 @@ def load_data(
     """Every kept checkpoint of the zoo's selected models with its properties, weights and
     (given ``run_dir``) embedding; and a dict describing where they came from.
 
-    With a run, the models are selected (status, max_abs, architecture) and split (seed)
+    With a run, the models are selected (status, max_abs, architectures) and split (seed)
     as the run's ``[data]`` section selected them for training; ``split_seed`` overrides
-    the seed. Without one: finished models, ``|w| <= 1e3``, seed ``split_seed`` or 0.
+    the seed. Without one: finished models of every architecture, ``|w| <= 1e3``, seed
+    ``split_seed`` or 0.
     """
     from zoo import Zoo
 
@@ -73,7 +82,8 @@ def load_data(
     rep = None
     status: tuple[str, ...] = ("done",)
     max_abs: float | None = 1e3
-    seed, arch = 0, None
+    seed, arch = 0, "all"
+    run_arch: dict[int, int] = {}  # zoo arch -> the run's id of it
     notes: list[str] = []
     with Zoo.open(zoo_path) as zoo:
         table, metrics = zoo.table, zoo.metrics
@@ -83,7 +93,8 @@ def load_data(
             rep = HyperRep.load(run, device=device)
             cfg = rep.config.data
             status, max_abs, seed = tuple(cfg.status), cfg.max_abs, cfg.split_seed
-            arch = zoo.arch_of(rep.layout)
+            run_arch = {zoo.arch_of(rep.layouts[a]): a for a in rep.archs}
+            arch = sorted(run_arch)
         if split_seed is not None:
             if rep is not None and split_seed != seed:
                 notes.append(f"split seed {split_seed} differs from the run's ({seed}): the embedding may have been "
@@ -91,11 +102,11 @@ def load_data(
             seed = split_seed
         chosen = zoo.select(status=status, arch=arch, epochs=None if epochs is None else list(epochs),
                             max_abs=max_abs, fractions=tuple(fractions), seed=seed)
-        layout = chosen.layout
+        layouts = dict(chosen.layouts)
         picked = chosen.checkpoints[chosen.checkpoints["epoch"] >= min_epoch]
         index = picked[["model", "checkpoint"]].to_numpy(dtype=np.int64)
-        weights = zoo.weights_many(picked["model"], picked["epoch"]) if len(picked) \
-            else np.zeros((0, layout.num_params), np.float32)
+        archs = picked["arch"].to_numpy(dtype=np.int64)
+        weights = _weights(zoo, picked, layouts)
         split_of = {int(m): s for s, models in chosen.splits.items() for m in models.tolist()}
     if len(index) == 0:
         raise ConfigError(f"{zoo_path}: no checkpoints match (status {list(status)}, epochs={epochs}, "
@@ -103,16 +114,70 @@ def load_data(
     keys = pd.DataFrame(index, columns=["model", "checkpoint"])
     metric_cols = ["model", "checkpoint", "epoch", *[c for c in METRIC_COLUMNS if c in metrics]]
     rows = keys.merge(metrics[metric_cols], on=["model", "checkpoint"], how="left", validate="one_to_one")
+    if "test_acc_cloudy" in rows and "test_acc_clear" in rows:
+        rows["cloudy_drop"] = rows["test_acc_clear"] - rows["test_acc_cloudy"]
+    table = _with_fusion_mode(table)
     hyper = [p.name for p in HYPERPARAMETERS if p.name in table] + [c for c in ("name", "seed") if c in table]
     rows = rows.merge(table[hyper], left_on="model", right_index=True, how="left")
     rows.insert(3, "split", rows["model"].map(split_of))
+    rows.insert(4, "arch", archs)
     kept = "all kept epochs" if epochs is None else f"epochs {list(epochs)}"
     sources = {"zoo": str(zoo_path), "checkpoints": kept + (f", epoch >= {min_epoch}" if min_epoch else ""),
                "models": f"status in {list(status)}", "split seed": str(seed)}
+    mixed = len(layouts) > 1
+    if mixed:
+        sources["architectures"] = (f"{len(layouts)} ({_arch_names(rows)}), split stratified per architecture; "
+                                    "s(W) per layer role, raw W and per-token embeddings n/a")
     embeddings = pooled = None
     if rep is not None and run is not None:
-        embeddings = rep.embed(weights)
-        pooled = rep.pool(embeddings)
+        embeddings, pooled = _embed(rep, weights, archs, layouts, run_arch)
         sources["run"] = str(run)
         _check_run_split(run, rows, notes)
-    return DownstreamData(rows, weights, layout, embeddings, notes, pooled), sources
+    if not mixed:
+        return DownstreamData(rows, weights, next(iter(layouts.values())), embeddings, notes, pooled), sources
+    return DownstreamData(rows, weights, None, None, notes, pooled, layouts), sources
+
+
+def _weights(zoo, picked: pd.DataFrame, layouts: dict) -> np.ndarray:
+    """``[N, P]`` weights of the picked checkpoints; zero-padded to the widest architecture."""
+    width = max(layout.num_params for layout in layouts.values())
+    if len(layouts) == 1:
+        return zoo.weights_many(picked["model"], picked["epoch"]) if len(picked) else np.zeros((0, width), np.float32)
+    out = np.zeros((len(picked), width), np.float32)
+    for i, (m, e) in enumerate(zip(picked["model"].tolist(), picked["epoch"].tolist())):
+        w = zoo.weights(int(m), int(e))
+        out[i, : w.size] = w
+    return out
+
+
+def _embed(rep, weights: np.ndarray, archs: np.ndarray, layouts: dict, run_arch: dict[int, int]):
+    """(per-token embeddings or None for several architectures, pooled embeddings) of every row."""
+    if len(layouts) == 1:
+        (zoo_arch,) = layouts
+        embeddings = rep.embed(weights, arch=run_arch[zoo_arch])
+        return embeddings, rep.pool(embeddings, arch=run_arch[zoo_arch])
+    pooled = np.zeros((len(weights), rep.pooled_dim), np.float32)
+    for a, layout in layouts.items():
+        rows = np.flatnonzero(archs == a)
+        if len(rows):
+            emb = rep.embed(weights[rows, : layout.num_params], arch=run_arch[a])
+            pooled[rows] = rep.pool(emb, arch=run_arch[a])
+    return None, pooled
+
+
+def _with_fusion_mode(table: pd.DataFrame) -> pd.DataFrame:
+    """The model table with ``fusion_mode``: the fusion column, ``late_shared`` for late fusion
+    with a shared backbone (read from each model's spec)."""
+    if "fusion" not in table or "spec" not in table:
+        return table
+    shared = [bool(json.loads(text).get("arch", {}).get("shared_backbone", False)) if text else False
+              for text in table["spec"]]
+    table = table.copy()
+    table["fusion_mode"] = np.where(shared, table["fusion"].astype(str) + "_shared", table["fusion"].astype(str))
+    return table
+
+
+def _arch_names(rows: pd.DataFrame) -> str:
+    col = "fusion_mode" if "fusion_mode" in rows else "fusion" if "fusion" in rows else None
+    per = rows.drop_duplicates("arch").set_index("arch")
+    return ", ".join(f"{a}: {per.loc[a, col]}" if col else str(a) for a in sorted(per.index))

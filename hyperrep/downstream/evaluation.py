@@ -31,11 +31,20 @@ from hyperrep.downstream.cells import Target, quiet, run_groups
 from hyperrep.downstream.features import FEATURE_SETS, WeightStats, feature_matrix
 from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS, PREDICTORS
 from hyperrep.downstream.properties import Property, select_properties
+from hyperrep.downstream.roles import RoleStats
 from hyperrep.downstream.spaces import GBT_COMPONENTS
 
 METRICS = (*NUMBER_METRICS, *CLASS_METRICS)
 PRIMARY_METRIC = {"number": "r2", "class": "balanced_accuracy"}
 INTERVAL_COLUMNS = tuple(f"{m}_{end}" for m in METRICS for end in ("lo", "hi"))
+# Feature sets with no meaning across architectures: their width and columns differ per architecture
+# (padding would line up unrelated weights), so a zoo of several architectures skips them.
+MIXED_NA = {
+    "W": "n/a: several architectures; raw weights differ in width and meaning per architecture "
+         "(s(W) per layer role and pool(emb) compare them)",
+    "emb": "n/a: several architectures; per-token embeddings differ in width per architecture (see pool(emb))",
+    "emb+s(W)": "n/a: several architectures; per-token embeddings differ in width per architecture",
+}
 RESULT_COLUMNS = (
     "feature_set", "predictor", "property", "kind", "scale", *METRICS, *INTERVAL_COLUMNS,
     "n_train", "n_val", "n_test", "n_test_models", "n_classes", "n_features", "reduced_to", "chosen",
@@ -46,19 +55,35 @@ RESULT_COLUMNS = (
 @dataclass
 class DownstreamData:
     """One row per checkpoint (``rows``: model, epoch, split, property columns) with its
-    flat weights and, when a hyper-representation run is given, its embedding."""
+    flat weights and, when a hyper-representation run is given, its embedding.
+
+    A zoo of several architectures (``layouts``: arch id -> layout, ``rows["arch"]`` per row;
+    ``layout`` None) has its weights zero-padded to the widest architecture, no per-token
+    ``embeddings`` (their width differs by architecture) and ``pooled`` embeddings
+    (``HyperRep.pool``, one width for all); s(W) is then taken per layer role
+    (:class:`~hyperrep.downstream.roles.RoleStats`) and raw W is not a feature set."""
 
     rows: pd.DataFrame
     weights: np.ndarray
-    layout: Layout
+    layout: Layout | None
     embeddings: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     pooled: np.ndarray | None = None  # HyperRep.pool of the embeddings
+    layouts: dict[int, Layout] = field(default_factory=dict)  # several architectures: arch id -> layout
 
     def __post_init__(self) -> None:
         for col in ("model", "epoch", "split"):
             if col not in self.rows:
                 raise ValueError(f"rows table lacks the {col!r} column")
+        if self.layout is None:
+            if len(self.layouts) < 2 or "arch" not in self.rows:
+                raise ValueError("without one layout, give the layouts of two or more architectures and "
+                                 "an 'arch' column")
+            if self.embeddings is not None:
+                raise ValueError("per-token embeddings differ in width by architecture; give pooled ones")
+            unknown = sorted(set(self.rows["arch"].astype(int)) - set(self.layouts))
+            if unknown:
+                raise ValueError(f"rows of architectures {unknown} without a layout")
         if len(self.rows) != len(self.weights):
             raise ValueError(f"{len(self.rows)} rows but {len(self.weights)} weight vectors")
         if self.embeddings is not None and len(self.embeddings) != len(self.rows):
@@ -79,6 +104,17 @@ class DownstreamData:
 
     def models(self, split: str) -> list:
         return sorted(set(self.rows.loc[self.rows["split"] == split, "model"].tolist()))
+
+    @property
+    def mixed(self) -> bool:
+        """True for checkpoints of several architectures (role-wise s(W), no raw W)."""
+        return self.layout is None
+
+    def weight_stats(self) -> np.ndarray:
+        """s(W): layer-wise for one architecture, per layer role for several."""
+        if not self.mixed:
+            return WeightStats(self.layout).transform(self.weights)
+        return RoleStats(self.layouts).transform(self.weights, self.rows["arch"].to_numpy(np.int64))
 
 
 @dataclass
@@ -169,10 +205,12 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
     if properties is None:
         properties, more = select_properties(data.rows)
         notes += more
-    stats = WeightStats(data.layout).transform(data.weights)
+    stats = data.weight_stats()
     features: dict[str, np.ndarray | str] = {}
     for name in feature_sets:
-        if "emb" in name and (data.pooled if name == "pool(emb)" else data.embeddings) is None:
+        if data.mixed and name in MIXED_NA:
+            features[name] = MIXED_NA[name]
+        elif "emb" in name and (data.pooled if name == "pool(emb)" else data.embeddings) is None:
             features[name] = "no hyper-representation run given"
         else:
             features[name] = feature_matrix(name, data.weights, data.layout, data.embeddings, stats, data.pooled)

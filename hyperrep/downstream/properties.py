@@ -1,8 +1,11 @@
 """The properties of a checkpoint that we try to read from its weights.
 
 Performance properties come from the zoo's per-epoch metrics (test and validation
-accuracy, generalisation gap) and from the checkpoint itself (epoch); hyperparameters
-come from the zoo's model table. A hyperparameter is a property only where it varies
+accuracy, generalisation gap; where the task flags cloudy patches, test accuracy on
+cloudy and on clear patches and ``cloudy_drop`` = clear minus cloudy accuracy, the
+accuracy a model loses under cloud) and from the checkpoint itself (epoch);
+hyperparameters come from the zoo's model table, and ``fusion_mode`` (the fusion mode,
+``late_shared`` for late fusion with a shared backbone) from each model's spec. A hyperparameter is a property only where it varies
 across the zoo's models; numbers spanning orders of magnitude are predicted on a log
 scale (and scored there: an MAE of 0.3 on ``lr`` means a factor of 10**0.3).
 """
@@ -49,6 +52,12 @@ PERFORMANCE = (
     Property("epoch", "number"),
     Property("gap", "number"),
 )
+# Properties of zoos whose task flags cloudy test patches (absent elsewhere, without a note).
+SKY = (
+    Property("test_acc_cloudy", "number"),
+    Property("test_acc_clear", "number"),
+    Property("cloudy_drop", "number"),  # test_acc_clear - test_acc_cloudy
+)
 
 # Hyperparameters that are properties where they vary. The seed is left out on purpose:
 # it varies in every zoo but carries no meaning a predictor could learn.
@@ -62,6 +71,7 @@ HYPERPARAMETERS = (
     Property("init", "class"),
     Property("optimizer", "class"),
     Property("fusion", "class"),
+    Property("fusion_mode", "class"),  # fusion, with late + shared backbone as its own class
 )
 
 
@@ -70,7 +80,9 @@ def select_properties(rows: pd.DataFrame) -> tuple[list[Property], list[str]]:
     the ones left out or changed (e.g. a weight decay of 0 forces a linear scale)."""
     chosen: list[Property] = []
     notes: list[str] = []
-    for prop in PERFORMANCE:
+    for prop in PERFORMANCE + SKY:
+        if prop in SKY and prop.name not in rows:
+            continue
         if prop.name not in rows:
             notes.append(f"{prop.name}: not in the zoo's metrics; skipped")
         elif rows[prop.name].nunique(dropna=True) < 2:
@@ -82,6 +94,8 @@ def select_properties(rows: pd.DataFrame) -> tuple[list[Property], list[str]]:
             continue
         if rows[prop.name].nunique(dropna=True) < 2:
             continue  # constant in this zoo: not a property of it
+        if prop.name == "fusion_mode" and "fusion" in rows and rows["fusion_mode"].equals(rows["fusion"]):
+            continue  # no shared backbones that differ: the same classes as fusion
         if prop.kind == "number":
             values = pd.to_numeric(rows[prop.name], errors="coerce")
             if values.isna().any():

@@ -10,7 +10,8 @@ Layout of ``out_dir``::
                            (paired bootstrap of the difference over the same test models)
     predictions.csv        test-model predictions behind the plots and the verdicts
     pred_vs_true_<p>.png   one figure per property
-    embedding_pca.png      PCA of the embeddings coloured by test accuracy and epoch
+    embedding_pca.png      PCA of the embeddings coloured by test accuracy and epoch (several
+                           architectures: of the pooled embeddings)
     command.txt            the command line (or Python call) that made the report
 """
 
@@ -102,8 +103,9 @@ def write_report(
                                                       resamples=evaluation.resamples, seed=evaluation.seed))
     for prop in evaluation.properties:
         plot_pred_vs_true(evaluation.predictions, evaluation.results, prop, out / f"pred_vs_true_{prop.name}.png")
-    if data.embeddings is not None:
-        plot_embedding_pca(data.embeddings, data.rows, out / "embedding_pca.png")
+    if data.embeddings is not None or data.pooled is not None:  # several architectures: the pooled ones
+        plot_embedding_pca(data.embeddings if data.embeddings is not None else data.pooled, data.rows,
+                           out / "embedding_pca.png")
     (out / "command.txt").write_text(command.rstrip("\n") + "\n")
     return out
 
