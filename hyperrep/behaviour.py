@@ -49,9 +49,29 @@ def probe_inputs(spec: ModelSpec, n: int, seed: int, device: torch.device) -> di
     return out
 
 
+def behaviour_pool(data: WeightSet, lc: LossSection, seed: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """The probe inputs ``lc`` (the [loss] table) asks for; every architecture of a zoo shares
+    them (they are the task's inputs, and each model reads the modalities it uses)."""
+    if lc.probe == "random":
+        if not data.specs:
+            raise ConfigError("loss.behaviour > 0 needs the model spec of every training checkpoint "
+                              "(load the weights with hyperrep.data.from_zoo)")
+        return probe_inputs(data.specs[0], lc.probe_pool, seed, device)
+    if not data.source or not Path(data.source).is_file():
+        raise ConfigError("loss.probe = \"data\" needs weights read from a zoo file (hyperrep.data.from_zoo); "
+                          "use loss.probe = \"random\" otherwise")
+    try:
+        inputs = task_inputs(data.source, lc.probe_pool, seed, lc.probe_root or None)
+    except DataError as err:
+        raise DataError(f"{err} (the behavioural loss's probe images; set loss.probe_root to the "
+                        "dataset's folder, or loss.probe = \"random\")") from err
+    return {k: v.to(device) for k, v in inputs.items()}
+
+
 def behaviour_setup(data: WeightSet, train_rows: np.ndarray, layout: Layout, lc: LossSection, seed: int,
-                    device: torch.device) -> Behaviour:
-    """The nets and the probe pool for ``data``'s training rows, as ``lc`` (the [loss] table) asks."""
+                    device: torch.device, pool: dict[str, torch.Tensor] | None = None) -> Behaviour:
+    """The nets and the probe pool for ``data``'s training rows, as ``lc`` (the [loss] table)
+    asks; ``pool``: probe inputs already made (:func:`behaviour_pool`) for another architecture."""
     from eo_tasks.models.family import build_model
 
     ids = data.spec_id[train_rows]
@@ -64,16 +84,6 @@ def behaviour_setup(data: WeightSet, train_rows: np.ndarray, layout: Layout, lc:
         if net.layout != layout:
             raise ValueError("a model spec of the zoo does not give the zoo's layout")
         nets.append(net)
-    if lc.probe == "random":
-        pool = probe_inputs(data.specs[0], lc.probe_pool, seed, device)
-    else:
-        if not data.source or not Path(data.source).is_file():
-            raise ConfigError("loss.probe = \"data\" needs weights read from a zoo file (hyperrep.data.from_zoo); "
-                              "use loss.probe = \"random\" otherwise")
-        try:
-            inputs = task_inputs(data.source, lc.probe_pool, seed, lc.probe_root or None)
-        except DataError as err:
-            raise DataError(f"{err} (the behavioural loss's probe images; set loss.probe_root to the "
-                            "dataset's folder, or loss.probe = \"random\")") from err
-        pool = {k: v.to(device) for k, v in inputs.items()}
+    if pool is None:
+        pool = behaviour_pool(data, lc, seed, device)
     return Behaviour(nets, pool, torch.from_numpy(ids), lc.probe_size)

@@ -23,11 +23,15 @@ class DataSection:
     min_epoch: int = 0  # skip checkpoints before this epoch (e.g. 1 drops the inits)
     max_abs: float = 1e3  # drop checkpoints with a weight beyond this (non-finite always dropped)
     split_seed: int = 0  # seed of the split by model (zoo.ZooDataset's, eo_tasks.data.DEFAULT_FRACTIONS)
-    arch: int = -1  # architecture index in a multi-architecture zoo; -1: the zoo must have one
+    # architectures (the zoo's arch indices) to train on: -1 = every architecture of the
+    # selected models (one for a one-architecture zoo), an index = that one, a list = those
+    arch: int | tuple[int, ...] = -1
 
     def __post_init__(self) -> None:
         if not self.status:
             raise ConfigError("status must name at least one model status")
+        if isinstance(self.arch, tuple) and (not self.arch or min(self.arch) < 0):
+            raise ConfigError(f"arch must be -1, an architecture index or a non-empty list of them, got {self.arch}")
         if self.max_abs <= 0:
             raise ConfigError(f"max_abs must be > 0, got {self.max_abs}")
 

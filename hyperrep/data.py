@@ -2,7 +2,10 @@
 
 A :class:`WeightSet` is one architecture's flat weight vectors ``[N, P]`` with, per row,
 the model id, the checkpoint epoch and the split of its model (train/val/test by model,
-so no model's checkpoints leak across splits). :func:`from_zoo` fills one from a zoo.
+so no model's checkpoints leak across splits). A :class:`ZooWeights` is one WeightSet per
+architecture. :func:`from_zoo` reads a zoo's selection: a WeightSet when it holds one
+architecture (as it always did), a ZooWeights for several; :func:`zoo_weights` always
+gives a ZooWeights.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class WeightSet:
     specs: tuple[ModelSpec, ...] = ()
     spec_id: np.ndarray | None = None  # [N] int
     source: str = ""  # where the weights came from (a zoo path)
+    arch: int = 0  # the architecture's index in the zoo (its ``arch`` column)
 
     def __post_init__(self) -> None:
         n = len(self.weights)
@@ -66,36 +70,122 @@ class WeightSet:
 
     def subset(self, rows: np.ndarray) -> WeightSet:
         return WeightSet(self.layout, self.weights[rows], self.model[rows], self.epoch[rows],
-                         self.split[rows], self.specs, self.spec_id[rows], self.source)
+                         self.split[rows], self.specs, self.spec_id[rows], self.source, self.arch)
 
 
-def from_zoo(path: str | Path, cfg: DataSection, splits: Sequence[str] = SPLITS) -> WeightSet:
-    """The checkpoints of a zoo selected by ``cfg``, split by model (``zoo.Zoo.select``)."""
-    from zoo import MultipleArchitecturesError, Zoo
+@dataclass
+class ZooWeights:
+    """One :class:`WeightSet` per architecture, in increasing arch order."""
+
+    sets: tuple[WeightSet, ...]
+
+    def __post_init__(self) -> None:
+        self.sets = tuple(sorted(self.sets, key=lambda ws: ws.arch))
+        archs = [ws.arch for ws in self.sets]
+        if not archs or len(set(archs)) != len(archs):
+            raise ValueError(f"need one weight set per architecture, got architectures {archs}")
+
+    @classmethod
+    def of(cls, data: WeightSet | ZooWeights) -> ZooWeights:
+        return data if isinstance(data, ZooWeights) else cls((data,))
+
+    @property
+    def archs(self) -> tuple[int, ...]:
+        return tuple(ws.arch for ws in self.sets)
+
+    @property
+    def layouts(self) -> dict[int, Layout]:
+        return {ws.arch: ws.layout for ws in self.sets}
+
+    def __getitem__(self, arch: int) -> WeightSet:
+        for ws in self.sets:
+            if ws.arch == arch:
+                return ws
+        raise KeyError(f"no weights of architecture {arch}; these have {list(self.archs)}")
+
+    def __len__(self) -> int:
+        return sum(len(ws) for ws in self.sets)
+
+    @property
+    def layout(self) -> Layout:
+        """The layout of weights of one architecture (ValueError for several)."""
+        if len(self.sets) != 1:
+            raise ValueError(f"these weights span architectures {list(self.archs)}; use layouts[arch]")
+        return self.sets[0].layout
+
+    @property
+    def source(self) -> str:
+        return self.sets[0].source
+
+    def _cat(self, name: str) -> np.ndarray:
+        return np.concatenate([np.asarray(getattr(ws, name)) for ws in self.sets])
+
+    @property
+    def model(self) -> np.ndarray:
+        return self._cat("model")
+
+    @property
+    def epoch(self) -> np.ndarray:
+        return self._cat("epoch")
+
+    @property
+    def split(self) -> np.ndarray:
+        return self._cat("split")
+
+    @property
+    def arch(self) -> np.ndarray:
+        """Per row (in the order of ``model``/``epoch``/``split``): its architecture."""
+        return np.concatenate([np.full(len(ws), ws.arch, np.int64) for ws in self.sets])
+
+    @property
+    def specs(self) -> tuple[ModelSpec, ...]:
+        return tuple(s for ws in self.sets for s in ws.specs)
+
+
+def _arch_choice(arch: int | tuple[int, ...]) -> int | tuple[int, ...] | str:
+    if isinstance(arch, int):
+        return "all" if arch < 0 else arch
+    return tuple(arch)
+
+
+def zoo_weights(path: str | Path, cfg: DataSection, splits: Sequence[str] = SPLITS) -> ZooWeights:
+    """The checkpoints of a zoo selected by ``cfg``, split by model (``zoo.Zoo.select``,
+    stratified per architecture), one WeightSet per selected architecture."""
+    from zoo import Zoo
 
     path = Path(path)
+    sets = []
     with Zoo.open(path) as zoo:
-        try:
-            chosen = zoo.select(status=cfg.status, arch=None if cfg.arch < 0 else cfg.arch,
-                                epochs=list(cfg.epochs) if cfg.epochs else None, max_abs=cfg.max_abs,
-                                seed=cfg.split_seed)
-        except MultipleArchitecturesError as err:  # name the config key that picks one
-            raise MultipleArchitecturesError(f"{err} (hyperrep config: set [data] arch = <index>)") from err
-        rows = chosen.checkpoints
-        rows = rows[rows["epoch"] >= cfg.min_epoch]
-        split = rows["split"].to_numpy()
-        # split-major order, each split in (model, checkpoint) order
-        rows = rows.iloc[np.concatenate([np.flatnonzero(split == s) for s in splits])] if len(splits) else rows[:0]
-        if rows.empty:
-            raise ConfigError(f"{path}: no checkpoints match the data selection {cfg}")
-        models = rows["model"].to_numpy(dtype=np.int64)
-        epochs = rows["epoch"].to_numpy(dtype=np.int64)
-        weights = zoo.weights_many(models, epochs)
-        spec_of = {m: zoo.spec(m).for_eval() for m in sorted(set(models.tolist()))}
-    specs = tuple(sorted(set(spec_of.values()), key=lambda s: s.to_json()))
-    spec_id = np.array([specs.index(spec_of[m]) for m in models.tolist()], dtype=np.int64)
-    return WeightSet(chosen.layout, weights, models, epochs, rows["split"].to_numpy(dtype=object), specs, spec_id,
-                     str(path))
+        chosen = zoo.select(status=cfg.status, arch=_arch_choice(cfg.arch),
+                            epochs=list(cfg.epochs) if cfg.epochs else None, max_abs=cfg.max_abs,
+                            seed=cfg.split_seed)
+        every = chosen.checkpoints
+        every = every[every["epoch"] >= cfg.min_epoch]
+        for a in chosen.archs:
+            rows = every[every["arch"] == a]
+            split = rows["split"].to_numpy()
+            # split-major order, each split in (model, checkpoint) order
+            rows = rows.iloc[np.concatenate([np.flatnonzero(split == s) for s in splits])] if len(splits) \
+                else rows[:0]
+            if rows.empty:
+                continue
+            models = rows["model"].to_numpy(dtype=np.int64)
+            epochs = rows["epoch"].to_numpy(dtype=np.int64)
+            weights = zoo.weights_many(models, epochs)
+            spec_of = {m: zoo.spec(m).for_eval() for m in sorted(set(models.tolist()))}
+            specs = tuple(sorted(set(spec_of.values()), key=lambda s: s.to_json()))
+            spec_id = np.array([specs.index(spec_of[m]) for m in models.tolist()], dtype=np.int64)
+            sets.append(WeightSet(chosen.layouts[a], weights, models, epochs, rows["split"].to_numpy(dtype=object),
+                                  specs, spec_id, str(path), int(a)))
+    if not sets:
+        raise ConfigError(f"{path}: no checkpoints match the data selection {cfg}")
+    return ZooWeights(tuple(sets))
+
+
+def from_zoo(path: str | Path, cfg: DataSection, splits: Sequence[str] = SPLITS) -> WeightSet | ZooWeights:
+    """:func:`zoo_weights`, as a plain WeightSet when the selection holds one architecture."""
+    data = zoo_weights(path, cfg, splits)
+    return data.sets[0] if len(data.sets) == 1 else data
 
 
 def task_inputs(zoo_path: str | Path, n: int, seed: int, root: str | Path | None = None) -> dict[str, torch.Tensor]:

@@ -18,7 +18,7 @@ import torch
 
 from eo_tasks.config import ConfigError
 from hyperrep.config import HyperRepConfig
-from hyperrep.data import WeightSet
+from hyperrep.data import WeightSet, ZooWeights
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
@@ -47,9 +47,10 @@ def _read_history(run_dir: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(fh)]
 
 
-def train_distributed(data: WeightSet, cfg: HyperRepConfig, run_dir: str | Path, workers: int,
+def train_distributed(data: WeightSet | ZooWeights, cfg: HyperRepConfig, run_dir: str | Path, workers: int,
                       address: str | None = None, progress=None):
-    """Train (or resume) ``cfg`` on ``data`` with ``workers`` Ray Train workers; returns the
+    """Train (or resume) ``cfg`` on ``data`` (one architecture's weights or several's) with
+    ``workers`` Ray Train workers; returns the
     same :class:`~hyperrep.train.TrainOutcome` as :func:`hyperrep.train.train_hyperrep`."""
     from hyperrep.run import HyperRep
     from hyperrep.train import CHECKPOINT, TrainOutcome

@@ -1,13 +1,20 @@
 """A trained hyper-representation: load a run folder, embed, decode, reconstruct.
 
 A run folder ``RUN/`` holds the network's state dict (``model.pt``), the resolved config
-(``config.toml``), the weight-space layout (``layout.json``), the standardisation
-statistics (``norm.json``), ``meta.json`` (format version, token dims, the models of each
-split, the model specs) and the training state; docs/run-format.md specifies them.
+(``config.toml``), the weight-space layout of every architecture it spans (``layout.json``),
+their standardisation statistics (``norm.json``), ``meta.json`` (format version, the
+architectures, token dims, the models of each split, the model specs) and the training
+state; docs/run-format.md specifies them.
+
+A run over several architectures of a zoo takes the architecture (the zoo's ``arch``
+index) in every call that reads or makes weights or per-token embeddings: ``embed(w,
+arch=a)``, ``decode(e, arch=a)`` (an embedding decodes to a model of the architecture
+asked for), ``pool(e, arch=a)``; a one-architecture run needs none.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +27,8 @@ from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.loop import resolve_device
 from hyperrep.config import HyperRepConfig
 from hyperrep.model import HyperRepNet, TokenDims
-from hyperrep.runfolder import RUN_FILES, read_meta
-from hyperrep.tokens import Standardizer, Tokenizer
+from hyperrep.runfolder import RUN_FILES, read_layouts, read_meta, read_norms, read_specs
+from hyperrep.tokens import Standardizer, Tokenizer, TokenSpace
 
 __all__ = ["HyperRep", "RUN_FILES", "resolve_device"]
 
@@ -35,27 +42,45 @@ def _as_batch(weights: np.ndarray | torch.Tensor, num_params: int) -> tuple[torc
     return w.float(), single
 
 
-class HyperRep:
-    """A hyper-representation model with its tokenizer and normalisation."""
+def default_arch(config: HyperRepConfig) -> int:
+    """The architecture id of a one-architecture run whose files do not name it (run format 1)."""
+    arch = config.data.arch
+    return arch if isinstance(arch, int) and arch >= 0 else (arch[0] if isinstance(arch, tuple) else 0)
 
-    def __init__(self, config: HyperRepConfig, layout: Layout, standardizer: Standardizer,
+
+class HyperRep:
+    """A hyper-representation model with its tokenizers and normalisations, one per architecture."""
+
+    def __init__(self, config: HyperRepConfig, layouts: Layout | Mapping[int, Layout],
+                 standardizers: Standardizer | Mapping[int, Standardizer],
                  net: HyperRepNet | None = None, device: str | torch.device = "cpu",
-                 specs: tuple[ModelSpec, ...] = ()) -> None:
+                 specs: tuple[ModelSpec, ...] | Mapping[int, tuple[ModelSpec, ...]] = ()) -> None:
+        if isinstance(layouts, Layout):  # one architecture, as before
+            a = default_arch(config)
+            layouts, standardizers = {a: layouts}, {a: standardizers}
+        layouts = dict(layouts)
+        if not isinstance(specs, Mapping):
+            if len(layouts) > 1 and specs:
+                raise ValueError("specs of several architectures must be given per architecture")
+            specs = {a: tuple(specs) for a in layouts}
         self.config = config
-        self.layout = layout
-        self.tokenizer = Tokenizer(layout, config.tokens.token_size, config.tokens.max_token_size)
-        self.standardizer = standardizer
-        self.specs = tuple(specs)  # the eval specs of the models trained on
+        self.space = TokenSpace(layouts, config.tokens.token_size, config.tokens.max_token_size)
+        self.archs: tuple[int, ...] = self.space.archs
+        self.layouts: dict[int, Layout] = self.space.layouts
+        self.tokenizers: dict[int, Tokenizer] = self.space.tokenizers
+        self.standardizers: dict[int, Standardizer] = {a: standardizers[a] for a in self.archs}
+        self.arch_specs: dict[int, tuple[ModelSpec, ...]] = {a: tuple(specs.get(a, ())) for a in self.archs}
+        self.specs = tuple(s for a in self.archs for s in self.arch_specs[a])  # the eval specs trained on
         self.device = torch.device(device)
-        self.dims = TokenDims(self.tokenizer.num_tokens, self.tokenizer.token_size,
-                              self.tokenizer.num_layers, self.tokenizer.max_neurons)
+        sp = self.space
+        self.dims = TokenDims(sp.num_tokens, sp.token_size, sp.num_layers, sp.max_neurons, sp.num_archs)
         self.net = (net if net is not None else HyperRepNet(self.dims, config.model)).to(self.device)
 
     # ---- loading ------------------------------------------------------------------------
     @classmethod
     def load(cls, run: str | Path, device: str | torch.device = "cpu") -> HyperRep:
-        """The run in folder ``run`` (docs/run-format.md); a run written by a newer format
-        than this code reads is refused (ConfigError naming its meta.json)."""
+        """The run in folder ``run`` (docs/run-format.md, formats 1 and 2); a run written by a
+        newer format than this code reads is refused (ConfigError naming its meta.json)."""
         run = Path(run)
         # the version first: a newer format may name its files differently
         meta = read_meta(run) if (run / "meta.json").is_file() else None
@@ -65,99 +90,156 @@ class HyperRep:
         config = HyperRepConfig.load(run / "config.toml")
         if config.tokens.token_size == 0:
             raise ConfigError(f"{run / 'config.toml'}: tokens.token_size must be resolved (> 0) in a run")
-        try:
-            layout = Layout.from_json((run / "layout.json").read_text())
-        except (ValueError, KeyError, TypeError) as err:  # JSON errors are ValueErrors
-            raise ConfigError(f"{run / 'layout.json'}: not a layout this code reads ({err})") from err
-        try:
-            std = Standardizer.from_json((run / "norm.json").read_text(), layout)
-        except (ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"{run / 'norm.json'}: does not fit the run's layout ({err})") from err
-        specs = tuple(ModelSpec.from_json(text) for text in meta.get("specs", []))
+        layouts = read_layouts(run, meta, default_arch(config))
+        norms = read_norms(run, meta, layouts)
         device = resolve_device(str(device))
-        rep = cls(config, layout, std, device=device, specs=specs)
+        rep = cls(config, layouts, norms, device=device, specs=read_specs(meta, list(layouts)))
+        recorded = meta.get("layers")
+        if recorded is not None and [tuple(k) for k in recorded] != rep.space.layer_keys:
+            raise ConfigError(f"{run / 'meta.json'}: its global layers do not match the run's layouts")
         state = torch.load(run / "model.pt", map_location=device, weights_only=True)
         rep.net.load_state_dict(state)
         rep.net.eval()
         return rep
 
+    # ---- one architecture -----------------------------------------------------------------
+    def arch(self, arch: int | None = None) -> int:
+        """``arch`` checked against the run's, or the run's only one when None (ValueError when
+        the run spans several and none is named)."""
+        return self.space.arch(arch)
+
+    @property
+    def layout(self) -> Layout:
+        """The layout of a one-architecture run (ValueError for several: use ``layouts[arch]``)."""
+        return self.layouts[self.arch()]
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self.tokenizers[self.arch()]
+
+    @property
+    def standardizer(self) -> Standardizer:
+        return self.standardizers[self.arch()]
+
+    @property
+    def embedding_dims(self) -> dict[int, int]:
+        """Embedding length of each architecture's models."""
+        return {a: self.net.embedding_dim_for(self.tokenizers[a].num_tokens) for a in self.archs}
+
     @property
     def embedding_dim(self) -> int:
-        return self.net.embedding_dim
+        """The embedding length when every architecture has the same (always for one)."""
+        widths = set(self.embedding_dims.values())
+        if len(widths) != 1:
+            raise ValueError(f"embedding lengths differ by architecture {self.embedding_dims}; "
+                             "use embedding_dims[arch]")
+        return widths.pop()
+
+    @property
+    def pooled_dim(self) -> int:
+        """Length of :meth:`pool`'s output: the same for every architecture."""
+        return self.net.pooled_dim
 
     # ---- tensors ------------------------------------------------------------------------
-    def positions(self, batch: int) -> torch.Tensor:
-        return self.tokenizer.tables(self.device)["positions"].expand(batch, -1, -1)
+    def positions(self, batch: int, arch: int | None = None) -> torch.Tensor:
+        return self.space.position_table(self.arch(arch), self.device).expand(batch, -1, -1)
 
-    def encode_tokens(self, flat_std: torch.Tensor) -> torch.Tensor:
+    def encode_tokens(self, flat_std: torch.Tensor, arch: int | None = None) -> torch.Tensor:
         """Standardised flat weights ``[B, P]`` on the device -> embeddings ``[B, E]``."""
-        return self.net.encode(self.tokenizer.tokenize(flat_std), self.positions(flat_std.shape[0]))
+        a = self.arch(arch)
+        return self.net.encode(self.tokenizers[a].tokenize(flat_std), self.positions(flat_std.shape[0], a))
 
-    def decode_tokens(self, emb: torch.Tensor) -> torch.Tensor:
-        """Embeddings ``[B, E]`` -> standardised flat weights ``[B, P]``."""
-        tokens = self.net.decode(emb, self.positions(emb.shape[0]))
-        return self.tokenizer.detokenize(tokens.float())
+    def decode_tokens(self, emb: torch.Tensor, arch: int | None = None) -> torch.Tensor:
+        """Embeddings ``[B, E]`` -> standardised flat weights ``[B, P]`` of architecture ``arch``."""
+        a = self.arch(arch)
+        tokens = self.net.decode(emb, self.positions(emb.shape[0], a))
+        return self.tokenizers[a].detokenize(tokens.float())
 
     # ---- numpy API ----------------------------------------------------------------------
     @torch.no_grad()
-    def embed(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
-        """Flat weights ``[N, P]`` (or one ``[P]``) -> embeddings ``[N, E]`` (or ``[E]``)."""
-        w, single = _as_batch(weights, self.layout.num_params)
+    def embed(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256, *, arch: int | None = None) -> np.ndarray:
+        """Flat weights ``[N, P]`` (or one ``[P]``) of architecture ``arch`` -> embeddings ``[N, E]`` (or ``[E]``)."""
+        a = self.arch(arch)
+        w, single = _as_batch(weights, self.layouts[a].num_params)
         self.net.eval()
-        out = [self.encode_tokens(self.standardizer.forward(w[i : i + batch_size].to(self.device))).float().cpu()
+        std = self.standardizers[a]
+        out = [self.encode_tokens(std.forward(w[i : i + batch_size].to(self.device)), a).float().cpu()
                for i in range(0, len(w), batch_size)]
-        emb = torch.cat(out).numpy() if out else np.zeros((0, self.embedding_dim), np.float32)
+        emb = torch.cat(out).numpy() if out else np.zeros((0, self.embedding_dims[a]), np.float32)
         return emb[0] if single else emb
 
     @torch.no_grad()
-    def decode(self, embeddings: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
-        """Embeddings ``[N, E]`` (or one ``[E]``) -> flat weights ``[N, P]`` (or ``[P]``)."""
-        e, single = _as_batch(embeddings, self.embedding_dim)
+    def decode(self, embeddings: np.ndarray | torch.Tensor, batch_size: int = 256, *,
+               arch: int | None = None) -> np.ndarray:
+        """Embeddings ``[N, E]`` (or one ``[E]``) -> flat weights ``[N, P]`` (or ``[P]``) of
+        architecture ``arch``'s layout."""
+        a = self.arch(arch)
+        e, single = _as_batch(embeddings, self.embedding_dims[a])
         self.net.eval()
-        out = [self.standardizer.inverse(self.decode_tokens(e[i : i + batch_size].to(self.device))).cpu()
+        std = self.standardizers[a]
+        out = [std.inverse(self.decode_tokens(e[i : i + batch_size].to(self.device), a)).cpu()
                for i in range(0, len(e), batch_size)]
-        flat = torch.cat(out).numpy() if out else np.zeros((0, self.layout.num_params), np.float32)
+        flat = torch.cat(out).numpy() if out else np.zeros((0, self.layouts[a].num_params), np.float32)
         return flat[0] if single else flat
 
     @torch.no_grad()
-    def _from_embeddings(self, embeddings: np.ndarray | torch.Tensor, head) -> np.ndarray:
+    def _from_embeddings(self, embeddings: np.ndarray | torch.Tensor, head, arch: int | None) -> np.ndarray:
         """``head(latents, positions)`` of embeddings ``[N, E]`` (or ``[E]``): the embedding is the
         flattened latents, so heads on the latents need no second pass of the encoder."""
-        e, single = _as_batch(embeddings, self.embedding_dim)
+        a = self.arch(arch)
+        e, single = _as_batch(embeddings, self.embedding_dims[a])
         self.net.eval()
         latents = rearrange(e.to(self.device), "n (l k) -> n l k", k=self.config.model.lat_dim)
-        z = head(latents, self.positions(len(e))).float().cpu().numpy()
+        z = head(latents, self.positions(len(e), a)).float().cpu().numpy()
         return z[0] if single else z
 
-    def project(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    def project(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256, *,
+                arch: int | None = None) -> np.ndarray:
         """Flat weights ``[N, P]`` (or ``[P]``) -> contrastive projections ``[N, proj_dim]`` (unit norm).
 
         The embedding keeps the order of the neurons (so that it decodes to the same model);
         the projection is what contrastive training makes alike for augmented (permuted,
         noisy) versions of one model."""
-        return self._from_embeddings(self.embed(weights, batch_size), self.net.project)
+        return self._from_embeddings(self.embed(weights, batch_size, arch=arch), self.net.project, arch)
 
-    def pool(self, embeddings: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Embeddings ``[N, E]`` (or ``[E]``) -> the latents averaged over all tokens and per layer
-        ``[N, (layers + 1) * lat_dim]``: a short, neuron-order-robust summary of the embedding
-        (what the projection head reads), for predictors that cannot take the full one."""
-        return self._from_embeddings(embeddings, self.net.pooled)
+    def pool(self, embeddings: np.ndarray | torch.Tensor, *, arch: int | None = None) -> np.ndarray:
+        """Embeddings ``[N, E]`` (or ``[E]``) of architecture ``arch`` -> the latents averaged over
+        all tokens and per global layer ``[N, pooled_dim]`` (zeros for the layers ``arch`` lacks):
+        a short, neuron-order-robust summary of the embedding (what the projection head reads),
+        of one width for every architecture, so it compares models across architectures."""
+        return self._from_embeddings(embeddings, self.net.pooled, arch)
 
-    def reconstruct(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256) -> np.ndarray:
-        return self.decode(self.embed(weights, batch_size), batch_size)
+    def reconstruct(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256, *,
+                    arch: int | None = None) -> np.ndarray:
+        return self.decode(self.embed(weights, batch_size, arch=arch), batch_size, arch=arch)
 
-    def build_model(self, weights: np.ndarray | torch.Tensor, spec: ModelSpec | None = None):  # -> FusionCNN
+    def arch_of_spec(self, spec: ModelSpec) -> int:
+        """The run's architecture whose layout ``spec``'s models have (ValueError when none)."""
+        from eo_tasks.models.family import layout_for
+
+        layout = layout_for(spec)
+        for a in self.archs:
+            if self.layouts[a] == layout:
+                return a
+        raise ValueError("spec does not give the layout of any of the run's architectures")
+
+    def build_model(self, weights: np.ndarray | torch.Tensor, spec: ModelSpec | None = None, *,
+                    arch: int | None = None):  # -> FusionCNN
         """An eo_tasks model (eval mode) holding ``weights``, e.g. a decoded embedding.
 
-        ``spec`` is needed when the run's models had several specs (e.g. activations).
-        """
+        ``spec`` is needed when the architecture's models had several specs (e.g.
+        activations); it also names the architecture. Without it, ``arch`` does (needed when
+        the run spans several)."""
         from eo_tasks.models.family import build_model, load_flat
 
         if spec is None:
-            if len(self.specs) != 1:
-                raise ValueError(f"this run's models have {len(self.specs)} specs; pass spec= (e.g. Zoo.spec(model))")
-            spec = self.specs[0]
+            a = self.arch(arch)
+            if len(self.arch_specs[a]) != 1:
+                raise ValueError(f"this run's models of architecture {a} have {len(self.arch_specs[a])} specs; "
+                                 "pass spec= (e.g. Zoo.spec(model))")
+            spec = self.arch_specs[a][0]
+        a = self.arch_of_spec(spec) if arch is None else self.arch(arch)
         net = build_model(spec, seed=0)
-        if net.layout != self.layout:
-            raise ValueError("spec does not give the run's layout")
+        if net.layout != self.layouts[a]:
+            raise ValueError(f"spec does not give the layout of the run's architecture {a}")
         return load_flat(net, np.asarray(weights, dtype=np.float32)).eval()

@@ -23,11 +23,15 @@ from eo_tasks.data.splits import SPLITS
 if TYPE_CHECKING:
     import torch
 
+    from eo_tasks.models.layout import Layout
     from hyperrep.config import HyperRepConfig
-    from hyperrep.data import WeightSet
+    from hyperrep.data import WeightSet, ZooWeights
     from hyperrep.run import HyperRep
+    from hyperrep.tokens import Standardizer
 
-RUN_FORMAT = 1  # docs/run-format.md; incremented when a file or key changes meaning or disappears
+# docs/run-format.md; incremented when a file or key changes meaning or disappears.
+# 2: layout.json and norm.json map architecture ids to a layout / statistics (several archs)
+RUN_FORMAT = 2
 CHECKPOINT = "checkpoint.pt"
 RUN_FILES = ("model.pt", "config.toml", "layout.json", "norm.json", "meta.json")  # what loading needs
 # settings that change where and how fast a run computes, not what it computes
@@ -53,30 +57,41 @@ def config_identity(cfg: HyperRepConfig) -> str:
     return dump_toml(raw)
 
 
-def split_models(data: WeightSet) -> dict[str, list[int]]:
+def split_models(data: WeightSet | ZooWeights) -> dict[str, list[int]]:
     """The model ids of each split, as plain sorted ints (the ``split_models`` of meta.json)."""
     return {s: sorted({int(m) for m in np.asarray(data.model)[data.split == s]}) for s in SPLITS}
 
 
-def run_meta(data: WeightSet, rep: HyperRep) -> dict[str, Any]:
+def run_meta(data: ZooWeights, rep: HyperRep) -> dict[str, Any]:
     models = split_models(data)
-    return {
+    widths = rep.embedding_dims
+    meta = {
         "run_format": RUN_FORMAT,
+        "archs": list(rep.archs),
         "dims": rep.dims.to_dict(),
-        "embedding_dim": rep.embedding_dim,
+        "layers": [list(key) for key in rep.space.layer_keys],
+        "embedding_dims": {str(a): e for a, e in widths.items()},
+        "pooled_dim": rep.pooled_dim,
         "source": data.source,
-        "specs": [spec.to_json() for spec in data.specs],
+        "specs": [spec.to_json() for ws in data.sets for spec in ws.specs],
+        "spec_archs": [ws.arch for ws in data.sets for _ in ws.specs],
         "samples": {s: int((data.split == s).sum()) for s in SPLITS},
         "models": {s: len(ids) for s, ids in models.items()},
         "split_models": models,
+        "arch_models": {str(ws.arch): {s: len(ids) for s, ids in split_models(ws).items()} for ws in data.sets},
     }
+    if len(set(widths.values())) == 1:  # one length for every model: the format-1 key
+        meta["embedding_dim"] = next(iter(widths.values()))
+    return meta
 
 
-def write_static(run: Path, cfg: HyperRepConfig, data: WeightSet, rep: HyperRep) -> None:
+def write_static(run: Path, cfg: HyperRepConfig, data: ZooWeights, rep: HyperRep) -> None:
     """The files fixed for the whole run: config.toml, layout.json, norm.json, meta.json."""
     write_text(run / "config.toml", dump_toml(to_dict(cfg)))
-    write_text(run / "layout.json", data.layout.to_json())
-    write_text(run / "norm.json", rep.standardizer.to_json())
+    layouts = {str(a): json.loads(rep.layouts[a].to_json()) for a in rep.archs}
+    norms = {str(a): json.loads(rep.standardizers[a].to_json()) for a in rep.archs}
+    write_text(run / "layout.json", json.dumps({"archs": layouts}, indent=1))
+    write_text(run / "norm.json", json.dumps({"archs": norms}, indent=1))
     write_text(run / "meta.json", json.dumps(run_meta(data, rep), indent=1))
 
 
@@ -96,6 +111,55 @@ def read_meta(run: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: run_format {version!r} is newer than this hyperzoo reads ({RUN_FORMAT}); "
                           "update hyperzoo to load this run")
     return meta
+
+
+def _per_arch(path: Path, meta: dict[str, Any], old_arch: int) -> dict[int, str]:
+    """The JSON text of each architecture in layout.json / norm.json: format 1 holds one (its
+    id unknown to the file: ``old_arch``), format 2 a map ``{"archs": {id: object}}``."""
+    text = path.read_text()
+    if meta.get("run_format", 1) < 2:
+        return {old_arch: text}
+    raw = json.loads(text)
+    if not isinstance(raw, dict) or not isinstance(raw.get("archs"), dict):
+        raise ValueError('expected {"archs": {architecture id: ...}}')
+    found = {int(a): json.dumps(obj) for a, obj in raw["archs"].items()}
+    order = [int(a) for a in meta.get("archs", sorted(found))]
+    if sorted(order) != sorted(found):
+        raise ValueError(f"holds architectures {sorted(found)}, meta.json names {order}")
+    return {a: found[a] for a in order}
+
+
+def read_layouts(run: Path, meta: dict[str, Any], old_arch: int = 0) -> dict[int, Layout]:
+    """The run's layouts by architecture id (ConfigError naming layout.json when unreadable)."""
+    from eo_tasks.models.layout import Layout
+
+    try:
+        return {a: Layout.from_json(text) for a, text in _per_arch(run / "layout.json", meta, old_arch).items()}
+    except (ValueError, KeyError, TypeError) as err:  # JSON errors are ValueErrors
+        raise ConfigError(f"{run / 'layout.json'}: not a layout this code reads ({err})") from err
+
+
+def read_norms(run: Path, meta: dict[str, Any], layouts: dict[int, Layout]) -> dict[int, Standardizer]:
+    """The run's standardisation by architecture id (ConfigError naming norm.json when it does
+    not fit the layouts)."""
+    from hyperrep.tokens import Standardizer
+
+    try:
+        texts = _per_arch(run / "norm.json", meta, next(iter(layouts)))
+        if set(texts) != set(layouts):
+            raise ValueError(f"architectures {sorted(texts)}, the layouts' are {sorted(layouts)}")
+        return {a: Standardizer.from_json(texts[a], layouts[a]) for a in layouts}
+    except (ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{run / 'norm.json'}: does not fit the run's layout ({err})") from err
+
+
+def read_specs(meta: dict[str, Any], archs: list[int]) -> dict[int, tuple]:
+    """The eval specs of each architecture's models (format 1: all of the one architecture's)."""
+    from eo_tasks.models.spec import ModelSpec
+
+    specs = [ModelSpec.from_json(text) for text in meta.get("specs", [])]
+    owners = meta.get("spec_archs", [archs[0]] * len(specs))
+    return {a: tuple(s for s, o in zip(specs, owners) if int(o) == a) for a in archs}
 
 
 def save_checkpoint(run: Path, state: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, epoch: int,

@@ -5,6 +5,12 @@ Every epoch draws its batches and augmentations from a generator seeded by
 resumed from its last checkpoint continues exactly as if it had never stopped (on CPU).
 What the run folder holds, and what a killed run leaves there: docs/run-format.md
 (written by :mod:`hyperrep.runfolder`).
+
+Over several architectures every batch holds models of one architecture (so the
+transformer needs no padding, and the per-layer losses and standardisation are that
+architecture's): each epoch splits every architecture's training rows into batches and
+visits all of them in one seeded random order, so an architecture gets steps in proportion
+to its training rows. One architecture draws exactly the batches it always did.
 """
 
 from __future__ import annotations
@@ -20,16 +26,16 @@ from torch import nn
 
 from eo_tasks.config import ConfigError
 from hyperrep.augment import Augmenter, View
-from hyperrep.behaviour import Behaviour, behaviour_setup, probe_inputs
+from hyperrep.behaviour import Behaviour, behaviour_pool, behaviour_setup, probe_inputs
 from hyperrep.config import HyperRepConfig
-from hyperrep.data import WeightSet
+from hyperrep.data import WeightSet, ZooWeights
 from hyperrep.losses import R2Meter, behaviour_mse, layer_mse, nt_xent
 from hyperrep.run import HyperRep, resolve_device
 from hyperrep.runfolder import (
-    CHECKPOINT, RUNTIME_KEYS, config_identity, load_checkpoint, plot_curves, save_checkpoint, write_history,
-    write_static,
+    CHECKPOINT, RUNTIME_KEYS, config_identity, load_checkpoint, plot_curves, read_layouts, read_meta, read_norms,
+    save_checkpoint, write_history, write_static,
 )
-from hyperrep.tokens import Standardizer, Tokenizer
+from hyperrep.tokens import Standardizer, TokenSpace
 from hyperrep.world import World
 
 Progress = Callable[[str], None]
@@ -75,26 +81,46 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     return [b for b in batches if len(b) >= 2]
 
 
+def _epoch_batches(sizes: dict[int, int], batch_size: int, generator: torch.Generator) -> list[tuple[int, torch.Tensor]]:
+    """(architecture, training-row indices) of every step of an epoch: one architecture's
+    batches exactly as :func:`_batches` draws them; several, all batches in a seeded order."""
+    steps = [(a, b) for a, n in sizes.items() for b in _batches(n, batch_size, generator)]
+    if len(sizes) == 1:
+        return steps
+    order = torch.randperm(len(steps), generator=generator, device=generator.device).cpu()
+    return [steps[i] for i in order.tolist()]
+
+
 class Trainer:
-    def __init__(self, data: WeightSet, cfg: HyperRepConfig, run_dir: Path, progress: Progress | None,
+    def __init__(self, data: WeightSet | ZooWeights, cfg: HyperRepConfig, run_dir: Path, progress: Progress | None,
                  world: World = World()) -> None:
-        """``world``: this process's place among data-parallel workers (hyperrep.distributed);
-        only its chief reports progress and writes the run folder."""
-        self.data = data
+        """``data``: one architecture's weights or several's; ``world``: this process's place
+        among data-parallel workers (hyperrep.distributed); only its chief reports progress
+        and writes the run folder."""
+        self.data = ZooWeights.of(data)
         self.run_dir = run_dir
         self.world = world
         self.progress = (progress if world.chief else None) or (lambda _msg: None)
         self.device = resolve_device(cfg.train.device)
-        tok = Tokenizer(data.layout, cfg.tokens.token_size, cfg.tokens.max_token_size)
-        self.cfg = cfg.with_token_size(tok.token_size)
-        self.train_rows = data.rows("train")
-        self.val_rows = data.rows("val")
-        window = 0 < cfg.augment.window < tok.num_tokens
-        if window and cfg.model.embedding == "tokens" and cfg.model.pool == "flat":
+        space = TokenSpace(self.data.layouts, cfg.tokens.token_size, cfg.tokens.max_token_size)
+        self.cfg = cfg.with_token_size(space.token_size)
+        self.train_rows = {ws.arch: ws.rows("train") for ws in self.data.sets}
+        self.val_rows = {ws.arch: ws.rows("val") for ws in self.data.sets}
+        per_token = cfg.model.embedding == "tokens"
+        window = any(0 < cfg.augment.window < t.num_tokens for t in space.tokenizers.values())
+        if window and per_token and cfg.model.pool == "flat":
             raise ConfigError("model.pool = \"flat\" needs whole models; with augment.window > 0 use pool = \"mean\"")
-        if len(self.train_rows) < 2:
-            raise ConfigError(f"{data.source or 'the weights'}: the training split has {len(self.train_rows)} "
+        if space.num_archs > 1 and per_token and cfg.model.pool == "flat":
+            raise ConfigError(f"model.pool = \"flat\" needs one embedding length; the weights span architectures "
+                              f"{list(space.archs)}: use pool = \"mean\" (or select one with [data] arch)")
+        total = sum(len(r) for r in self.train_rows.values())
+        if total < 2:
+            raise ConfigError(f"{self.data.source or 'the weights'}: the training split has {total} "
                               "checkpoint(s), need at least 2 (select more with [data] status, epochs, min_epoch)")
+        empty = [a for a, r in self.train_rows.items() if len(r) == 0]
+        if empty:
+            raise ConfigError(f"{self.data.source or 'the weights'}: architectures {empty} have no training "
+                              "checkpoints (select others with [data] arch)")
 
     # ---- run folder (hyperrep.runfolder) ----------------------------------------------
     def _identity(self) -> str:
@@ -110,13 +136,19 @@ class Trainer:
                 f"{ckpt_path}: holds a run with a different config; use a new --out folder or the "
                 f"config in {run / 'config.toml'} to resume"
             )
-        if ckpt is not None and (run / "norm.json").is_file():
-            std = Standardizer.from_json((run / "norm.json").read_text(), self.data.layout)
+        layouts = self.data.layouts
+        if ckpt is not None and (run / "norm.json").is_file() and (run / "meta.json").is_file():
+            meta = read_meta(run)
+            kept = read_layouts(run, meta, next(iter(layouts)))
+            if list(kept) != list(layouts) or any(kept[a] != layouts[a] for a in layouts):
+                raise ConfigError(f"{run / 'layout.json'}: the run's architectures are not the ones selected now")
+            std = read_norms(run, meta, layouts)
         else:
-            std = Standardizer.fit(self.data.layout, self.data.weights[self.train_rows])
+            std = {ws.arch: Standardizer.fit(ws.layout, ws.weights[self.train_rows[ws.arch]])
+                   for ws in self.data.sets}
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.train.seed)
-            rep = HyperRep(cfg, self.data.layout, std, device=self.device, specs=self.data.specs)
+            rep = HyperRep(cfg, layouts, std, device=self.device, specs={ws.arch: ws.specs for ws in self.data.sets})
         optimizer = torch.optim.AdamW(rep.net.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         start, history = 0, []
         if ckpt is not None:
@@ -138,22 +170,25 @@ class Trainer:
         state = {k: v.detach().cpu() for k, v in rep.net.state_dict().items()}
         save_checkpoint(self.run_dir, state, optimizer, epoch, history, self._identity())
 
-    def _behaviour_setup(self, rep: HyperRep) -> Behaviour:
-        return behaviour_setup(self.data, self.train_rows, rep.layout, self.cfg.loss, self.cfg.train.seed,
-                               self.device)
+    def _behaviour_setup(self, rep: HyperRep) -> dict[int, Behaviour]:
+        """One Behaviour per architecture, all with one pool of probe inputs."""
+        lc, seed = self.cfg.loss, self.cfg.train.seed
+        pool = behaviour_pool(self.data.sets[0], lc, seed, self.device)
+        return {ws.arch: behaviour_setup(ws, self.train_rows[ws.arch], rep.layouts[ws.arch], lc, seed, self.device,
+                                         pool) for ws in self.data.sets}
 
     # ---- steps --------------------------------------------------------------------------
-    def _loss(self, rep: HyperRep, views: tuple[View, View], behaviour: Behaviour | None,
+    def _loss(self, rep: HyperRep, arch: int, views: tuple[View, View], behaviour: Behaviour | None,
               spec_ids: torch.Tensor | None, amp: bool,
               generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.cfg.loss
-        tok = rep.tokenizer
+        tok = rep.tokenizers[arch]
         tab = tok.tables(self.device)
         v1, v2 = views
         B = v1.inputs.shape[0]
         inputs = torch.cat([v1.inputs, v2.inputs])
         index = torch.cat([v1.token_index, v2.token_index])
-        positions = tab["positions"][index]
+        positions = rep.space.position_table(arch, self.device)[index]
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
             latents, pred = rep.net(inputs, positions)
             z = rep.net.project(latents, positions)
@@ -167,13 +202,14 @@ class Trainer:
             full = tok.tokenize(v1.target_flat)
             rows = v1.token_index[:, :, None].expand(-1, -1, tok.token_size)
             full = full.scatter(1, rows, pred[:B].float())
-            recon = rep.standardizer.inverse(tok.detokenize(full))
-            true = rep.standardizer.inverse(v1.target_flat)
+            std = rep.standardizers[arch]
+            recon = std.inverse(tok.detokenize(full))
+            true = std.inverse(v1.target_flat)
             term = recon.new_zeros(())
             probe = behaviour.probe(generator)
             for k in spec_ids.unique().tolist():  # one pass per activation etc. in the batch
                 sel = (spec_ids == k).nonzero().flatten().to(self.device)
-                mse = behaviour_mse(behaviour.nets[k], rep.layout, recon[sel], true[sel], probe)
+                mse = behaviour_mse(behaviour.nets[k], rep.layouts[arch], recon[sel], true[sel], probe)
                 term = term + mse * len(sel) / B
             terms["behaviour"] = term
             loss = loss + cfg.behaviour * term
@@ -181,34 +217,36 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self, rep: HyperRep) -> dict[str, float]:
-        if len(self.val_rows) == 0:
+        """Reconstruction of the validation checkpoints, every architecture's pooled."""
+        if sum(len(r) for r in self.val_rows.values()) == 0:
             return {"val_recon": float("nan"), "val_r2": float("nan")}
         rep.net.eval()
-        tab = rep.tokenizer.tables(self.device)
         meter, recon, n = R2Meter(), 0.0, 0
         bs = self.cfg.train.eval_batch_size
-        for start in range(0, len(self.val_rows), bs):
-            rows = self.val_rows[start : start + bs]
-            flat = rep.standardizer.forward(torch.from_numpy(self.data.weights[rows]).to(self.device))
-            pred = rep.decode_tokens(rep.encode_tokens(flat))
-            meter.update(pred, flat)
-            T = rep.tokenizer.num_tokens
-            B = len(rows)
-            recon += B * float(layer_mse(
-                rep.tokenizer.tokenize(pred), rep.tokenizer.tokenize(flat), tab["mask"].expand(B, -1, -1),
-                tab["layer"].expand(B, T), rep.tokenizer.num_layers))
-            n += B
+        for ws in self.data.sets:
+            a, tok, std = ws.arch, rep.tokenizers[ws.arch], rep.standardizers[ws.arch]
+            tab = tok.tables(self.device)
+            for start in range(0, len(self.val_rows[a]), bs):
+                rows = self.val_rows[a][start : start + bs]
+                flat = std.forward(torch.from_numpy(ws.weights[rows]).to(self.device))
+                pred = rep.decode_tokens(rep.encode_tokens(flat, a), a)
+                meter.update(pred, flat)
+                T, B = tok.num_tokens, len(rows)
+                recon += B * float(layer_mse(tok.tokenize(pred), tok.tokenize(flat), tab["mask"].expand(B, -1, -1),
+                                             tab["layer"].expand(B, T), tok.num_layers))
+                n += B
         return {"val_recon": recon / n, "val_r2": meter.value()}
 
     def fit(self) -> TrainOutcome:
         cfg = self.cfg
         tc = cfg.train
         rep, optimizer, start, history = self._prepare()
-        augmenter = Augmenter(rep.tokenizer, cfg.augment)
+        augmenters = {a: Augmenter(rep.tokenizers[a], cfg.augment) for a in rep.archs}
         amp = tc.amp and self.device.type == "cuda"
-        behaviour = self._behaviour_setup(rep) if cfg.loss.behaviour > 0 else None
-        weights = torch.from_numpy(self.data.weights[self.train_rows])
-        steps_per_epoch = len(_batches(len(weights), tc.batch_size, torch.Generator().manual_seed(0)))
+        behaviours = self._behaviour_setup(rep) if cfg.loss.behaviour > 0 else None
+        weights = {ws.arch: torch.from_numpy(ws.weights[self.train_rows[ws.arch]]) for ws in self.data.sets}
+        sizes = {a: len(w) for a, w in weights.items()}
+        steps_per_epoch = len(_epoch_batches(sizes, tc.batch_size, torch.Generator().manual_seed(0)))
         total = steps_per_epoch * tc.epochs
         world = self.world
         for epoch in range(start + 1, tc.epochs + 1):
@@ -222,19 +260,20 @@ class Trainer:
             cuda = [self.device.index or 0] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=cuda):
                 torch.manual_seed(tc.seed * 1_000_003 + epoch)
-                batches = _batches(len(weights), tc.batch_size, gen)
-                for i, idx in enumerate(batches):
+                batches = _epoch_batches(sizes, tc.batch_size, gen)
+                for i, (a, idx) in enumerate(batches):
                     step = (epoch - 1) * steps_per_epoch + i
                     idx = world.shard(idx)
                     if idx is None:
                         continue
                     for group in optimizer.param_groups:
                         group["lr"] = tc.lr * lr_factor(step, total, tc.schedule, tc.warmup)
-                    flat = rep.standardizer.forward(weights[idx].to(self.device, non_blocking=True))
-                    views = (augmenter.view(flat, vgen), augmenter.view(flat, vgen))
+                    flat = rep.standardizers[a].forward(weights[a][idx].to(self.device, non_blocking=True))
+                    views = (augmenters[a].view(flat, vgen), augmenters[a].view(flat, vgen))
+                    behaviour = behaviours[a] if behaviours is not None else None
                     use_beh = behaviour is not None and step % cfg.loss.behaviour_every == 0
                     spec_ids = behaviour.spec_ids[idx] if behaviour is not None else None
-                    loss, terms = self._loss(rep, views, behaviour if use_beh else None, spec_ids, amp, vgen)
+                    loss, terms = self._loss(rep, a, views, behaviour if use_beh else None, spec_ids, amp, vgen)
                     value = world.mean(float(loss.detach()), self.device)  # every worker stops alike
                     if not math.isfinite(value):
                         raise RuntimeError(f"hyperrep loss became {value} at epoch {epoch}, step {i}")
@@ -268,11 +307,12 @@ class Trainer:
         return TrainOutcome(rep, history, self.run_dir, start)
 
 
-def train_hyperrep(data: WeightSet | str | Path, cfg: HyperRepConfig, run_dir: str | Path,
+def train_hyperrep(data: WeightSet | ZooWeights | str | Path, cfg: HyperRepConfig, run_dir: str | Path,
                    progress: Progress | None = None) -> TrainOutcome:
     """Train (or resume) a hyper-representation on ``data`` (or the zoo file it names,
-    selected by ``cfg.data``) into ``run_dir``."""
-    if not isinstance(data, WeightSet):
+    selected by ``cfg.data``: every architecture unless ``[data] arch`` names some) into
+    ``run_dir``."""
+    if not isinstance(data, (WeightSet, ZooWeights)):
         from hyperrep.data import from_zoo
 
         data = from_zoo(data, cfg.data)
