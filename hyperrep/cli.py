@@ -47,7 +47,8 @@ def run_train(args: argparse.Namespace) -> int:
     progress = None if args.quiet else _progress
     if progress:
         counts = {s: int((data.split == s).sum()) for s in SPLITS}
-        progress(f"[hyperrep] {args.zoo}: {len(data)} checkpoints {counts}, {data.layout.num_params} parameters")
+        params = ", ".join(f"{ws.layout.num_params}" for ws in getattr(data, "sets", (data,)))
+        progress(f"[hyperrep] {args.zoo}: {len(data)} checkpoints {counts}, {params} parameters")
     if args.workers > 1:
         from hyperrep.distributed import train_distributed
 
@@ -56,7 +57,8 @@ def run_train(args: argparse.Namespace) -> int:
         outcome = train_hyperrep(data, cfg, args.out, progress=progress)
     last = outcome.history[-1] if outcome.history else {}
     r2 = last.get("val_r2", float("nan"))
-    print(f"{outcome.run_dir}: {len(outcome.history)} epochs, embedding dim {outcome.rep.embedding_dim}, "
+    dims = ", ".join(str(e) for e in outcome.rep.embedding_dims.values())
+    print(f"{outcome.run_dir}: {len(outcome.history)} epochs, embedding dim {dims}, "
           f"val R^2 {r2:.4f}")
     return 0
 
@@ -72,7 +74,7 @@ def run_embed(args: argparse.Namespace) -> int:
                     progress=None if args.quiet else _progress)
     df = load_embeddings(out)
     print(f"{out}: {len(df)} checkpoints of {df['model'].nunique()} models, "
-          f"{df.shape[1] - 3} dimensions")
+          f"{df.shape[1] - 3 - int('arch' in df)} dimensions")
     return 0
 
 
