@@ -157,7 +157,8 @@ class HyperRep:
 
     # ---- numpy API ----------------------------------------------------------------------
     @torch.no_grad()
-    def embed(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256, *, arch: int | None = None) -> np.ndarray:
+    def embed(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256, *,
+              arch: int | None = None) -> np.ndarray:
         """Flat weights ``[N, P]`` (or one ``[P]``) of architecture ``arch`` -> embeddings ``[N, E]`` (or ``[E]``)."""
         a = self.arch(arch)
         w, single = _as_batch(weights, self.layouts[a].num_params)

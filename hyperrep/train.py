@@ -81,7 +81,8 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     return [b for b in batches if len(b) >= 2]
 
 
-def _epoch_batches(sizes: dict[int, int], batch_size: int, generator: torch.Generator) -> list[tuple[int, torch.Tensor]]:
+def _epoch_batches(sizes: dict[int, int], batch_size: int,
+                   generator: torch.Generator) -> list[tuple[int, torch.Tensor]]:
     """(architecture, training-row indices) of every step of an epoch: one architecture's
     batches exactly as :func:`_batches` draws them; several, all batches in a seeded order."""
     steps = [(a, b) for a, n in sizes.items() for b in _batches(n, batch_size, generator)]
