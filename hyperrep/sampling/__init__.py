@@ -7,6 +7,8 @@ inits (zero-shot, fine-tuning) and checks them for memorisation against copy-lik
 baselines. ``align`` matches two models' neurons (weight matching); ``diversity_table``
 gives mean pairwise aligned distances. A zoo without task data (an imported public zoo)
 is sampled and reported in weight space only; accuracies are stated as not measured.
+A run over several architectures (fusion modes) samples one at a time: ``arch=`` (an
+architecture id or a fusion mode name, ``resolve_arch``; ``arch_modes`` lists a zoo's).
 
 Names are imported on first use so that ``hyperzoo --help`` stays fast.
 """
@@ -28,5 +30,7 @@ _EXPORTS = {
     "Evaluator": "hyperrep.sampling.evaluate",
     "open_context": "hyperrep.sampling.context",
     "select_anchors": "hyperrep.sampling.context",
+    "arch_modes": "hyperrep.sampling.archs",
+    "resolve_arch": "hyperrep.sampling.archs",
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

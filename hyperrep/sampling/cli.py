@@ -12,6 +12,9 @@ from eo_tasks.config import ConfigError
 from eo_tasks.options import NON_NEGATIVE_INT, POSITIVE_INT, SEED, Interval, check_options, option_error
 
 BANDWIDTHS = ("scott", "silverman", "cv")  # kde.BANDWIDTHS, without importing numpy here
+ARCH_HELP = ("the architecture to work on, where the zoo or the run has several: its index (the zoo's 'arch' "
+             "column) or its fusion mode (single, early, early_blowup, late, late_shared); anchors and samples "
+             "are models of that architecture")
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -76,7 +79,7 @@ def run_sample(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     sampler = SamplerConfig(bandwidth=_bandwidth(args.bandwidth), neighbour_scale=args.scale)
     result = sample_models(args.zoo, args.run, args.method, args.n, args.anchors, args.select, args.seed,
-                           sampler=sampler, late=args.late, data_root=args.data_root)
+                           sampler=sampler, late=args.late, data_root=args.data_root, arch=args.arch)
     write_sampled_zoo(result, out, overwrite=args.overwrite)
     s = result.scores
     if result.measured:
@@ -108,7 +111,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
         robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
     )
     result = sparsity_curves(args.zoo, args.out, run_dir=args.run, sampled_path=args.sampled, config=cfg,
-                             data_root=args.data_root, command=_command(args),
+                             data_root=args.data_root, command=_command(args), arch=args.arch,
                              log=lambda line: print(line, file=sys.stderr, flush=True))
     for row in result.drops.itertuples():
         when = f"{row.drop_sparsity:.3f}" if row.drop_sparsity is not None and row.drop_sparsity == row.drop_sparsity \
@@ -143,6 +146,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="joint KDE bandwidth: scott, silverman, cv or a positive number")
     s.add_argument("--scale", type=float, default=0.2, help="neighbour: noise as a fraction of the anchors' std")
     s.add_argument("--data-root", default=None, help="dataset folder, if not where the zoo was made")
+    s.add_argument("--arch", default=None, help=ARCH_HELP)
     s.add_argument("--report", default=None, help="report folder (default: OUT's name + '-report')")
     s.add_argument("--no-report", action="store_true", help="only write the sampled zoo")
     s.add_argument("--finetune-epochs", type=int, default=3, help="report: fine-tuning epochs (default 3)")
@@ -170,4 +174,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-models", type=int, default=0, help="models pruned per source (0: all)")
     p.add_argument("--drop", type=float, default=0.02, help="accuracy drop that defines the breaking sparsity")
     p.add_argument("--data-root", default=None, help="dataset folder, if not where the zoo was made")
+    p.add_argument("--arch", default=None, help=ARCH_HELP)
     p.set_defaults(func=run_sparsify)

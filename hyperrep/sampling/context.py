@@ -25,6 +25,7 @@ from eo_tasks.data.types import TaskData, TaskInfo
 from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
+from hyperrep.sampling.archs import mode_of
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ZooContext:
     task: TaskInfo | None = None  # the zoo's task (stored; known even without its data)
     no_data: str = ""  # why data is None: one sentence for reports and messages
     imported: str = ""  # the source zoo's root attribute 'imported' (JSON), "" if it has none
+    mode: str = ""  # the fusion mode of this architecture's models (archs.mode_of), e.g. "late_shared"
 
     def weights(self, model: int, epoch: int | None = None) -> np.ndarray:
         from zoo import Zoo
@@ -69,7 +71,8 @@ def open_context(zoo_path: str | Path, split_seed: int = 0, arch: int | None = N
                  layout: Layout | None = None, require_data: bool = True) -> ZooContext:
     """Read a zoo's tables, split its models and load its task data.
 
-    ``layout`` (a hyperrep run's) picks the architecture whose layout it is. An imported
+    ``layout`` (a hyperrep run's) picks the architecture whose layout it is; without it,
+    ``arch`` (a zoo architecture id) does, or the zoo's only one. An imported
     zoo has no task data: DataError, or with ``require_data=False`` ``data`` None.
     """
     from zoo import UnknownLayoutError, Zoo
@@ -84,6 +87,7 @@ def open_context(zoo_path: str | Path, split_seed: int = 0, arch: int | None = N
         chosen = zoo.select(status=status, arch=arch, seed=split_seed)
         splits = {k: np.asarray(v, dtype=np.int64) for k, v in chosen.splits.items()}
         specs = {int(m): zoo.spec(int(m)) for m in chosen.models}
+        mode = "/".join(sorted({mode_of(s.arch) for s in specs.values()}))
         imported = str(zoo.file.attrs.get("imported", ""))  # docs/zoo-format.md, imported zoos
         data, no_data = None, ""
         if imported and not require_data:
@@ -95,7 +99,7 @@ def open_context(zoo_path: str | Path, split_seed: int = 0, arch: int | None = N
             path=path, table=zoo.table, metrics=zoo.metrics, epochs=zoo.epochs, layout=chosen.layout,
             arch=chosen.arch, splits=splits, specs=specs, data=data, recipe=zoo.config.train, zoo_spec=zoo.config,
             twin_metrics=zoo.twin_metrics, split_seed=split_seed, task=zoo.task, no_data=no_data,
-            imported=imported,
+            imported=imported, mode=mode,
         )
 
 

@@ -36,7 +36,7 @@ from hyperrep.sampling.evaluate import Evaluator, random_init_weights
 from hyperrep.sampling.finetune import curve_summary, finetune_curves
 from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_verdict, summarise
 from hyperrep.sampling.plots import band_plot, markdown_table, zero_shot_histogram
-from hyperrep.sampling.sample import SampleResult
+from hyperrep.sampling.sample import SampleResult, run_arch
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ def _zero_shot(result: SampleResult, evaluator: Evaluator, cfg: ReportConfig) ->
         add("sampled (all draws)", [f"draw{i}" for i in d["draw"]], None, d.assign(test_loss=np.nan))
     add("anchor", result.anchors["name"].tolist(), result.anchor_weights)
     # decode(embed(anchor)): how much of an anchor survives the autoencoder bounds what sampling can reach
-    recon = np.asarray(result.rep.decode(result.anchor_embeddings), dtype=np.float32)
+    recon = np.asarray(result.rep.decode(result.anchor_embeddings, arch=run_arch(result.rep, result.context)),
+                       dtype=np.float32)
     add("anchor reconstructed", [f"{n}:recon" for n in result.anchors["name"]], recon)
     add("random init", [f"init{i}" for i in range(n_random)], random_w)
     return pd.concat(parts, ignore_index=True), random_w
@@ -95,10 +96,11 @@ def _reference(result: SampleResult) -> Reference:
     """The training-split zoo models at their final checkpoints, each predicting with its own spec
     (no predictions without task data)."""
     ctx = result.context
-    models = ctx.splits["train"]
+    models = ctx.splits["train"]  # of the sampled architecture only
     weights = ctx.weights_many(models)
+    embeddings = np.asarray(result.rep.embed(weights, arch=run_arch(result.rep, ctx)))
     if ctx.data is None:
-        return Reference([ctx.name(m) for m in models], weights, np.asarray(result.rep.embed(weights)), None)
+        return Reference([ctx.name(m) for m in models], weights, embeddings, None)
     evaluators: dict[object, Evaluator] = {}
     cache: dict[int, np.ndarray] = {}
 
@@ -111,7 +113,7 @@ def _reference(result: SampleResult) -> Reference:
             cache[k] = evaluators[key].predictions(weights[k], "test")
         return cache[k]
 
-    return Reference([ctx.name(m) for m in models], weights, np.asarray(result.rep.embed(weights)), predictions)
+    return Reference([ctx.name(m) for m in models], weights, embeddings, predictions)
 
 
 def _memorisation(result: SampleResult, evaluator: Evaluator | None, cfg: ReportConfig) -> pd.DataFrame:
@@ -133,7 +135,8 @@ def _memorisation(result: SampleResult, evaluator: Evaluator | None, cfg: Report
             source = f"{base.name} ({knob}={base.knob:.3g})"
             test = [evaluator.metrics(w, ("test",))["test_acc"] for w in base.weights]
             names = [f"{base.name}:{s}" for s in base.sources]
-            parts.append(memorisation_rows(names, source, base.weights, np.asarray(result.rep.embed(base.weights)),
+            emb = np.asarray(result.rep.embed(base.weights, arch=run_arch(result.rep, result.context)))
+            parts.append(memorisation_rows(names, source, base.weights, emb,
                                            test, ref, layout, predict, cfg.candidates))
     return pd.concat(parts, ignore_index=True)
 
@@ -249,6 +252,16 @@ def _diversity_md(diversity: pd.DataFrame, cfg: ReportConfig) -> list[str]:
     ]
 
 
+def _arch_lines(result: SampleResult) -> list[str]:
+    """Which architecture was sampled, where the zoo or the run has several (issue 14)."""
+    ctx = result.context
+    if run_arch(result.rep, ctx) is None and ctx.table["arch"].nunique() < 2:
+        return []
+    return [f"- architecture {ctx.arch} of the zoo, fusion mode `{ctx.mode}` "
+            f"({ctx.layout.num_params} parameters): anchors, samples, reconstructions, random inits, baselines "
+            "and the training models they are compared with are all models of this architecture"]
+
+
 def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.DataFrame, mem_md: str,
                 cfg: ReportConfig, diversity: pd.DataFrame) -> str:
     """``zero_shot`` None: the zoo has no task data, nothing was measured on it."""
@@ -268,7 +281,7 @@ def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.Dat
             "the nearest training models) were computed. The sampled zoo's metrics are empty (NaN).",
             "",
         ]
-    lines += [
+    lines += _arch_lines(result) + [
         f"- zoo: `{result.context.path}`, hyperrep run: `{result.run_dir}`",
         f"- method `{c.method}` ({c.sampler}), seed {c.seed}; drew {result.n_drawn}, kept {len(result.names)}"
         + kept,

@@ -10,6 +10,10 @@ A zoo without task data (an imported public zoo) is sampled all the same: anchor
 ranked by the zoo's recorded accuracies (``context.anchor_metric``), the draws are decoded
 and kept, but not scored (accuracy columns NaN), and ``select`` keeps the *first*
 ``select`` draws in draw order, since none can be ranked.
+
+A run over several architectures of a mixed-fusion zoo samples one of them (``arch``: an
+id or a fusion mode name, :mod:`hyperrep.sampling.archs`): anchors are that architecture's
+training-split models, embedded and decoded with ``arch=``, so every draw is a model of it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pandas as pd
 from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import SPLITS
 from eo_tasks.models.spec import ModelSpec
+from hyperrep.sampling.archs import arch_modes, resolve_arch
 from hyperrep.sampling.context import ZooContext, anchor_metric, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
 from hyperrep.sampling.kde import METHODS, SamplerConfig, sample_embeddings
@@ -75,14 +80,29 @@ class SampleResult:
 
 
 def load_run_and_context(zoo_path: str | Path, run_dir: str | Path, data_root: str | Path | None = None,
-                         require_data: bool = True):
+                         require_data: bool = True, arch: int | str | None = None):
+    """The run and the zoo context of one of its architectures: ``arch`` is a zoo architecture
+    id or a fusion mode name (:func:`hyperrep.sampling.archs.resolve_arch`), needed when the
+    run spans several; the context then holds that architecture's models only."""
     from hyperrep.run import HyperRep
 
     rep = HyperRep.load(run_dir, device="cpu")
+    a = resolve_arch(arch, arch_modes(zoo_path), rep.archs, what=f"the hyperrep run {run_dir}")
     data = rep.config.data
     ctx = open_context(zoo_path, split_seed=data.split_seed, status=tuple(data.status), data_root=data_root,
-                       layout=rep.layout, require_data=require_data)
+                       layout=rep.layout if a is None else rep.layouts[a], require_data=require_data)
     return rep, ctx
+
+
+def run_arch(rep, ctx: ZooContext) -> int | None:
+    """The ``arch=`` to pass ``rep.embed``/``rep.decode`` for ``ctx``'s models: None for a
+    one-architecture run (which needs none), else the run's architecture of ``ctx.layout``."""
+    if len(rep.archs) == 1:
+        return None
+    for a in rep.archs:
+        if rep.layouts[a] == ctx.layout:
+            return a
+    raise ValueError(f"the hyperrep run has no architecture with the layout of {ctx.path}'s architecture {ctx.arch}")
 
 
 def _score(evaluator: Evaluator | None, weights: np.ndarray, splits) -> pd.DataFrame:
@@ -113,12 +133,13 @@ def draw_models(
     ``evaluator`` None (no task data): nothing is scored and ``select`` keeps the first draws.
     """
     rng = np.random.default_rng(cfg.seed)
+    a = run_arch(rep, ctx)
     anchor_w = ctx.weights_many(anchors["model"].to_numpy(), anchors["epoch"].to_numpy())
-    anchor_e = np.asarray(rep.embed(anchor_w), dtype=np.float32)
+    anchor_e = np.asarray(rep.embed(anchor_w, arch=a), dtype=np.float32)
     emb, origin = sample_embeddings(anchor_e, cfg.n, cfg.method, rng, cfg.sampler)
     if shift is not None:
         emb = (emb + shift[None, :]).astype(np.float32)
-    weights = np.asarray(rep.decode(emb), dtype=np.float32)
+    weights = np.asarray(rep.decode(emb, arch=a), dtype=np.float32)
     scores = _score(evaluator, weights, ("val", "test"))
     ids = anchors["name"].to_numpy()
     drawn = pd.DataFrame({
@@ -153,15 +174,18 @@ def sample_models(
     sampler: SamplerConfig | None = None,
     late: float = 0.25,
     data_root: str | Path | None = None,
+    arch: int | str | None = None,
 ) -> SampleResult:
     """Sample ``n`` models (keep the best ``select_k`` when > 0) and score them on the task.
 
-    A zoo without task data (an imported public zoo) is sampled unscored (``result.measured``
-    False; see the module docstring).
+    ``arch``: the architecture to sample, a zoo architecture id or a fusion mode name
+    (``"late_shared"``); required when the run spans several (anchors are then models of
+    that architecture, draws decode to it). A zoo without task data (an imported public zoo)
+    is sampled unscored (``result.measured`` False; see the module docstring).
     """
     cfg = SampleConfig(method=method, n=n, anchors=anchors_q, select=select_k, seed=seed, late=late,
                        sampler=sampler or SamplerConfig())
-    rep, ctx = load_run_and_context(zoo_path, run_dir, data_root, require_data=False)
+    rep, ctx = load_run_and_context(zoo_path, run_dir, data_root, require_data=False, arch=arch)
     return sample_with(rep, ctx, cfg, Path(run_dir))
 
 

@@ -12,7 +12,9 @@ readers):
   was made around; empty for ``uniform``/``kde-dim``), ``draw`` (index among all draws);
 - the root attribute ``sampled``: JSON with the method, sampler settings, seed, number
   drawn and kept, the source zoo and hyperrep run, the anchors (names and ids) and the
-  metric they were ranked by, and ``measured`` (whether the models were scored on the task);
+  metric they were ranked by, ``source_arch`` and ``mode`` (the source zoo's architecture
+  the draws were decoded to, and its fusion mode), and ``measured`` (whether the models
+  were scored on the task);
 - ``provenance`` (root attribute) gains ``"kind": "sampled"``;
 - sampled from an imported public zoo (no task data), the source's root attribute
   ``imported`` is copied, so the sampled zoo is as clearly without task data as its source
@@ -37,7 +39,8 @@ def _header(result: SampleResult) -> str:
     cfg = result.config
     return (
         f"# Sampled zoo: {len(result.names)} models ({cfg.method}, seed {cfg.seed}) decoded from the hyper-"
-        f"representation {result.run_dir}\n# around anchors of {result.context.path}. The tables below are "
+        f"representation {result.run_dir}\n# around anchors of {result.context.path} (architecture "
+        f"{result.context.arch}, fusion mode {result.context.mode}). The tables below are "
         "that source zoo's config; its population was not trained here.\n"
     )
 
@@ -57,6 +60,8 @@ def _sampled_info(result: SampleResult) -> str:
         "source_zoo": str(ctx.path),
         "run": str(result.run_dir),
         "split_seed": ctx.split_seed,
+        "source_arch": ctx.arch,  # the source zoo's architecture the samples were decoded to
+        "mode": ctx.mode,  # its fusion mode
         "anchors": result.anchors["name"].tolist(),
         "anchor_ids": [int(m) for m in result.anchors["model"]],
         "anchor_epochs": [int(e) for e in result.anchors["epoch"]],

@@ -32,11 +32,12 @@ import pandas as pd
 
 from eo_tasks.config import ConfigError, from_dict
 from eo_tasks.train.config import TrainConfig
+from hyperrep.sampling.archs import arch_modes, resolve_arch
 from hyperrep.sampling.context import ZooContext, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
 from hyperrep.sampling.kde import METHODS
 from hyperrep.sampling.plots import band_plot, markdown_table
-from hyperrep.sampling.sample import SampleConfig, draw_models, load_run_and_context
+from hyperrep.sampling.sample import SampleConfig, draw_models, load_run_and_context, run_arch
 from hyperrep.sparsify.curves import drop_table, mean_curves, parse_ratios, prune_curves
 from hyperrep.sparsify.twins import robust_direction, twin_prediction
 
@@ -81,7 +82,9 @@ def _sampled_zoo(path: Path, ctx: ZooContext) -> tuple[list[str], np.ndarray, ob
         try:
             arch = zoo.arch_of(ctx.layout)
         except UnknownLayoutError as err:
-            raise ConfigError(f"{path}: its models have another layout than {ctx.path}'s") from err
+            raise ConfigError(f"{path}: its models have another layout than {ctx.path}'s architecture {ctx.arch} "
+                              f"({ctx.mode}); with a zoo of several architectures, --arch picks the one the "
+                              "sampled zoo was decoded to") from err
         done = zoo.table.index[(zoo.table["status"] == "done") & (zoo.table["arch"] == arch)]
         if len(done) == 0:
             raise ConfigError(f"{path}: no finished (done) models")
@@ -120,6 +123,16 @@ def _twin_accuracy(ctx: ZooContext, models: np.ndarray, cfg: CurveConfig) -> tup
     return out, ratios, f"made here ({cfg.scope}, {cfg.finetune_epochs} fine-tune epochs)"
 
 
+def _zoo_arch(zoo_path: str | Path, arch: int | str | None) -> int | None:
+    """The architecture ``arch`` names among the zoo's with finished models (no run)."""
+    from zoo import Zoo
+
+    with Zoo.open(zoo_path) as zoo:
+        t = zoo.table
+        done = sorted({int(a) for a in t.loc[t["status"] == "done", "arch"]})
+    return resolve_arch(arch, arch_modes(zoo_path), done, what=f"the zoo {zoo_path}")
+
+
 def _final_metric(ctx: ZooContext, models: np.ndarray, key: str) -> np.ndarray:
     m = ctx.metrics[ctx.metrics["model"].isin(models)].sort_values(["model", "epoch"]).groupby("model").tail(1)
     return m.set_index("model")[key].reindex(models).to_numpy(dtype=float)
@@ -134,17 +147,20 @@ def sparsity_curves(
     data_root: str | Path | None = None,
     command: str | None = None,
     log: Callable[[str], None] | None = None,
+    arch: int | str | None = None,
 ) -> SparsifyResult:
-    """``log`` receives a progress line per pruned model."""
+    """``log`` receives a progress line per pruned model. ``arch`` (a zoo architecture id or a
+    fusion mode name, :func:`hyperrep.sampling.archs.resolve_arch`) picks the architecture
+    whose models are pruned and sampled, needed when the zoo (or the run) has several."""
     cfg = config or CurveConfig()
     ratios = parse_ratios(cfg.ratios)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rep = None
     if run_dir is not None:
-        rep, ctx = load_run_and_context(zoo_path, run_dir, data_root)
+        rep, ctx = load_run_and_context(zoo_path, run_dir, data_root, arch=arch)
     else:
-        ctx = open_context(zoo_path, data_root=data_root)
+        ctx = open_context(zoo_path, data_root=data_root, arch=_zoo_arch(zoo_path, arch))
     cap = (lambda x: x[: cfg.max_models]) if cfg.max_models else (lambda x: x)
 
     anchors = select_anchors(ctx, cfg.anchors, cfg.late)
@@ -173,7 +189,7 @@ def sparsity_curves(
         pool = np.sort(np.concatenate(list(ctx.splits.values())))
         pool = np.array([m for m in pool if ctx.specs[int(m)].for_eval() == spec.for_eval()])
         twin_acc, twin_ratios, origin = _twin_accuracy(ctx, pool, cfg)
-        emb = np.asarray(rep.embed(ctx.weights_many(pool)), dtype=float)
+        emb = np.asarray(rep.embed(ctx.weights_many(pool), arch=run_arch(rep, ctx)), dtype=float)
         dense = _final_metric(ctx, pool, "test_acc")
         is_train = np.isin(pool, ctx.splits["train"])
         fit = twin_prediction(emb, dense, twin_acc, twin_ratios, is_train)
@@ -186,7 +202,8 @@ def sparsity_curves(
         shift = None
         if cfg.robust_shift and hardest in fit.models:
             direction = robust_direction(fit.models[hardest])
-            robust_e = np.asarray(rep.embed(ctx.weights_many(robust["model"].to_numpy(), robust["epoch"].to_numpy())))
+            robust_w = ctx.weights_many(robust["model"].to_numpy(), robust["epoch"].to_numpy())
+            robust_e = np.asarray(rep.embed(robust_w, arch=run_arch(rep, ctx)))
             spread = float(np.std(robust_e @ direction)) or 1.0
             shift = (cfg.robust_shift * spread * direction).astype(np.float32)
         d = draw_models(rep, ctx, robust, sample_cfg, evaluator, shift=shift, prefix="r")
@@ -214,7 +231,9 @@ def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.D
         "# Sparsification report",
         "",
         f"- zoo: `{ctx.path}`" + (f", hyperrep run: `{run_dir}`" if run_dir else "")
-        + (f", sampled zoo: `{sampled}`" if sampled else ""),
+        + (f", sampled zoo: `{sampled}`" if sampled else "")
+        + (f"; architecture {ctx.arch} (fusion mode `{ctx.mode}`): every model pruned here is one of it"
+           if ctx.table["arch"].nunique() > 1 else ""),
         f"- magnitude pruning, scope `{cfg.scope}`, ratios {list(parse_ratios(cfg.ratios))} (0 = dense reference), "
         f"then {cfg.finetune_epochs} masked fine-tune epoch(s) with the zoo's recipe "
         f"({ctx.recipe.optimizer}, lr {ctx.recipe.lr:g}); every ratio, 0 included, gets the same fine-tune",
