@@ -1,0 +1,172 @@
+"""One zoo over every fusion mode (configs/zoos/tiny_fusion.toml, real Ray and HDF5): the modes,
+their inputs, per-checkpoint cloudy/clear accuracy, config errors, and property prediction
+across the architectures (role-wise s(W), one split for all)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from eo_tasks.config import ConfigError
+from eo_tasks.data.types import ModalityInfo, TaskData, TaskInfo, TensorSet
+from eo_tasks.models import ArchConfig, InputSpec, ModelSpec, build_model, fusion_inputs
+from eo_tasks.train.config import TrainConfig
+from eo_tasks.train.loop import evaluate, train_model
+from zoo.spec import spec_from_text
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "zoos" / "tiny_fusion.toml"
+MODES = {"single": ["s2"], "early": ["s2", "s1"], "early_blowup": ["s2", "s1", "season"], "late": ["s2", "s1"],
+         "late_shared": ["s2", "s1"]}
+S2, S1, SEASON = ModalityInfo("s2", "image", 4), ModalityInfo("s1", "image", 2), ModalityInfo("season", "vector", 4)
+
+
+@pytest.fixture(scope="module")
+def fusion_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from zoo.runner import generate
+
+    out = tmp_path_factory.mktemp("fusion") / "tiny_fusion.h5"
+    report = generate(TINY, out, progress=None)
+    assert report.status == {"done": 20, "failed": 0, "diverged": 0}
+    return out
+
+
+# ---- the zoo ----------------------------------------------------------------------
+def test_every_mode_with_its_own_inputs_and_sky_metrics(fusion_zoo: Path) -> None:
+    from zoo import Zoo
+
+    with Zoo.open(fusion_zoo) as zoo:
+        table, metrics = zoo.table, zoo.metrics
+        modes = {}
+        for m in range(zoo.num_models):
+            spec = zoo.spec(m)
+            mode = spec.arch.fusion + ("_shared" if spec.arch.shared_backbone else "")
+            modes.setdefault(mode, set()).add(int(table.loc[m, "arch"]))
+            assert [i.name for i in spec.inputs] == MODES[mode], mode
+        assert sorted(modes) == sorted(MODES)
+        assert all(len(archs) == 1 for archs in modes.values()) and len(zoo.layouts) == 5
+        assert table["fusion"].value_counts().to_dict() == {"single": 4, "early": 4, "early_blowup": 4, "late": 8}
+        # every kept checkpoint has accuracy on cloudy and on clear test patches
+        assert len(metrics) == 20 * 3
+        for col in ("test_acc_cloudy", "test_acc_clear"):
+            assert col in metrics and np.isfinite(metrics[col]).all() and metrics[col].between(0, 1).all()
+        # test_acc is the patch-weighted mean of the two
+        data = zoo.task_data()
+        cloudy = data.splits["test"].meta["cloud_fraction"] >= 0.5
+        share = cloudy.mean()
+        assert 0.1 < share < 0.6
+        mixed = share * metrics["test_acc_cloudy"] + (1 - share) * metrics["test_acc_clear"]
+        np.testing.assert_allclose(mixed, metrics["test_acc"], atol=1e-5)
+
+
+def test_a_mode_the_data_cannot_feed_is_one_config_error(fusion_zoo: Path, tmp_path: Path) -> None:
+    from zoo.runner import generate
+
+    text = TINY.read_text().replace('modalities = ["s2", "s1", "season"]', 'modalities = ["s2", "s1"]')
+    with pytest.raises(ConfigError) as err:
+        generate(spec_from_text(text, where="bad.toml"), tmp_path / "bad.h5", progress=None)
+    message = str(err.value)
+    assert "\n" not in message and "population member 2" in message
+    assert "fusion 'early_blowup'" in message and "data.modalities" in message
+    assert not (tmp_path / "bad.h5").exists()
+    with pytest.raises(ConfigError, match=r"fusion 'late' fuses several image modalities.*data.modalities"):
+        fusion_inputs(ArchConfig(fusion="late"), [S2, SEASON])
+
+
+def test_fusion_inputs_per_mode() -> None:
+    mods = [S2, S1, SEASON]
+    got = {f: [m.name for m in fusion_inputs(ArchConfig(fusion=f), mods)]
+           for f in ("single", "early", "early_blowup", "late")}
+    assert got == {k: v for k, v in MODES.items() if k != "late_shared"}
+    with pytest.raises(ConfigError, match="needs an image modality"):
+        fusion_inputs(ArchConfig(fusion="single"), [SEASON])
+    with pytest.raises(ConfigError, match="'early_blowup' blows up vector modalities"):
+        fusion_inputs(ArchConfig(fusion="early_blowup"), [S2, S1])
+
+
+def test_population_variants_are_checked() -> None:
+    base = TINY.read_text()
+    spec = spec_from_text(base)
+    assert len(spec.population.variants) == 5
+    with pytest.raises(ConfigError, match=r"variants\[0\]\.fusion: 'fusion' is varied by the grid"):
+        spec_from_text(base.replace('activation = ["relu", "tanh"]', 'fusion = ["single"]'))
+    with pytest.raises(ConfigError, match=r"variants\[1\]\.fusion: expected one of"):
+        spec_from_text(base.replace('{fusion = "early"}', '{fusion = "middle"}'))
+    with pytest.raises(ConfigError, match="two variants are the same"):
+        spec_from_text(base.replace('{fusion = "early"}', '{fusion = "single"}'))
+
+
+def test_shared_backbone_zero_pads_the_narrower_modality() -> None:
+    inputs = (InputSpec("s2", 4), InputSpec("s1", 2))
+    arch = ArchConfig(fusion="late", channels=(3, 5), kernel_sizes=(3, 3), hidden=6)
+    shared = build_model(ModelSpec(replace(arch, shared_backbone=True), inputs, 3, 8), seed=1)
+    separate = build_model(ModelSpec(arch, (InputSpec("s2", 4), InputSpec("s1", 4)), 3, 8), seed=2)
+    tied = {k: shared.state_dict()[k.replace("backbones.s2.", "backbones.shared.")
+                                    .replace("backbones.s1.", "backbones.shared.")] for k in separate.state_dict()}
+    separate.load_state_dict(tied)
+    g = torch.Generator().manual_seed(0)
+    x = {"s2": torch.randn(5, 4, 8, 8, generator=g), "s1": torch.randn(5, 2, 8, 8, generator=g)}
+    padded = dict(x, s1=torch.cat([x["s1"], torch.zeros(5, 2, 8, 8)], dim=1))
+    with torch.no_grad():
+        torch.testing.assert_close(shared.eval()(x), separate.eval()(padded))
+
+
+def test_trainer_records_cloudy_and_clear_accuracy_every_epoch() -> None:
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> TensorSet:
+        x = torch.randn(n, 4, 8, 8, generator=g)
+        labels = (x[:, 0].mean((1, 2)) > 0).long()
+        return TensorSet({"s2": x}, labels, {"cloud_fraction": np.linspace(0, 1, n)})
+
+    data = TaskData(TaskInfo("toy", ("a", "b"), False, (S2,), 8), {"train": split(64), "val": split(16),
+                                                                  "test": split(40)})
+    spec = ModelSpec(ArchConfig(channels=(3,), kernel_sizes=(3,), hidden=4), (InputSpec("s2", 4),), 2, 8)
+    seen = []
+    result = train_model(spec, data, TrainConfig(epochs=2, batch_size=16), callback=lambda e, w, m: seen.append(m))
+    assert len(seen) == 3 and all({"test_acc_cloudy", "test_acc_clear"} <= set(m) for m in seen)
+    test = data.splits["test"]
+    cloudy = test.meta["cloud_fraction"] >= 0.5
+    assert seen[-1]["test_acc_cloudy"] == evaluate(result.model, test.subset(cloudy), False)["acc"]
+    assert seen[-1]["test_acc_clear"] == evaluate(result.model, test.subset(~cloudy), False)["acc"]
+    del data.splits["test"].meta["cloud_fraction"]  # no flag: no columns
+    plain = train_model(spec, data, TrainConfig(epochs=1, batch_size=16))
+    assert "test_acc_cloudy" not in plain.final
+
+
+# ---- property prediction across the architectures --------------------------------
+def test_downstream_reads_every_architecture_with_role_wise_stats(fusion_zoo: Path) -> None:
+    from hyperrep.downstream import evaluate as predict
+    from hyperrep.downstream import load_data, select_properties
+    from hyperrep.downstream.roles import RoleStats
+
+    data, sources = load_data(fusion_zoo)
+    assert data.mixed and sorted(data.layouts) == [0, 1, 2, 3, 4] and "architectures" in sources
+    rows = data.rows
+    assert set(rows["fusion_mode"]) == set(MODES)
+    # one split by model, stratified: every architecture has train, val and test models
+    assert rows.groupby("model")["split"].nunique().max() == 1
+    assert (rows.groupby("arch")["split"].nunique() == 3).all()
+    np.testing.assert_allclose(rows["cloudy_drop"], rows["test_acc_clear"] - rows["test_acc_cloudy"])
+    # s(W) per layer role: one width for every architecture, every role present in these CNNs
+    stats = data.weight_stats()
+    roles = RoleStats(data.layouts)
+    assert roles.roles == ("stem", "conv1", "head.hidden", "head.out")
+    assert stats.shape == (len(rows), len(roles.feature_names)) and np.isfinite(stats).all()
+    present = [i for i, n in enumerate(roles.feature_names) if n.endswith(":present")]
+    assert (stats[:, present] == 1).all()
+    for a, layout in data.layouts.items():  # the padding is never read
+        one = rows.index[rows["arch"] == a]
+        alone = RoleStats({a: layout}).transform(data.weights[one, : layout.num_params], np.full(len(one), a))
+        np.testing.assert_array_equal(alone, stats[one])
+    props = {p.name for p in select_properties(rows)[0]}
+    assert {"test_acc", "test_acc_cloudy", "test_acc_clear", "cloudy_drop", "fusion", "fusion_mode"} <= props
+    ev = predict(data, feature_sets=("W", "s(W)"), predictors=("ridge",), threads=1, jobs=1, resamples=20)
+    res = ev.results.set_index(["feature_set", "property"])
+    assert np.isfinite(res.loc[("s(W)", "fusion_mode"), "balanced_accuracy"])
+    assert np.isfinite(res.loc[("s(W)", "test_acc_cloudy"), "r2"])
+    assert res.loc[("W", "test_acc"), "note"].startswith("n/a: several architectures")
