@@ -170,3 +170,31 @@ def test_downstream_reads_every_architecture_with_role_wise_stats(fusion_zoo: Pa
     assert np.isfinite(res.loc[("s(W)", "fusion_mode"), "balanced_accuracy"])
     assert np.isfinite(res.loc[("s(W)", "test_acc_cloudy"), "r2"])
     assert res.loc[("W", "test_acc"), "note"].startswith("n/a: several architectures")
+
+
+def test_pooled_embeddings_of_every_architecture(fusion_zoo: Path, tmp_path: Path) -> None:
+    from hyperrep.config import HyperRepConfig
+    from hyperrep.downstream import evaluate as predict
+    from hyperrep.downstream import load_data
+    from hyperrep.run import HyperRep
+    from hyperrep.train import train_hyperrep
+
+    raw = HyperRepConfig.load(ROOT / "configs/hyperrep/tiny.toml").to_dict()  # no [data] arch: all of them
+    raw["train"].update(epochs=2, batch_size=8, device="cpu", threads=1, checkpoint_every=1)
+    raw["loss"].update(behaviour=0.0)
+    train_hyperrep(fusion_zoo, HyperRepConfig.from_dict(raw), tmp_path / "run")
+    rep = HyperRep.load(tmp_path / "run")
+    assert len(rep.archs) == 5
+    data, sources = load_data(fusion_zoo, tmp_path / "run")
+    assert data.mixed and data.embeddings is None and "run" in sources
+    assert data.pooled.shape == (len(data.rows), rep.pooled_dim) and np.isfinite(data.pooled).all()
+    # the same split the run was trained on, every architecture in every split
+    assert (data.rows.groupby("arch")["split"].nunique() == 3).all()
+    row = data.rows.index[data.rows["arch"] == 3][0]
+    layout = data.layouts[3]
+    one = rep.pool(rep.embed(data.weights[row, : layout.num_params][None], arch=3), arch=3)
+    np.testing.assert_allclose(one[0], data.pooled[row], rtol=1e-5, atol=1e-6)
+    ev = predict(data, feature_sets=("pool(emb)", "emb"), predictors=("ridge",), threads=1, jobs=1, resamples=20)
+    res = ev.results.set_index(["feature_set", "property"])
+    assert np.isfinite(res.loc[("pool(emb)", "fusion_mode"), "balanced_accuracy"])
+    assert res.loc[("emb", "test_acc"), "note"].startswith("n/a: several architectures")
