@@ -6,11 +6,15 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eo_tasks import config as cfgio
 from eo_tasks.data.config import DataConfig
 from eo_tasks.models.spec import ArchConfig
 from eo_tasks.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def run_training(cfg: RunConfig, progress: bool = True) -> dict[str, float]:
     return out
 
 
-def cloudy_mask(meta: dict) -> "np.ndarray | None":
+def cloudy_mask(meta: dict) -> np.ndarray | None:
     """Which samples are cloudy (see :func:`eo_tasks.train.loop.cloudy_mask`)."""
     from eo_tasks.train.loop import cloudy_mask as mask
 

@@ -5,9 +5,10 @@ accuracy, generalisation gap; where the task flags cloudy patches, test accuracy
 cloudy and on clear patches and ``cloudy_drop`` = clear minus cloudy accuracy, the
 accuracy a model loses under cloud) and from the checkpoint itself (epoch);
 hyperparameters come from the zoo's model table, and ``fusion_mode`` (the fusion mode,
-``late_shared`` for late fusion with a shared backbone) from each model's spec. A hyperparameter is a property only where it varies
-across the zoo's models; numbers spanning orders of magnitude are predicted on a log
-scale (and scored there: an MAE of 0.3 on ``lr`` means a factor of 10**0.3).
+``late_shared`` for late fusion with a shared backbone) from each model's spec. A
+hyperparameter is a property only where it varies across the zoo's models; numbers
+spanning orders of magnitude are predicted on a log scale (and scored there: an MAE of
+0.3 on ``lr`` means a factor of 10**0.3).
 """
 
 from __future__ import annotations
