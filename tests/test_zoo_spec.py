@@ -83,7 +83,7 @@ def test_explicit_seeds_and_subset_seed() -> None:
         ("[population.grid]\nlearning_rate = [1e-3]\n", "population.grid.learning_rate"),
         ("[population.grid]\nlr = [1e-3, \"fast\"]\n", "population.grid.lr[1]"),
         ("[population.grid]\nlr = [1e-3, -1.0]\n", "population.grid.lr[1]"),
-        ("[population.grid]\noptimizer = [\"adam\", \"rmsprop\"]\n", "population.grid.optimizer[1]"),
+        ("[population.grid]\noptimizer = [\"adam\", \"adagrad\"]\n", "population.grid.optimizer[1]"),
         ("[population.grid]\nlr = []\n", "population.grid.lr"),
         ("[population.random]\nn = 2\nlr = {gaussian = [0, 1]}\n", "population.random.lr"),
         ("[population.random]\nn = 2\nlr = {log_uniform = [0, 1]}\n", "population.random.lr.log_uniform"),
