@@ -7,7 +7,8 @@ of the zoo's own task or standard-normal noise of the same shapes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +50,19 @@ def probe_inputs(spec: ModelSpec, n: int, seed: int, device: torch.device) -> di
     return out
 
 
-def behaviour_pool(data: WeightSet, lc: LossSection, seed: int, device: torch.device) -> dict[str, torch.Tensor]:
+def behaviour_pool(data: WeightSet, lc: LossSection, seed: int, device: torch.device,
+                   specs: Sequence[ModelSpec] | None = None) -> dict[str, torch.Tensor]:
     """The probe inputs ``lc`` (the [loss] table) asks for; every architecture of a zoo shares
-    them (they are the task's inputs, and each model reads the modalities it uses)."""
+    them (they are the task's inputs, and each model reads the modalities it uses).
+    ``specs``: the models' specs, of every architecture (default ``data.specs``): random
+    probes cover every input any of them reads."""
+    specs = list(data.specs if specs is None else specs)
     if lc.probe == "random":
-        if not data.specs:
+        if not specs:
             raise ConfigError("loss.behaviour > 0 needs the model spec of every training checkpoint "
                               "(load the weights with hyperrep.data.from_zoo)")
-        return probe_inputs(data.specs[0], lc.probe_pool, seed, device)
+        inputs = {i.name: i for spec in specs for i in spec.inputs}  # the first spec's first, in its order
+        return probe_inputs(replace(specs[0], inputs=tuple(inputs.values())), lc.probe_pool, seed, device)
     if not data.source or not Path(data.source).is_file():
         raise ConfigError("loss.probe = \"data\" needs weights read from a zoo file (hyperrep.data.from_zoo); "
                           "use loss.probe = \"random\" otherwise")

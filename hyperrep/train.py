@@ -174,7 +174,7 @@ class Trainer:
     def _behaviour_setup(self, rep: HyperRep) -> dict[int, Behaviour]:
         """One Behaviour per architecture, all with one pool of probe inputs."""
         lc, seed = self.cfg.loss, self.cfg.train.seed
-        pool = behaviour_pool(self.data.sets[0], lc, seed, self.device)
+        pool = behaviour_pool(self.data.sets[0], lc, seed, self.device, self.data.specs)
         return {ws.arch: behaviour_setup(ws, self.train_rows[ws.arch], rep.layouts[ws.arch], lc, seed, self.device,
                                          pool) for ws in self.data.sets}
 

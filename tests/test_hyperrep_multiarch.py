@@ -1,8 +1,9 @@
 """One hyper-representation over every architecture of a mixed-fusion zoo (issue 14): the
 stratified selection, training with no ``[data] arch`` key, permutation per architecture,
 decoding to the architecture asked for, run folders (format 2, and format 1 still loading)
-and embedding files. The zoo is generated once with Ray: early, early-blowup and late fusion
-CNNs on synthetic ben-ge stand-ins."""
+and embedding files. The zoo is configs/zoos/tiny_fusion.toml (every fusion mode on
+synthetic ben-ge stand-ins), generated once with Ray; the hyper-representation is
+configs/hyperrep/tiny.toml, shortened."""
 
 from __future__ import annotations
 
@@ -23,32 +24,6 @@ from hyperrep.run import HyperRep
 from hyperrep.train import train_hyperrep
 
 ROOT = Path(__file__).resolve().parents[1]
-FUSIONS = ("early", "early_blowup", "late")
-MIXED = f"""
-[data]
-kind = "benge"
-modalities = ["s2", "s1", "season"]
-synthetic_n = 200
-image_size = 16
-
-[model]
-fusion = "early"
-channels = [4, 4]
-kernel_sizes = [3, 3]
-hidden = 8
-
-[train]
-epochs = 2
-batch_size = 32
-lr = 0.003
-
-[population]
-keep_epochs = [0, 1, 2]
-
-[population.grid]
-fusion = {json.dumps(list(FUSIONS))}
-seed = [0, 1, 2]
-"""
 # configs/hyperrep/tiny.toml (no [data] arch: every architecture), shortened for a test
 FAST = {"train": {"epochs": 3, "batch_size": 4, "device": "cpu", "threads": 1, "checkpoint_every": 1},
         "loss": {"probe_size": 8, "probe_pool": 32}}
@@ -59,10 +34,16 @@ def mixed_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from zoo import generate
 
     folder = tmp_path_factory.mktemp("mixed-zoo")
-    (folder / "zoo.toml").write_text(MIXED)
-    report = generate(folder / "zoo.toml", folder / "zoo.h5", max_workers=2, progress=None)
-    assert report.status.get("done") == 3 * len(FUSIONS), report.status
+    report = generate(ROOT / "configs/zoos/tiny_fusion.toml", folder / "zoo.h5", max_workers=2, progress=None)
+    assert report.status.get("failed", 0) == 0 and report.status.get("done", 0) >= 5, report.status
     return folder / "zoo.h5"
+
+
+def modes(zoo) -> dict[int, tuple[str, bool]]:
+    """Fusion mode and shared backbone of each architecture of ``zoo``."""
+    arch = zoo.table["arch"].to_numpy()
+    specs = {a: zoo.spec(int(np.flatnonzero(arch == a)[0])).arch for a in range(len(zoo.layouts))}
+    return {a: (s.fusion, s.shared_backbone) for a, s in specs.items()}
 
 
 def tiny_config(**tables: dict) -> HyperRepConfig:
@@ -93,7 +74,9 @@ def test_selection_of_all_architectures_is_stratified(mixed_zoo: Path) -> None:
 
     with Zoo.open(mixed_zoo) as zoo:
         every = zoo.select(arch="all", seed=3)
-        assert every.archs == (0, 1, 2) and set(every.layouts) == {0, 1, 2}
+        archs = tuple(range(len(zoo.layouts)))
+        assert len(set(modes(zoo).values())) == len(archs) >= 5  # every fusion mode, late shared or not
+        assert every.archs == archs and set(every.layouts) == set(archs)
         with pytest.raises(MultipleArchitecturesError):
             _ = every.layout
         with pytest.raises(MultipleArchitecturesError):
@@ -105,7 +88,7 @@ def test_selection_of_all_architectures_is_stratified(mixed_zoo: Path) -> None:
             assert alone.arch == a and alone.layout == every.layouts[a]
             for s in SPLITS:  # each architecture split as if it were selected alone
                 mine = every.splits[s][arch_of[every.splits[s]] == a]
-                assert mine.tolist() == alone.splits[s].tolist() and len(mine) == 1
+                assert mine.tolist() == alone.splits[s].tolist() and len(mine) >= 1
         pair = zoo.select(arch=[2, 0], seed=3)
         assert pair.archs == (0, 2) and set(pair.checkpoints["arch"]) == {0, 2}
         with pytest.raises(ConfigError, match="not in this zoo"):
@@ -116,18 +99,23 @@ def test_one_hyperrep_over_every_architecture(mixed_zoo: Path, mixed_run: Path) 
     from zoo import Zoo
 
     data = from_zoo(mixed_zoo, tiny_config().data)
-    assert isinstance(data, ZooWeights) and data.archs == (0, 1, 2)
+    with Zoo.open(mixed_zoo) as zoo:
+        archs, arch_of = tuple(range(len(zoo.layouts))), zoo.table["arch"].to_numpy()
+        alone = {a: zoo.select(arch=a) for a in archs}
+    assert isinstance(data, ZooWeights) and data.archs == archs
     rep = HyperRep.load(mixed_run)
-    assert rep.archs == (0, 1, 2) and rep.dims.num_archs == 3
+    assert rep.archs == archs and rep.dims.num_archs == len(archs)
     meta = json.loads((mixed_run / "meta.json").read_text())
-    assert meta["run_format"] == 2 and meta["archs"] == [0, 1, 2] and len(meta["spec_archs"]) == 3
-    assert meta["models"] == {"train": 3, "val": 3, "test": 3}
-    assert all(counts == {"train": 1, "val": 1, "test": 1} for counts in meta["arch_models"].values())
-    # branches are told apart: every branch conv is a layer of its own
+    assert meta["run_format"] == 2 and meta["archs"] == list(archs) and set(meta["spec_archs"]) == set(archs)
+    for a in archs:  # each architecture's models split as when selected alone
+        assert meta["arch_models"][str(a)] == {s: len(alone[a].splits[s]) for s in SPLITS}
+        for s in SPLITS:
+            assert set(alone[a].splits[s].tolist()) == {m for m in meta["split_models"][s] if arch_of[m] == a}
+    # branches are told apart: every branch's first conv is a layer of its own
     names = [name for name, _ in rep.space.layer_keys]
-    assert {"s1.conv0", "s2.conv0", "fused.conv0"} <= set(names)
+    assert {"s1.conv0", "s2.conv0", "fused.conv0", "shared.conv0"} <= set(names)
     history = [line.split(",") for line in (mixed_run / "history.csv").read_text().splitlines()]
-    assert len(history) == 4 and all(np.isfinite(float(v)) for row in history[1:] for v in row)
+    assert len(history) == 1 + FAST["train"]["epochs"] and all(np.isfinite(float(v)) for row in history[1:] for v in row)
     for name in ("layout", "tokenizer", "embedding_dim"):
         with pytest.raises(ValueError, match="architecture"):
             getattr(rep, name)
@@ -136,7 +124,7 @@ def test_one_hyperrep_over_every_architecture(mixed_zoo: Path, mixed_run: Path) 
         for a in rep.archs:
             model = int(np.flatnonzero(zoo.table["arch"].to_numpy() == a)[-1])
             spec = zoo.spec(model)
-            assert spec.arch.fusion == FUSIONS[a] and rep.layouts[a] == zoo.layouts[a]
+            assert rep.layouts[a] == zoo.layouts[a]
             w = zoo.weights(model)
             # permuting this architecture's neurons (its own symmetry groups, as training
             # augments) leaves the model's outputs unchanged
@@ -154,8 +142,11 @@ def test_one_hyperrep_over_every_architecture(mixed_zoo: Path, mixed_run: Path) 
             assert emb.shape == (rep.embedding_dims[a],)
             flat = rep.decode(emb, arch=a)
             assert flat.shape == w.shape == (zoo.layouts[a].num_params,)
-            net = rep.build_model(flat, arch=a)
-            assert net.layout == zoo.layouts[a] and net.spec.arch.fusion == FUSIONS[a]
+            with pytest.raises(ValueError, match="specs"):  # relu and tanh models: name the spec
+                rep.build_model(flat, arch=a)
+            net = rep.build_model(flat, spec=spec, arch=a)
+            assert net.layout == zoo.layouts[a] and modes(zoo)[a] == (net.spec.arch.fusion,
+                                                                      net.spec.arch.shared_backbone)
             with torch.no_grad():
                 out = net(inputs)
             assert out.shape == before.shape and torch.isfinite(out).all()
@@ -164,7 +155,7 @@ def test_one_hyperrep_over_every_architecture(mixed_zoo: Path, mixed_run: Path) 
         with pytest.raises(ValueError, match="pass arch="):
             rep.embed(w)
         with pytest.raises(ValueError, match="weights must be"):
-            rep.embed(w, arch=0)  # the late-fusion model is not an early-fusion one
+            rep.embed(w, arch=0)  # the last architecture's model is not the first's
         with pytest.raises(ValueError, match="not one of"):
             rep.decode(emb, arch=5)
 
@@ -176,14 +167,17 @@ def test_embedding_file_of_a_mixed_zoo(mixed_zoo: Path, mixed_run: Path, tmp_pat
     out = embed_zoo(mixed_run, mixed_zoo, tmp_path / "emb.h5")
     pooled = load_embeddings(out)  # lengths differ: the pooled embedding of every row
     assert list(pooled.columns[:4]) == ["model", "epoch", "split", "arch"]
-    assert pooled.shape == (27, 4 + rep.pooled_dim) and set(pooled["arch"]) == {0, 1, 2}
+    with Zoo.open(mixed_zoo) as zoo:
+        n = len(zoo.metrics)
+        per_arch = zoo.table["arch"].to_numpy()[zoo.metrics["model"].to_numpy()]
+    assert pooled.shape == (n, 4 + rep.pooled_dim) and set(pooled["arch"]) == set(rep.archs)
     meta = json.loads((mixed_run / "meta.json").read_text())
     for s in SPLITS:
         assert set(pooled.loc[pooled["split"] == s, "model"]) == set(meta["split_models"][s])
     with Zoo.open(mixed_zoo) as zoo:
         for a in rep.archs:
             rows = load_embeddings(out, arch=a)
-            assert rows.shape == (9, 3 + rep.embedding_dims[a])
+            assert rows.shape == ((per_arch == a).sum(), 3 + rep.embedding_dims[a])
             row = rows.iloc[4]
             w = zoo.weights(int(row["model"]), int(row["epoch"]))
             np.testing.assert_allclose(row.iloc[3:].to_numpy(float), rep.embed(w, arch=a), atol=1e-5)
@@ -193,7 +187,7 @@ def test_embedding_file_of_a_mixed_zoo(mixed_zoo: Path, mixed_run: Path, tmp_pat
 
 
 def test_mixed_training_resumes_exactly(mixed_zoo: Path, tmp_path: Path) -> None:
-    cfg = tiny_config(train={"epochs": 2}, loss={"behaviour": 0.0})
+    cfg = tiny_config(train={"epochs": 2}, loss={"probe": "random"})  # random probes feed every mode
     data = from_zoo(mixed_zoo, cfg.data)
     straight = train_hyperrep(data, cfg, tmp_path / "straight")
 
@@ -215,6 +209,7 @@ def test_one_architecture_of_a_mixed_zoo_and_format_1(mixed_zoo: Path, tmp_path:
     cfg = tiny_config(data={"arch": 1}, train={"epochs": 1}, loss={"behaviour": 0.0})
     data = from_zoo(mixed_zoo, cfg.data)
     assert isinstance(data, WeightSet) and data.arch == 1
+    assert isinstance(from_zoo(mixed_zoo, tiny_config(data={"arch": [0, 2]}).data), ZooWeights)
     run = tmp_path / "run"
     train_hyperrep(data, cfg, run)
     rep = HyperRep.load(run)
