@@ -44,7 +44,7 @@ def test_errors_name_the_key(raw, needle):
 
 def test_literal_and_validation_errors_name_the_file(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('[train]\noptimizer = "rmsprop"\n')
+    path.write_text('[train]\noptimizer = "adagrad"\n')
     with pytest.raises(ConfigError, match=r"run\.toml\.train\.optimizer: expected one of"):
         load(RunConfig, path)
     path.write_text("[model]\nchannels = [8, 8]\nkernel_sizes = [3]\n")
