@@ -66,22 +66,34 @@ def fit_group(cells: Sequence[Cell], x: np.ndarray, *, models: np.ndarray, epoch
         if key not in prepared:
             prepared[key] = (None, tuple(np.asarray(x[t.masks[s]]) for s in SPLITS))
         prep, (x_train, x_val, x_test) = prepared[key]
-        y, test = t.values, t.masks["test"]
+        y = t.values
         model = PropertyPredictor(t.prop.kind, method, gbt_components=gbt_components, seed=seed).fit(
             x_train, y[t.masks["train"]], x_val, y[t.masks["val"]], prep=prep)
         prepared[key] = (model.prepared_, prepared[key][1])
         pred = model.predict(x_test)
-        metrics = score(t.prop.kind, y[test], pred)
-        metrics.update(intervals(t.prop.kind, y[test], pred, models[test], resamples=resamples, seed=seed))
-        remarks = [] if model.selected_on_val_ else ["no validation models: defaults kept"]
-        if t.prop.kind == "number" and np.isnan(metrics["r2"]):
-            remarks.append("R² undefined: the test models hold a single value")
-        record = {**metrics, "n_features": int(x.shape[1]), "chosen": model.chosen,
-                  "reduced_to": np.nan if model.selected_ is None else len(model.selected_),
-                  "seconds": round(time.perf_counter() - start, 3), "note": "; ".join(remarks)}
-        pred_rows = epochs.loc[test].assign(feature_set=fs, predictor=method, property=t.prop.name,
-                                            true=y[test], pred=pred)
+        record, pred_rows = scored_cell(
+            t, fs, method, pred, models=models, epochs=epochs, seed=seed, resamples=resamples, start=start,
+            selected_on_val=model.selected_on_val_, n_features=int(x.shape[1]), chosen=model.chosen,
+            reduced_to=np.nan if model.selected_ is None else len(model.selected_))
         yield i, record, pred_rows
+
+
+def scored_cell(t: Target, fs: str, method: str, pred: np.ndarray, *, models: np.ndarray, epochs: pd.DataFrame,
+                seed: int, resamples: int, start: float, selected_on_val: bool,
+                **columns: object) -> tuple[dict, pd.DataFrame]:
+    """(result columns, test-row predictions) of a cell whose test rows were predicted
+    ``pred``: its metrics and their intervals, remarks, seconds since ``start``; ``columns``
+    are more result columns (n_features, chosen, reduced_to)."""
+    y, test = t.values, t.masks["test"]
+    metrics = score(t.prop.kind, y[test], pred)
+    metrics.update(intervals(t.prop.kind, y[test], pred, models[test], resamples=resamples, seed=seed))
+    remarks = [] if selected_on_val else ["no validation models: defaults kept"]
+    if t.prop.kind == "number" and np.isnan(metrics["r2"]):
+        remarks.append("R² undefined: the test models hold a single value")
+    record = {**metrics, **columns, "seconds": round(time.perf_counter() - start, 3), "note": "; ".join(remarks)}
+    pred_rows = epochs.loc[test].assign(feature_set=fs, predictor=method, property=t.prop.name,
+                                        true=y[test], pred=pred)
+    return record, pred_rows
 
 
 def _group_in_worker(cells: Sequence[Cell], x: np.ndarray, **settings: object) -> list[Fitted]:

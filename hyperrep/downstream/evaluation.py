@@ -14,10 +14,12 @@ cell's numbers do not depend on which other cells run, nor on the jobs and threa
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,10 +31,15 @@ from eo_tasks.models.layout import Layout
 from hyperrep.downstream.bootstrap import RESAMPLES
 from hyperrep.downstream.cells import Target, quiet, run_groups
 from hyperrep.downstream.features import FEATURE_SETS, WeightStats, feature_matrix
+from hyperrep.downstream.names import SUPERVISED, SUPERVISED_SET
 from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS, PREDICTORS
 from hyperrep.downstream.properties import Property, select_properties
 from hyperrep.downstream.roles import RoleStats
 from hyperrep.downstream.spaces import GBT_COMPONENTS
+
+if TYPE_CHECKING:
+    from hyperrep.downstream.supervised import FineTune
+    from hyperrep.run import HyperRep
 
 METRICS = (*NUMBER_METRICS, *CLASS_METRICS)
 PRIMARY_METRIC = {"number": "r2", "class": "balanced_accuracy"}
@@ -129,6 +136,7 @@ class Evaluation:
     threads: int = 1  # cores in all
     resamples: int = RESAMPLES
     seed: int = 0  # of the predictors and of the resamples
+    supervised: FineTune | None = None  # how the supervised row was fine-tuned, when it ran
 
 
 
@@ -163,6 +171,8 @@ def evaluate(
     jobs: int | None = None,
     resamples: int = RESAMPLES,
     gbt_components: int | None = GBT_COMPONENTS,
+    run: HyperRep | None = None,
+    fine_tune: FineTune | None = None,
 ) -> Evaluation:
     """Fit and score every combination; a combination that cannot run is a row with a note.
 
@@ -172,12 +182,17 @@ def evaluate(
     cores to use in all (None: every core); ``jobs``: cells fitted side by side (None: see
     :func:`plan_workers`). ``resamples``: bootstrap resamples of the test models behind each
     interval (0: no intervals), drawn with ``seed``. ``log`` receives one line per fitted cell.
+
+    The supervised row (``"encoder"`` among the feature sets or ``"supervised"`` among the
+    predictors: one cell per property, not crossed with the others) fine-tunes ``run``'s
+    encoder with a property head (:mod:`~hyperrep.downstream.supervised`, ``fine_tune``
+    options) in this process on all ``threads`` cores, after the other cells.
     """
     n_jobs, per_job = plan_workers(threads, jobs)
     start = time.perf_counter()
     with threadpool_limits(per_job), quiet():
         ev = _evaluate(data, properties, feature_sets, predictors, max_gbt_features, seed, log,
-                       n_jobs, per_job, resamples, gbt_components)
+                       n_jobs, per_job, resamples, gbt_components, run, fine_tune)
     ev.seconds, ev.jobs, ev.threads = time.perf_counter() - start, n_jobs, n_jobs * per_job
     ev.resamples, ev.seed = resamples, seed
     return ev
@@ -185,11 +200,11 @@ def evaluate(
 
 def _check_names(feature_sets: tuple[str, ...], predictors: tuple[str, ...], data: DownstreamData) -> None:
     for name in feature_sets:
-        if name not in FEATURE_SETS:
-            raise ConfigError(f"unknown feature set {name!r}, expected some of {FEATURE_SETS}")
+        if name not in (*FEATURE_SETS, SUPERVISED_SET):
+            raise ConfigError(f"unknown feature set {name!r}, expected some of {(*FEATURE_SETS, SUPERVISED_SET)}")
     for name in predictors:
-        if name not in PREDICTORS:
-            raise ConfigError(f"unknown predictor {name!r}, expected some of {PREDICTORS}")
+        if name not in (*PREDICTORS, SUPERVISED):
+            raise ConfigError(f"unknown predictor {name!r}, expected some of {(*PREDICTORS, SUPERVISED)}")
     for split in ("train", "test"):
         if not data.models(split):
             counts = {s: len(data.models(s)) for s in SPLITS}
@@ -199,8 +214,12 @@ def _check_names(feature_sets: tuple[str, ...], predictors: tuple[str, ...], dat
 
 def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_sets: tuple[str, ...],
               predictors: tuple[str, ...], max_gbt_features: int, seed: int, log: Callable[[str], None] | None,
-              n_jobs: int, per_job: int, resamples: int, gbt_components: int | None) -> Evaluation:
+              n_jobs: int, per_job: int, resamples: int, gbt_components: int | None,
+              run: HyperRep | None, fine_tune: FineTune | None) -> Evaluation:
     _check_names(feature_sets, predictors, data)
+    supervised = SUPERVISED_SET in feature_sets or SUPERVISED in predictors
+    feature_sets = tuple(f for f in feature_sets if f != SUPERVISED_SET)
+    predictors = tuple(p for p in predictors if p != SUPERVISED)
     notes = list(data.notes)
     if properties is None:
         properties, more = select_properties(data.rows)
@@ -222,11 +241,20 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
         known = ~pd.isna(data.rows[prop.name]).to_numpy()
         masks = {s: (split == s) & known for s in SPLITS}
         targets.append(Target(prop, values, masks, _skip_reason(prop, values, masks)))
-    cells = [(t, fs, method) for t in targets for fs in feature_sets for method in predictors]
+    cells = [(t, fs, method) for t in targets
+             for fs, method in [*((f, m) for f in feature_sets for m in predictors),
+                                *([(SUPERVISED_SET, SUPERVISED)] if supervised else [])]]
     records: list[dict] = []
     groups: dict[tuple[str, str], list[int]] = {}  # cells sharing a scaler and basis
+    tuned: list[int] = []  # the supervised cells
     for i, (t, fs, method) in enumerate(cells):
         records.append(_base_record(t, fs, method, data))
+        if method == SUPERVISED:
+            reason = t.skip or ("" if run is not None else "no hyper-representation run given")
+            records[i]["note"] = reason
+            if not reason:
+                tuned.append(i)
+            continue
         x = features[fs]
         reason = t.skip or (x if isinstance(x, str) else "")
         if not reason and method == "gbt" and x.shape[1] > max_gbt_features:
@@ -239,9 +267,13 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
     settings = dict(models=data.rows["model"].to_numpy(), epochs=data.rows[["model", "epoch"]], seed=seed,
                     resamples=resamples, gbt_components=gbt_components)
     work = [([(i, *cells[i]) for i in members], features[fs]) for (fs, _), members in groups.items()]
-    total = sum(len(members) for members in groups.values())
+    total = sum(len(members) for members in groups.values()) + len(tuned)
     predictions: list[pd.DataFrame | None] = [None] * len(cells)
-    for done, (i, record, pred) in enumerate(run_groups(work, n_jobs, per_job, **settings), start=1):
+    fitted = run_groups(work, n_jobs, per_job, **settings)
+    if tuned:
+        fine_tune = _fine_tune_options(fine_tune, n_jobs * per_job)
+        fitted = itertools.chain(fitted, _supervised(data, run, [(i, *cells[i]) for i in tuned], fine_tune, settings))
+    for done, (i, record, pred) in enumerate(fitted, start=1):
         records[i].update(record)
         predictions[i] = pred
         if log is not None:
@@ -254,7 +286,24 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
     ran = [p for p in predictions if p is not None]
     preds = pd.concat(ran, ignore_index=True) if ran else pd.DataFrame(
         columns=["model", "epoch", "feature_set", "predictor", "property", "true", "pred"])
-    return Evaluation(results, preds, properties, notes, data.split_id)
+    return Evaluation(results, preds, properties, notes, data.split_id, supervised=fine_tune if tuned else None)
+
+
+def _fine_tune_options(options: FineTune | None, cores: int) -> FineTune:
+    from hyperrep.downstream.supervised import FineTune
+
+    options = options or FineTune()
+    return options if options.threads else replace(options, threads=cores)
+
+
+def _supervised(data: DownstreamData, run: HyperRep, cells: list, options: FineTune, settings: dict):
+    """The supervised cells, after the others (a generator: nothing runs until they are done)."""
+    from hyperrep.downstream.supervised import fit_supervised, run_archs
+
+    layouts = data.layouts if data.mixed else {0: data.layout}
+    archs = data.rows["arch"].to_numpy() if data.mixed else np.zeros(len(data.rows), np.int64)
+    yield from fit_supervised(cells, run, data.weights, run_archs(run, layouts, archs), options=options,
+                              **{k: v for k, v in settings.items() if k != "gbt_components"})
 
 
 def _base_record(t: Target, fs: str, method: str, data: DownstreamData) -> dict:

@@ -2,3 +2,9 @@
 
 FEATURE_SETS = ("emb", "pool(emb)", "W", "s(W)", "emb+s(W)")
 PREDICTORS = ("ridge", "gbt")
+# The supervised row (hyperrep.downstream.supervised): the run's encoder fine-tuned with a
+# property head on the training models. Not a feature set a predictor reads, so it is one
+# row "encoder · supervised" outside the feature set x predictor grid, and never run by
+# default (naming either name asks for it); it is not a self-supervised embedding.
+SUPERVISED_SET = "encoder"
+SUPERVISED = "supervised"
