@@ -26,6 +26,9 @@ def command_line(args: argparse.Namespace) -> str:
     argv += ["--max-gbt-features", str(args.max_gbt_features), "--gbt-components", str(args.gbt_components),
              "--resamples", str(args.resamples), "--seed", str(args.seed),
              "--threads", str(args.threads), "--jobs", str(args.jobs)]
+    if args.supervised:
+        argv.append("--supervised")
+    argv += ["--supervised-epochs", str(args.supervised_epochs)]
     if args.overwrite:
         argv.append("--overwrite")
     return f"{shlex.join(argv)}\n# working directory: {Path.cwd()}"
@@ -36,7 +39,7 @@ def check_predict_options(args: argparse.Namespace) -> None:
     check_options(args, {"epochs": NON_NEGATIVE_INT, "min_epoch": NON_NEGATIVE_INT, "split_seed": SEED,
                          "max_gbt_features": POSITIVE_INT, "gbt_components": NON_NEGATIVE_INT,
                          "resamples": NON_NEGATIVE_INT, "seed": SEED, "threads": NON_NEGATIVE_INT,
-                         "jobs": NON_NEGATIVE_INT})
+                         "jobs": NON_NEGATIVE_INT, "supervised_epochs": POSITIVE_INT})
     if args.run is None and not args.no_run:
         raise ConfigError("--run RUN/ is required (or pass --no-run for the weight baselines only)")
     if args.run is not None and args.no_run:
@@ -45,6 +48,7 @@ def check_predict_options(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from hyperrep.downstream.report import property_report
+    from hyperrep.downstream.supervised import FineTune
 
     check_predict_options(args)
     results = property_report(
@@ -55,6 +59,7 @@ def _predict(args: argparse.Namespace) -> int:
         threads=args.threads or None, jobs=args.jobs or None, resamples=args.resamples,
         gbt_components=args.gbt_components or None,
         overwrite=args.overwrite, command=command_line(args),
+        supervised=args.supervised, fine_tune=FineTune(epochs=args.supervised_epochs),
         log=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),
     )
     ran = results.dropna(subset=["r2", "balanced_accuracy"], how="all")
@@ -64,7 +69,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from hyperrep.downstream.names import FEATURE_SETS, PREDICTORS
+    from hyperrep.downstream.names import FEATURE_SETS, PREDICTORS, SUPERVISED, SUPERVISED_SET
 
     p = sub.add_parser(
         "predict",
@@ -77,10 +82,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", default=None, help="hyper-representation run folder (RUN/)")
     p.add_argument("--no-run", action="store_true", help="no run: only the W and s(W) baselines")
     p.add_argument("--out", required=True, help="report folder to write")
-    p.add_argument("--features", nargs="+", default=list(FEATURE_SETS), choices=FEATURE_SETS, metavar="SET",
-                   help=f"feature sets (default: all of {' '.join(FEATURE_SETS)})")
-    p.add_argument("--predictors", nargs="+", default=list(PREDICTORS), choices=PREDICTORS,
-                   help="predictors (default: all)")
+    p.add_argument("--features", nargs="+", default=list(FEATURE_SETS), choices=(*FEATURE_SETS, SUPERVISED_SET),
+                   metavar="SET", help=f"feature sets (default: all of {' '.join(FEATURE_SETS)}; "
+                   f"{SUPERVISED_SET}: the supervised row, see --supervised)")
+    p.add_argument("--predictors", nargs="+", default=list(PREDICTORS), choices=(*PREDICTORS, SUPERVISED),
+                   help=f"predictors (default: {' '.join(PREDICTORS)}; {SUPERVISED}: the supervised row)")
+    p.add_argument("--supervised", action="store_true",
+                   help=f"add the supervised row '{SUPERVISED_SET} · {SUPERVISED}': the run's encoder fine-tuned with "
+                   "a property head on the training models, per property (not a self-supervised embedding; "
+                   "off by default: it trains a network per property)")
+    p.add_argument("--supervised-epochs", type=int, default=20,
+                   help="most epochs of fine-tuning per property (the best on the validation models is kept)")
     p.add_argument("--epochs", nargs="+", type=int, default=None, help="only these checkpoint epochs")
     p.add_argument("--min-epoch", type=int, default=0, help="drop checkpoints before this epoch (1: no inits)")
     p.add_argument("--split-seed", type=int, default=None,

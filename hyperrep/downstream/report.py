@@ -2,12 +2,14 @@
 
 Layout of ``out_dir``::
 
-    results.csv            one row per feature set x predictor x property: every metric with
-                           its 95% interval over test models (<metric>_lo, <metric>_hi), seconds
+    results.csv            one row per feature set x predictor x property (and per property of
+                           the supervised row "encoder · supervised", when asked): every metric
+                           with its 95% interval over test models (<metric>_lo, <metric>_hi), seconds
     results.md             one Markdown table per metric, best per property in bold, each
                            value with its interval; the seconds of each cell and their sum
     summary.md             where the embedding wins, ties or loses against weight baselines
-                           (paired bootstrap of the difference over the same test models)
+                           (paired bootstrap of the difference over the same test models); the
+                           supervised row in its own section
     predictions.csv        test-model predictions behind the plots and the verdicts
     pred_vs_true_<p>.png   one figure per property
     embedding_pca.png      PCA of the embeddings coloured by test accuracy and epoch (several
@@ -21,6 +23,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -28,10 +31,14 @@ from eo_tasks.data.splits import SPLITS
 from hyperrep.downstream.bootstrap import RESAMPLES
 from hyperrep.downstream.evaluation import DownstreamData, Evaluation, evaluate
 from hyperrep.downstream.features import FEATURE_SETS
+from hyperrep.downstream.names import SUPERVISED, SUPERVISED_SET
 from hyperrep.downstream.plots import plot_embedding_pca, plot_pred_vs_true
 from hyperrep.downstream.predictors import PREDICTORS
 from hyperrep.downstream.spaces import GBT_COMPONENTS
 from hyperrep.downstream.tables import results_markdown, summary_markdown
+
+if TYPE_CHECKING:
+    from hyperrep.downstream.supervised import FineTune
 
 REPORT_FILES = ("results.csv", "results.md", "summary.md", "predictions.csv", "command.txt")
 
@@ -77,6 +84,8 @@ def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str
                  "the validation models; gbt: histogram gradient-boosted trees on at most the features most "
                  "associated with the property on the training rows (column reduced_to), boosted until the validation "
                  "models' loss has not improved for 20 rounds, the rounds that score best on them kept")
+    if evaluation.supervised is not None:
+        lines.append(supervised_line(evaluation.supervised))
     lines.append(f"- intervals: 95% percentile bootstrap over the test models ({evaluation.resamples} resamples, "
                  f"seed {evaluation.seed}; a drawn model brings all its checkpoints)")
     fitted = evaluation.results["seconds"].dropna()
@@ -84,6 +93,15 @@ def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str
                  f"at a time on {evaluation.threads} cores; the cells' own seconds add up to {fitted.sum():.1f} s "
                  "(see the table of seconds below)")
     return "\n".join(lines)
+
+
+def supervised_line(ft: FineTune) -> str:
+    return (f"- {SUPERVISED_SET} · {SUPERVISED}: **supervised, not a self-supervised embedding**: per property, a copy "
+            "of the run's encoder with an MLP head on its pooled latents, trained together on the training models "
+            f"(AdamW, head lr {ft.lr:g}, encoder lr {ft.lr * ft.encoder_lr_factor:g}, batches of {ft.batch_size}"
+            f"{', augmented as the run trained' if ft.augment else ''}; at most {ft.epochs} epochs, the epoch that "
+            f"scores best on the validation models kept, stopping after {ft.patience} without a better one); "
+            "compared with the weight baselines apart in summary.md")
 
 
 def write_report(
@@ -134,6 +152,8 @@ def property_report(
     overwrite: bool = False,
     command: str | None = None,
     log: Callable[[str], None] | None = None,
+    supervised: bool = False,
+    fine_tune: FineTune | None = None,
 ) -> pd.DataFrame:
     """Predict every property of the zoo's checkpoints from every feature set; write the
     report folder (see the module docstring) and return the results table.
@@ -144,21 +164,31 @@ def property_report(
     split by model; by default a run's own ``data.split_seed`` is used (0 without a run),
     so the embedding's test models are models the hyper-representation never trained on.
     ``threads``, ``jobs``, ``resamples``, ``gbt_components``, ``log``: see
-    :func:`~hyperrep.downstream.evaluation.evaluate`.
+    :func:`~hyperrep.downstream.evaluation.evaluate`. ``supervised`` (or naming ``"encoder"``
+    among the feature sets or ``"supervised"`` among the predictors) adds the supervised row:
+    the run's encoder fine-tuned per property (``fine_tune``: its options); off by default,
+    as it trains a network per property.
     """
     from hyperrep.downstream.data import load_data
 
     check_out_dir(out_dir, overwrite)  # before minutes of fitting, not after
+    if supervised and SUPERVISED_SET not in feature_sets:
+        feature_sets = (*feature_sets, SUPERVISED_SET)
     data, sources = load_data(zoo_path, run_dir, epochs=epochs, min_epoch=min_epoch, split_seed=split_seed)
+    run = None
+    if run_dir is not None and (SUPERVISED_SET in feature_sets or SUPERVISED in predictors):
+        from hyperrep.run import HyperRep
+
+        run = HyperRep.load(run_dir)  # on the CPU; fine-tuning moves its copy to the configured device
     evaluation = evaluate(data, feature_sets=feature_sets, predictors=predictors,
                           max_gbt_features=max_gbt_features, seed=seed, threads=threads, log=log, jobs=jobs,
-                          resamples=resamples, gbt_components=gbt_components)
+                          resamples=resamples, gbt_components=gbt_components, run=run, fine_tune=fine_tune)
     if command is None:
         command = _python_call(
             zoo_path=str(zoo_path), run_dir=None if run_dir is None else str(run_dir), out_dir=str(out_dir),
             feature_sets=feature_sets, predictors=predictors, epochs=epochs, min_epoch=min_epoch,
             split_seed=split_seed, max_gbt_features=max_gbt_features, seed=seed, threads=threads, jobs=jobs,
-            resamples=resamples, gbt_components=gbt_components,
+            resamples=resamples, gbt_components=gbt_components, fine_tune=fine_tune,
         )
     write_report(data, evaluation, out_dir, command, sources, overwrite)
     return evaluation.results

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hyperrep.downstream.bootstrap import LEVEL, RESAMPLES, paired_difference
+from hyperrep.downstream.names import SUPERVISED, SUPERVISED_SET
 from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS
 
 HIGHER_IS_BETTER = {"r2": True, "kendall_tau": True, "mae": False, "accuracy": True, "balanced_accuracy": True}
@@ -24,7 +25,8 @@ METRIC_TITLES = {
 }
 # The metric that decides "best" for a property of each kind.
 PRIMARY = {"number": "r2", "class": "balanced_accuracy"}
-EMBEDDING_SETS = ("emb", "pool(emb)", "emb+s(W)")
+EMBEDDING_SETS = ("emb", "pool(emb)", "emb+s(W)")  # self-supervised
+WEIGHT_SETS = ("W", "s(W)")  # the baselines; the supervised row (encoder) is in neither group
 MIN_VERDICT_MODELS = 10  # fewer test models: no win or loss, whatever the interval
 
 
@@ -138,10 +140,12 @@ def paired_margin(predictions: pd.DataFrame, a: pd.Series, b: pd.Series, metric:
 
 
 def compare_embedding(results: pd.DataFrame, predictions: pd.DataFrame, *, resamples: int = RESAMPLES,
-                      seed: int = 0, level: float = LEVEL) -> pd.DataFrame:
-    """Per property: the best embedding-based row against the best weight-only baseline
-    (raw W or s(W)) on the property's primary metric. ``margin`` > 0: the embedding scores
-    higher; ``margin_lo``/``margin_hi``: the ``level`` interval of the paired difference
+                      seed: int = 0, level: float = LEVEL,
+                      embedding_sets: tuple[str, ...] = EMBEDDING_SETS) -> pd.DataFrame:
+    """Per property: the best embedding-based row (feature sets ``embedding_sets``: the
+    self-supervised ones; ``("encoder",)``: the supervised row) against the best weight-only
+    baseline (raw W or s(W)) on the property's primary metric. ``margin`` > 0: the embedding
+    scores higher; ``margin_lo``/``margin_hi``: the ``level`` interval of the paired difference
     over the same resampled test models (``predictions``: the evaluation's test-row
     predictions). The embedding wins or loses only where that interval excludes 0."""
     records = []
@@ -149,8 +153,8 @@ def compare_embedding(results: pd.DataFrame, predictions: pd.DataFrame, *, resam
         kind = part["kind"].iloc[0]
         metric = PRIMARY[kind]
         ran = part.dropna(subset=[metric])
-        emb = ran[ran["feature_set"].isin(EMBEDDING_SETS)]
-        base = ran[~ran["feature_set"].isin(EMBEDDING_SETS)]
+        emb = ran[ran["feature_set"].isin(embedding_sets)]
+        base = ran[ran["feature_set"].isin(WEIGHT_SETS)]
         record = {"property": prop, "kind": kind, "metric": metric}
         if emb.empty or base.empty:
             records.append({**record, "verdict": "not compared"})
@@ -192,7 +196,8 @@ def summary_markdown(results: pd.DataFrame, predictions: pd.DataFrame, *, resamp
     counts = done["verdict"].value_counts()
     pct = f"{level:.0%}"
     lines += [
-        f"Over {len(done)} properties, the best embedding-based predictor (emb, pool(emb) or emb+s(W)) against the best "
+        f"Over {len(done)} properties, the best self-supervised embedding-based predictor (emb, pool(emb) or emb+s(W)) "
+        "against the best "
         "predictor on the weights alone (raw W or the layer statistics s(W)), by R² for numbers and balanced "
         f"accuracy for classes: wins on {counts.get('embedding wins', 0)}, ties on {counts.get('tie', 0)}, "
         f"loses on {counts.get('embedding loses', 0)}; on "
@@ -232,4 +237,27 @@ def summary_markdown(results: pd.DataFrame, predictions: pd.DataFrame, *, resamp
     skipped = cmp[cmp["verdict"] == "not compared"]["property"].tolist()
     if skipped:
         lines.append(f"- Not compared (a side did not run): {', '.join(skipped)}.")
+    lines += _supervised_section(results, predictions, resamples=resamples, seed=seed, level=level)
     return "\n".join(lines) + "\n"
+
+
+def _supervised_section(results: pd.DataFrame, predictions: pd.DataFrame, **bootstrap: object) -> list[str]:
+    """The supervised row against the same weight baselines, apart from the self-supervised
+    verdicts above: it is trained on the property, they are not."""
+    label = f"{SUPERVISED_SET} · {SUPERVISED}"
+    if results[(results["feature_set"] == SUPERVISED_SET)].dropna(subset=["r2", "balanced_accuracy"], how="all").empty:
+        return []
+    cmp = compare_embedding(results, predictions, embedding_sets=(SUPERVISED_SET,), **bootstrap)
+    done = cmp[cmp["verdict"] != "not compared"]
+    lines = ["", "## Supervised: the encoder fine-tuned on each property (not a self-supervised embedding)", "",
+             f"`{label}` is a copy of the run's encoder trained together with a small head on the training models "
+             "to predict the property itself (epoch chosen on the validation models), so it is a supervised "
+             "predictor like NFN's, not an embedding read by a probe; it is kept out of the verdicts above and "
+             "compared here, in the same way, with the best predictor on the weights alone.", "",
+             "| property | metric | supervised | best on weights | margin [95% interval] | verdict |",
+             "|---|---|---|---|---|---|"]
+    for r in done.itertuples():
+        verdict = r.verdict.replace("embedding", "supervised")
+        lines.append(f"| {r.property} | {r.metric} | {r.embedding_score:.3f} | {_scored(r, 'baseline')} | "
+                     f"{r.margin:+.3f} [{r.margin_lo:+.3f}, {r.margin_hi:+.3f}] | {verdict} |")
+    return lines
