@@ -18,6 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from eo_tasks.config import ConfigError, dump_toml, load_toml
+from hyperzoo.fusion import MODES as MODE_ORDER
 
 DATA_KINDS = {"eurosat-rgb", "eurosat-ms", "benge"}
 
@@ -53,6 +54,9 @@ class DemoPlan:
     steps: list[Step] = field(default_factory=list)
     title: str = ""  # the summary's heading (default: the demo's)
     rerun: str = ""  # the one command that reruns the whole plan (default: the demo's)
+    # the fusion story: fusion mode -> its sampling report folder, and why there are none
+    mode_samples: dict[str, Path] = field(default_factory=dict)
+    no_mode_samples: str = ""
 
     @property
     def real_data(self) -> bool:
@@ -81,20 +85,43 @@ def _zoo_config(plan: DemoPlan) -> Path:
         data = {k: v for k, v in raw["data"].items() if k in ("image_size", "split_seed", "fractions")}
         data.update(kind=plan.data_kind, root=plan.data_root)
         if plan.data_kind == "benge":
-            data["modalities"] = ["s2", "s1"]
-            raw["model"]["fusion"] = "late"
+            data["modalities"] = raw["data"]["modalities"]  # the fusion modes need S2, S1 and season
+        else:  # EuroSAT has one image modality: the S2 baseline only
+            raw["population"].pop("variants", None)
+            raw["model"]["fusion"] = "single"
         raw["data"] = data
     path = plan.out / "zoo.toml"
     path.write_text(f"# written by hyperzoo demo{' --quick' if plan.quick else ''}\n" + dump_toml(raw))
     return path
 
 
+def _sample_has_arch() -> bool:
+    """Whether this install's ``hyperzoo sample`` can sample one architecture of a mixed zoo."""
+    from hyperzoo.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    sample = sub.choices.get("sample")
+    return sample is not None and any("--arch" in a.option_strings for a in sample._actions)
+
+
+def mode_sample_steps(out: Path, modes: list[str], options: list[str]) -> list[Step]:
+    """One ``hyperzoo sample --arch MODE`` per fusion mode: zero-shot accuracy of that mode's
+    samples against its anchors and random inits (OUT/sample-MODE/zero_shot.csv)."""
+    o = lambda name: str(out / name)  # noqa: E731
+    return [Step(f"Sample unseen {mode} models",
+                 ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--arch", mode, "--out", o(f"sampled-{mode}.h5"),
+                  "--method", "kde", *options, "--report", o(f"sample-{mode}"), "--overwrite"],
+                 done_when=o(f"sample-{mode}/command.txt"), key=f"sample {mode}") for mode in modes]
+
+
 def pipeline_steps(out: Path, rep_config: str, predict: list[str], sample: list[str], sparsify: list[str],
-                   more: list[Step] = ()) -> list[Step]:
+                   more: list[Step] = (), arch: str | None = None) -> list[Step]:
     """The steps after the zoo exists (OUT/zoo.h5); ``predict``/``sample``/``sparsify`` are
-    their extra options, ``more`` steps go before sparsification."""
+    their extra options, ``more`` steps go before sparsification; ``arch`` names the
+    architecture (fusion mode) of a mixed zoo that sampling and sparsification work on."""
     o = lambda name: str(out / name)  # noqa: E731
     zr = ["--zoo", o("zoo.h5"), "--run", o("run")]
+    pick = ["--arch", arch] if arch else []
     return [
         Step("Describe the zoo", ["zoo", "info", o("zoo.h5"), "--plot", o("zoo_accuracy.png")]),
         Step("Train the hyper-representation",
@@ -103,34 +130,83 @@ def pipeline_steps(out: Path, rep_config: str, predict: list[str], sample: list[
              done_when=o("embeddings.h5")),
         Step("Predict properties from weights", ["predict", *zr, "--out", o("predict"), *predict, "--overwrite"],
              done_when=o("predict/command.txt")),
-        Step("Sample unseen models",
-             ["sample", *zr, "--out", o("sampled.h5"), "--method", "kde", *sample, "--report", o("sample"),
+        Step("Sample unseen models" + (f" ({arch})" if arch else ""),
+             ["sample", *zr, *pick, "--out", o("sampled.h5"), "--method", "kde", *sample, "--report", o("sample"),
               "--overwrite"], done_when=o("sample/command.txt")),
         *more,
-        Step("Sparsify trained and sampled models",
-             ["sparsify", *zr, "--sampled", o("sampled.h5"), "--out", o("sparsify"), *sparsify],
+        Step("Sparsify trained and sampled models" + (f" ({arch})" if arch else ""),
+             ["sparsify", *zr, *pick, "--sampled", o("sampled.h5"), "--out", o("sparsify"), *sparsify],
              done_when=o("sparsify/command.txt")),
     ]
+
+
+# The demo's step options. Each trims what a step repeats, not what it shows (measured on a
+# loaded 2-core machine, CPU seconds; README "On a fresh machine"):
+# - predict: the two feature sets the fusion questions compare across architectures, pool(emb)
+#   and s(W) (raw W and per-token embeddings are n/a in a mixed zoo), ridge and GBT on both;
+# - sampling: one report with fine-tuning and the memorisation check for the mode sparsified,
+#   zero-shot accuracy only for the other modes;
+# - sparsify: 4 models per source and 3 ratios besides the dense reference (the curve's knee
+#   lies between 0.5 and 0.9 in every demo zoo), instead of every anchor at 5 ratios.
+PREDICT = ["--features", "pool(emb)", "s(W)"]
+SPARSIFY_ARCH = "late"  # the mode the full sampling report and sparsification use
+# quick: 2 training models per mode (4 per mode, split per architecture), so both are anchors
+QUICK = dict(n="6", finetune=["--anchors", "2", "--finetune-epochs", "1", "--finetune-models", "2", "--candidates", "4"],
+             modes=["--anchors", "2", "--n", "4", "--finetune-models", "0", "--candidates", "2"],
+             sparsify=["--anchors", "2", "--ratios", "0.5,0.8", "--max-models", "3", "--n", "3"])
+FULL = dict(n="16", finetune=["--finetune-epochs", "2", "--finetune-models", "3", "--candidates", "8"],
+            modes=["--n", "8", "--finetune-models", "0", "--candidates", "4"],
+            sparsify=["--ratios", "0.5,0.8,0.9", "--max-models", "4", "--n", "4"])
 
 
 def make_plan(out: Path, quick: bool, data: str | None) -> DemoPlan:
     kind, root = parse_data(data)
     plan = DemoPlan(out=out, quick=quick, data_kind=kind, data_root=root)
     out.mkdir(parents=True, exist_ok=True)
-    _zoo_config(plan)
+    zoo_config = _zoo_config(plan)
     (out / "hyperrep.toml").write_text(demo_config("hyperrep_quick.toml" if quick else "hyperrep.toml"))
-    n_sample, ratios = ("8", "0.5,0.8") if quick else ("24", "0.3,0.5,0.7,0.8,0.9")
+    opts = QUICK if quick else FULL
+    modes = _modes(zoo_config)
+    arch = SPARSIFY_ARCH if len(modes) > 1 else None
+    more: list[Step] = []
+    if len(modes) > 1 and _sample_has_arch():
+        more = mode_sample_steps(out, [m for m in modes if m != arch], opts["modes"])
+        plan.mode_samples = {m: out / ("sample" if m == arch else f"sample-{m}") for m in modes}
+    elif len(modes) > 1:
+        plan.no_mode_samples = "this install's `hyperzoo sample` has no --arch (sampling one fusion mode of a mixed zoo)"
+    else:
+        plan.mode_samples = {modes[0]: out / "sample"}
     plan.steps = [
-        Step("Generate the zoo (Ray, local)",
-             ["zoo", "generate", "--config", str(out / "zoo.toml"), "--out", str(out / "zoo.h5")]),
-        *pipeline_steps(
-            out, str(out / "hyperrep.toml"), predict=[],
-            sample=["--n", n_sample] + (["--finetune-epochs", "1", "--finetune-models", "2", "--candidates", "8"]
-                                        if quick else []),
-            sparsify=["--ratios", ratios] + (["--max-models", "4", "--n", "4"] if quick else []),
-        ),
+        Step("Generate the zoo (Ray, local)", ["zoo", "generate", "--config", str(zoo_config), "--out", str(out / "zoo.h5")]),
+        *pipeline_steps(out, str(out / "hyperrep.toml"), predict=PREDICT, sample=["--n", opts["n"], *opts["finetune"]],
+                        sparsify=opts["sparsify"], more=more, arch=arch),
     ]
     return plan
+
+
+def _modes(zoo_config: Path) -> list[str]:
+    """The fusion modes of the population ``zoo_config`` describes: its base model under each
+    variant and each value the grid or the random draws give ``fusion``/``shared_backbone``."""
+    import dataclasses
+    import itertools
+
+    from zoo import load_spec
+
+    from hyperzoo.fusion import mode_of
+
+    spec = load_spec(zoo_config)
+    pop = spec.population
+
+    def values(key: str) -> list:
+        drawn = pop.random.get(key, {})
+        return list(pop.grid.get(key) or drawn.get("choice") or [getattr(spec.model, key)])
+
+    modes = []
+    for variant, fusion, shared in itertools.product(pop.variants or ({},), values("fusion"), values("shared_backbone")):
+        arch = dataclasses.replace(spec.model, **{"fusion": fusion, "shared_backbone": shared, **variant})
+        if arch.fusion == "late" or not arch.shared_backbone:  # a shared backbone exists in late fusion only
+            modes.append(mode_of(arch))
+    return [m for m in MODE_ORDER if m in modes] + sorted(set(modes) - set(MODE_ORDER))
 
 
 class _Tee(io.TextIOBase):

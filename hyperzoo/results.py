@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-PROPERTIES = ("test_acc", "epoch", "gap")
+PROPERTIES = ("test_acc", "epoch", "gap", "test_acc_cloudy", "cloudy_drop")
+CLASSES = ("fusion_mode",)  # class properties: balanced accuracy
 FEATURES = (("emb", "ridge"), ("pool(emb)", "ridge"), ("pool(emb)", "gbt"), ("W", "ridge"), ("s(W)", "ridge"),
             ("s(W)", "gbt"), ("emb+s(W)", "ridge"))
 
@@ -51,6 +52,11 @@ def predict_rows(report: Path) -> list[tuple[str, str]]:
                 cells.append(f"{fs}·{pr} {_fmt(r['r2'])} / {_fmt(r['kendall_tau'])}")
         if cells:
             rows.append((f"predict {prop} (R² / Kendall τ, test models)", "; ".join(cells)))
+    for prop in CLASSES:
+        cells = [f"{fs}·{pr} {_fmt(res.loc[(prop, fs, pr), 'balanced_accuracy'])}"
+                 for fs, pr in FEATURES if (prop, fs, pr) in res.index]
+        if cells:
+            rows.append((f"predict {prop} (balanced accuracy, test models)", "; ".join(cells)))
     return rows
 
 

@@ -51,6 +51,21 @@ def _data_line(plan) -> str:
             "synthetic stand-ins, not EuroSAT or ben-ge.")
 
 
+def _fusion_section(plan) -> str:
+    """The four fusion answers and their figure (fusion.png), from the zoo, the predict report
+    and the per-mode sampling reports this plan wrote."""
+    from hyperzoo.fusion import fusion_story, story_markdown
+    from hyperzoo.fusion_plot import save_fusion_figure
+
+    out = plan.out
+    try:
+        story = fusion_story(out / "zoo.h5", out / "predict", plan.mode_samples, plan.no_mode_samples)
+    except FileNotFoundError as err:
+        return f"_missing: {err.filename}_\n"
+    save_fusion_figure(story, out / "fusion.png", "synthetic data" if not plan.real_data else "real data")
+    return story_markdown(story, "fusion.png")
+
+
 def write_summary(plan) -> Path:
     out = plan.out
     steps = {s.name: s for s in plan.steps}
@@ -77,6 +92,8 @@ def write_summary(plan) -> Path:
     parts.append("## At a glance\n\n" + results_table(out / "zoo.h5", out / "run", out / "predict", out / "sample",
                                                        out / "sparsify", out / "sample-neighbour"))
 
+    parts.append("## The fusion story\n\n" + _fusion_section(plan))
+
     def section(title: str, key: str, body: str) -> None:
         step = steps[key]
         parts.append(f"## {title}\n\n```\nhyperzoo {shlex.join(step.argv)}\n```\n\n{body}")
@@ -92,6 +109,10 @@ def write_summary(plan) -> Path:
             _include(out / "sample" / "summary.md") + "\n"
             + _image(plan, out / "sample" / "zero_shot_hist.png", "zero-shot accuracy")
             + _image(plan, out / "sample" / "finetune.png", "fine-tuning curves"))
+    for key in (k for k in steps if k.startswith("sample ") and k != "sample neighbour"):
+        mode = key.removeprefix("sample ")
+        section(f"Sampling {mode} models", key, f"Zero-shot accuracy only (no fine-tuning): its report is "
+                f"[sample-{mode}/summary.md](sample-{mode}/summary.md); the fusion story above quotes it.\n")
     if "sample neighbour" in steps:
         section("Sampling around single anchors", "sample neighbour",
                 _include(out / "sample-neighbour" / "summary.md") + "\n"

@@ -26,12 +26,37 @@ def demo(tmp_path_factory):
 def test_demo_writes_every_artefact(demo):
     for name in ("zoo.h5", "zoo.toml", "zoo_accuracy.png", "run/model.pt", "run/curves.png", "embeddings.h5",
                  "predict/results.csv", "predict/embedding_pca.png", "sampled.h5", "sample/summary.md",
-                 "sparsify/curves.csv", "sparsify/curves.png", "summary.md"):
+                 "sparsify/curves.csv", "sparsify/curves.png", "summary.md", "fusion.png"):
         assert (demo / name).exists(), name
+    for mode in ("single", "early", "early_blowup", "late_shared"):  # late: sample/, the one sparsified
+        assert (demo / f"sample-{mode}" / "zero_shot.csv").exists(), mode
     summary = (demo / "summary.md").read_text()
     assert "Synthetic data" in summary and "not EuroSAT" in summary
-    for image in ("zoo_accuracy.png", "run/curves.png", "predict/embedding_pca.png", "sparsify/curves.png"):
+    for image in ("zoo_accuracy.png", "run/curves.png", "predict/embedding_pca.png", "sparsify/curves.png",
+                  "fusion.png"):
         assert f"]({image})" in summary
+
+
+def test_summary_tells_the_fusion_story(demo):
+    """Every fusion mode is in the zoo, and the four answers are figures read from the run's
+    files, not 'missing'."""
+    from hyperzoo.fusion import MODES, zoo_models
+
+    summary = (demo / "summary.md").read_text()
+    story = summary.split("## The fusion story", 1)[1].split("\n## ", 1)[0]
+    models = zoo_models(demo / "zoo.h5")
+    assert sorted(set(models["mode"])) == sorted(MODES)
+    assert models["test_acc_cloudy"].notna().all() and models["test_acc_clear"].notna().all()
+    for mode in MODES:
+        assert f"| {mode} | {(models['mode'] == mode).sum()} | " in story, mode
+    answers = [line for line in story.splitlines() if line.startswith("**") or line.startswith("- `")]
+    assert len(answers) == 6 and not any("missing" in line for line in answers), answers
+    results = pd.read_csv(demo / "predict" / "results.csv").set_index(["property", "feature_set", "predictor"])
+    for fs in ("pool(emb)", "s(W)"):
+        ba = results.loc[("fusion_mode", fs, "ridge"), "balanced_accuracy"]
+        assert f"ridge {ba:.3f} [" in story, fs
+    zero_shot = pd.read_csv(demo / "sample-single" / "zero_shot.csv")
+    assert f"single: sampled {zero_shot.loc[zero_shot['source'] == 'sampled', 'test_acc'].mean():.3f}" in story
 
 
 def test_summary_matches_what_each_command_prints(demo):
@@ -73,6 +98,52 @@ def test_demo_configs_ship_inside_the_package():
         spec_from_text(demo_config(name), where=name)
     for name in ("hyperrep.toml", "hyperrep_quick.toml"):
         HyperRepConfig.from_dict(tomllib.loads(demo_config(name)), where=name)
+
+
+def test_fusion_answers_say_what_is_missing_and_when_a_lead_is_clear():
+    """The answers from hand-made tables: a clear winner, a tie, and missing figures named."""
+    import numpy as np
+
+    from hyperzoo.fusion import answer_cloudy, answer_mode, answer_robustness, answer_sampling, modes_table
+
+    rng = np.random.default_rng(0)
+    acc = {"single": 0.4, "early": 0.6, "late": 0.62}
+    models = pd.DataFrame([{"mode": m, "test_acc": a, "test_acc_cloudy": a + rng.normal(0, 0.01),
+                            "test_acc_clear": a + 0.1} for m, a in acc.items() for _ in range(8)])
+    models["cloudy_drop"] = models["test_acc_clear"] - models["test_acc_cloudy"]
+    table = modes_table(models)
+    assert list(table["mode"]) == ["single", "early", "late"]  # the display order, not the input's
+    text = answer_cloudy(models, table)
+    assert text.startswith("**late**") and "ahead of early" in text and "a clear lead" in text
+    tie = models.assign(test_acc_cloudy=models["test_acc"] + rng.normal(0, 0.1, len(models)))
+    assert "not a clear lead" in answer_cloudy(tie, modes_table(tie))
+    one = models[models["mode"] == "late"]
+    assert answer_cloudy(one, modes_table(one)).startswith("missing: the zoo holds one fusion mode (late)")
+    nan = models.assign(test_acc_cloudy=np.nan)
+    assert "records no cloudy" in answer_cloudy(nan, modes_table(nan))
+    results = pd.DataFrame([{"property": "test_acc", "feature_set": "s(W)", "predictor": "ridge", "r2": 0.5,
+                             "kendall_tau": 0.4, "balanced_accuracy": np.nan, "n_classes": np.nan}])
+    assert "scored no fusion-mode property" in answer_mode(results)
+    assert answer_mode(None).startswith("missing")
+    assert answer_robustness(results).count("missing") == 2
+    assert "no --arch" in answer_sampling(pd.DataFrame(), ["late"], "no --arch")
+
+
+def test_fusion_figure_is_built_without_pyplot(tmp_path):
+    import sys
+
+    import numpy as np
+
+    from hyperzoo.fusion import FusionStory, modes_table
+    from hyperzoo.fusion_plot import save_fusion_figure
+
+    models = pd.DataFrame({"mode": ["early", "late"] * 4, "test_acc": 0.5, "test_acc_cloudy": np.linspace(0.3, 0.5, 8),
+                           "test_acc_clear": 0.6, "cloudy_drop": 0.2})
+    story = FusionStory(models, modes_table(models), None, pd.DataFrame(columns=["mode", "source", "models", "mean", "best"]))
+    had_pyplot = "matplotlib.pyplot" in sys.modules
+    path = save_fusion_figure(story, tmp_path / "fusion.png")
+    assert path.stat().st_size > 0
+    assert had_pyplot or "matplotlib.pyplot" not in sys.modules
 
 
 def test_demo_rejects_bad_data_argument(tmp_path, capsys):

@@ -1,0 +1,237 @@
+"""The demo's fusion story: four answers, each read back from the files a run wrote.
+
+1. Which fusion mode is most accurate on cloudy patches (the zoo's per-checkpoint
+   ``test_acc_cloudy`` / ``test_acc_clear``, final epoch of every finished model).
+2. Whether the weights tell a model's fusion mode (``hyperzoo predict``'s balanced accuracy
+   on the class property ``fusion_mode`` from the embeddings and from s(W)).
+3. How well cloud robustness is read from the weights (R² and Kendall τ of
+   ``test_acc_cloudy`` and ``cloudy_drop`` from the embeddings and from s(W)).
+4. Whether sampled models of each mode work (zero-shot test accuracy per mode from the
+   per-mode sampling reports, against that mode's anchors and random inits).
+
+A figure that is missing (a zoo of one mode, a report not written, a property the predict
+step did not score) is said to be missing, with the reason, never estimated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MODES = ("single", "early", "early_blowup", "late", "late_shared")  # the display order
+EMBEDDING_SETS = ("pool(emb)", "emb")  # the first that scored a property stands for the embeddings
+BASELINE = "s(W)"
+ROBUSTNESS = ("test_acc_cloudy", "cloudy_drop")
+RESAMPLES = 1000
+
+
+def mode_of(arch: object) -> str:
+    """A model's fusion mode as ``hyperzoo predict`` names it: ``late_shared`` for late fusion
+    with one shared backbone."""
+    fusion = str(getattr(arch, "fusion", "single"))
+    return fusion + "_shared" if getattr(arch, "shared_backbone", False) else fusion
+
+
+def _order(modes) -> list[str]:
+    known = [m for m in MODES if m in set(modes)]
+    return known + sorted(set(modes) - set(known))
+
+
+def zoo_models(zoo_path: Path) -> pd.DataFrame:
+    """One row per finished model: mode and its final checkpoint's accuracies (cloudy/clear
+    where the zoo records them, NaN otherwise)."""
+    from zoo import Zoo
+
+    with Zoo.open(zoo_path) as zoo:
+        table, metrics = zoo.table, zoo.metrics
+        done = table.index[table["status"] == "done"]
+        modes = {int(m): mode_of(zoo.spec(int(m)).arch) for m in done}
+    final = metrics[metrics["model"].isin(done)].sort_values(["model", "epoch"]).groupby("model").tail(1)
+    out = final.set_index("model").reindex(columns=["test_acc", "test_acc_cloudy", "test_acc_clear"])
+    out.insert(0, "mode", [modes[int(m)] for m in out.index])
+    out["cloudy_drop"] = out["test_acc_clear"] - out["test_acc_cloudy"]
+    return out
+
+
+def _mean_interval(x: np.ndarray, rng: np.random.Generator, resamples: int) -> tuple[float, float, float]:
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return np.nan, np.nan, np.nan
+    means = rng.choice(x, size=(resamples, len(x))).mean(axis=1)
+    return float(x.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def modes_table(models: pd.DataFrame, seed: int = 0, resamples: int = RESAMPLES) -> pd.DataFrame:
+    """Per mode: models, mean final test / cloudy / clear accuracy and cloudy drop, each with a
+    95% percentile bootstrap interval over the mode's models."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for mode in _order(models["mode"]):
+        g = models[models["mode"] == mode]
+        row = {"mode": mode, "models": len(g)}
+        for col in ("test_acc", "test_acc_cloudy", "test_acc_clear", "cloudy_drop"):
+            row[col], row[f"{col}_lo"], row[f"{col}_hi"] = _mean_interval(g[col].to_numpy(float), rng, resamples)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _iv(r, col: str) -> str:
+    return f"{r[col]:.3f} [{r[f'{col}_lo']:.3f}, {r[f'{col}_hi']:.3f}]"
+
+
+def answer_cloudy(models: pd.DataFrame, table: pd.DataFrame, seed: int = 0, resamples: int = RESAMPLES) -> str:
+    """Which mode has the highest mean cloudy accuracy, and whether its lead over the
+    runner-up is clear (bootstrap interval of the difference of means excludes 0)."""
+    scored = table.dropna(subset=["test_acc_cloudy"])
+    if len(scored) == 0:
+        return "missing: the zoo records no cloudy/clear test accuracy (its task does not flag cloudy patches)"
+    if len(scored) == 1:
+        return (f"missing: the zoo holds one fusion mode ({scored['mode'].iloc[0]}), so there is nothing to compare; "
+                f"its cloudy accuracy is {_iv(scored.iloc[0], 'test_acc_cloudy')}")
+    ranked = scored.sort_values("test_acc_cloudy", ascending=False)
+    best, second = ranked.iloc[0], ranked.iloc[1]
+    a = models.loc[models["mode"] == best["mode"], "test_acc_cloudy"].dropna().to_numpy(float)
+    b = models.loc[models["mode"] == second["mode"], "test_acc_cloudy"].dropna().to_numpy(float)
+    rng = np.random.default_rng(seed)
+    diff = rng.choice(a, (resamples, len(a))).mean(1) - rng.choice(b, (resamples, len(b))).mean(1)
+    lo, hi = np.quantile(diff, [0.025, 0.975])
+    clear = lo > 0
+    return (f"**{best['mode']}** (cloudy accuracy {_iv(best, 'test_acc_cloudy')}, {int(best['models'])} models; "
+            f"drop from clear {best['cloudy_drop']:.3f}), ahead of {second['mode']} ({second['test_acc_cloudy']:.3f}) "
+            f"by {best['test_acc_cloudy'] - second['test_acc_cloudy']:.3f} [{lo:.3f}, {hi:.3f}]: "
+            + ("a clear lead (the interval excludes 0)" if clear else "not a clear lead (the interval includes 0)"))
+
+
+def _cells(results: pd.DataFrame, prop: str, metric: str) -> dict[str, list[tuple[str, float, float, float]]]:
+    """feature set -> [(predictor, value, lo, hi)] for one property and metric, finite values only."""
+    out: dict[str, list] = {}
+    rows = results[(results["property"] == prop) & np.isfinite(results[metric].astype(float))]
+    for r in rows.itertuples(index=False):
+        r = r._asdict()
+        out.setdefault(r["feature_set"], []).append(
+            (r["predictor"], float(r[metric]), float(r.get(f"{metric}_lo", np.nan)), float(r.get(f"{metric}_hi", np.nan))))
+    return out
+
+
+def _cell_text(cells: list[tuple[str, float, float, float]]) -> str:
+    return ", ".join(f"{p} {v:.3f} [{lo:.3f}, {hi:.3f}]" for p, v, lo, hi in cells)
+
+
+def _emb_set(cells: dict) -> str | None:
+    return next((s for s in EMBEDDING_SETS if s in cells), None)
+
+
+def mode_property(results: pd.DataFrame) -> str | None:
+    props = set(results["property"])
+    return "fusion_mode" if "fusion_mode" in props else "fusion" if "fusion" in props else None
+
+
+def answer_mode(results: pd.DataFrame | None) -> str:
+    if results is None:
+        return "missing: the predict step wrote no results.csv"
+    prop = mode_property(results)
+    if prop is None:
+        return ("missing: `hyperzoo predict` scored no fusion-mode property (the zoo holds one fusion mode, "
+                "or this predict step does not know the property yet)")
+    cells = _cells(results, prop, "balanced_accuracy")
+    emb = _emb_set(cells)
+    n_classes = results.loc[results["property"] == prop, "n_classes"].dropna()
+    chance = f"; chance is {1 / n_classes.iloc[0]:.3f}" if len(n_classes) and n_classes.iloc[0] > 0 else ""
+    parts = [f"embeddings `{emb}`: {_cell_text(cells[emb])}" if emb else
+             "embeddings: missing (no embedding feature set scored it: the hyper-representation was not trained "
+             "over every architecture)"]
+    parts.append(f"`{BASELINE}`: {_cell_text(cells[BASELINE])}" if BASELINE in cells else f"`{BASELINE}`: missing")
+    return f"balanced accuracy of `{prop}` on the test models: " + "; ".join(parts) + chance
+
+
+def answer_robustness(results: pd.DataFrame | None) -> str:
+    if results is None:
+        return "missing: the predict step wrote no results.csv"
+    lines = []
+    for prop in ROBUSTNESS:
+        r2, tau = _cells(results, prop, "r2"), _cells(results, prop, "kendall_tau")
+        if not r2:
+            lines.append(f"`{prop}`: missing (not scored: the zoo records no cloudy test accuracy)")
+            continue
+        emb = _emb_set(r2)
+        sets = [s for s in (emb, BASELINE) if s]
+        lines.append(f"`{prop}`: " + "; ".join(
+            f"{s} R² {_cell_text(r2[s])}, τ {_cell_text(tau.get(s, []))}" if s in r2 else f"{s} missing"
+            for s in sets))
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def sampling_table(reports: dict[str, Path]) -> pd.DataFrame:
+    """mode -> sampling report folder: per mode and source (sampled, anchor, random init),
+    models and mean / best zero-shot test accuracy; missing reports are left out."""
+    rows = []
+    for mode, folder in reports.items():
+        path = Path(folder) / "zero_shot.csv"
+        if not path.is_file():
+            continue
+        zs = pd.read_csv(path)
+        for source, g in zs.groupby("source", sort=False):
+            rows.append({"mode": mode, "source": source, "models": len(g), "mean": g["test_acc"].mean(),
+                         "best": g["test_acc"].max()})
+    return pd.DataFrame(rows, columns=["mode", "source", "models", "mean", "best"])
+
+
+def answer_sampling(table: pd.DataFrame, modes: list[str], why_missing: str = "") -> str:
+    if len(table) == 0:
+        return "missing: " + (why_missing or "no per-mode sampling report was written")
+    parts = []
+    for mode in _order(modes):
+        g = table[table["mode"] == mode].set_index("source")
+        if "sampled" not in g.index:
+            parts.append(f"{mode}: missing")
+            continue
+        ref = "".join(f", {s} {g.loc[s, 'mean']:.3f}" for s in ("anchor", "random init") if s in g.index)
+        parts.append(f"{mode}: sampled {g.loc['sampled', 'mean']:.3f} (best {g.loc['sampled', 'best']:.3f}, "
+                     f"n={int(g.loc['sampled', 'models'])}){ref}")
+    return "mean zero-shot test accuracy per mode: " + "; ".join(parts)
+
+
+@dataclass
+class FusionStory:
+    models: pd.DataFrame
+    modes: pd.DataFrame
+    results: pd.DataFrame | None
+    sampling: pd.DataFrame
+    answers: dict[str, str] = field(default_factory=dict)
+
+
+def fusion_story(zoo_path: Path, predict_dir: Path, sample_reports: dict[str, Path], why_no_sampling: str = "",
+                 seed: int = 0) -> FusionStory:
+    models = zoo_models(zoo_path)
+    modes = modes_table(models, seed)
+    results_path = Path(predict_dir) / "results.csv"
+    results = pd.read_csv(results_path) if results_path.is_file() else None
+    sampling = sampling_table(sample_reports)
+    story = FusionStory(models, modes, results, sampling)
+    story.answers = {
+        "Which fusion mode is most accurate on cloudy patches?": answer_cloudy(models, modes, seed),
+        "Do the weights tell a model's fusion mode?": answer_mode(results),
+        "How well is cloud robustness read from the weights?": "\n" + answer_robustness(results),
+        "Do sampled models of each mode work?": answer_sampling(sampling, list(modes["mode"]), why_no_sampling),
+    }
+    return story
+
+
+def modes_markdown(modes: pd.DataFrame) -> str:
+    head = "| mode | models | test acc | cloudy acc | clear acc | cloudy drop |\n|---|---:|---|---|---|---|\n"
+    cell = lambda r, c: "n/a" if not np.isfinite(r[c]) else _iv(r, c)  # noqa: E731
+    return head + "".join(f"| {r['mode']} | {int(r['models'])} | {cell(r, 'test_acc')} | {cell(r, 'test_acc_cloudy')} | "
+                          f"{cell(r, 'test_acc_clear')} | {cell(r, 'cloudy_drop')} |\n" for _, r in modes.iterrows())
+
+
+def story_markdown(story: FusionStory, figure: str | None) -> str:
+    lines = ["Final checkpoint of every finished model; intervals: 95% bootstrap over the mode's models.\n",
+             modes_markdown(story.modes)]
+    for question, answer in story.answers.items():
+        lines.append(f"**{question}** {answer}\n")
+    if figure:
+        lines.append(f"![the fusion story]({figure})\n")
+    return "\n".join(lines)
