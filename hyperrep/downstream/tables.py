@@ -191,6 +191,7 @@ def summary_markdown(results: pd.DataFrame, predictions: pd.DataFrame, *, resamp
     lines = ["# Summary: does the hyper-representation read properties better than the weights?", ""]
     if cmp.empty or (cmp["verdict"] == "not compared").all():
         lines.append("No comparison: the embedding or the weight baselines did not run on any property.")
+        lines += _supervised_section(results, predictions, resamples=resamples, seed=seed, level=level)
         return "\n".join(lines) + "\n"
     done = cmp[cmp["verdict"] != "not compared"]
     counts = done["verdict"].value_counts()
