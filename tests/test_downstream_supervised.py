@@ -16,6 +16,7 @@ from hyperrep.downstream.predictors import score
 from hyperrep.downstream.supervised import FineTune, fine_tune, run_archs
 
 FAST = FineTune(epochs=6, patience=3, threads=1)
+AUGMENTED = FineTune(epochs=6, patience=3, threads=1, augment=True)  # seeded too: its draws come from the seed
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def data_rep(zoo_run):
     return data, HyperRep.load(run)
 
 
-def _fit(data, rep, prop: str, values=None, seed: int = 0, options: FineTune = FAST):
+def _fit(data, rep, prop: str, values=None, seed: int = 0, options: FineTune = AUGMENTED):
     split = data.rows["split"].to_numpy()
     values = data.rows[prop].to_numpy(float) if values is None else values
     archs = run_archs(rep, {0: data.layout}, np.zeros(len(data.rows), np.int64))
@@ -58,7 +59,7 @@ def test_fits_on_training_rows_only_and_is_seeded(data_rep):
     assert not np.array_equal(_fit(data, rep, "epoch", seed=1).pred, first.pred)
     # the run itself is left as it was (a copy of the encoder is tuned)
     assert all(torch_equal(v, rep.net.state_dict()[k]) for k, v in before.items())
-    assert first.selected_on_val and 1 <= first.epoch <= first.epochs_run <= FAST.epochs
+    assert first.selected_on_val and 1 <= first.epoch <= first.epochs_run <= AUGMENTED.epochs
     assert len(first.history) == first.epochs_run and first.chosen.startswith(f"epoch={first.epoch} of ")
 
 
@@ -142,3 +143,35 @@ def test_cli(zoo_run, tmp_path):
     assert main(["predict", "--zoo", str(zoo), "--run", str(run), "--out", str(only), "--predictors", "supervised",
                  "--supervised-epochs", "2", "--threads", "1", "--resamples", "0", "--quiet"]) == 0
     assert set(pd.read_csv(only / "results.csv")["feature_set"]) == {"encoder"}
+    some = tmp_path / "some"
+    assert main(["predict", "--zoo", str(zoo), "--run", str(run), "--out", str(some), "--features", "encoder",
+                 "--supervised-properties", "epoch", "init", "--supervised-epochs", "2", "--supervised-augment",
+                 "--threads", "1", "--resamples", "0", "--quiet"]) == 0
+    assert sorted(pd.read_csv(some / "results.csv")["property"]) == ["epoch", "init"]
+    assert "augmented as the run trained" in (some / "results.md").read_text()
+    assert main(["predict", "--zoo", str(zoo), "--run", str(run), "--out", str(tmp_path / "bad"), "--supervised",
+                 "--supervised-properties", "nonsense", "--threads", "1"]) == 2
+
+
+def test_several_architectures(tmp_path_factory: pytest.TempPathFactory):
+    """A run over every fusion mode of configs/zoos/tiny_fusion.toml: each row goes through
+    the encoder as its own architecture (matched to the run's by layout)."""
+    from hyperrep import train_hyperrep
+    from hyperrep.run import HyperRep
+    from test_hyperrep_multiarch import ROOT, tiny_config
+    from zoo import generate
+
+    folder = tmp_path_factory.mktemp("fusion")
+    report = generate(ROOT / "configs/zoos/tiny_fusion.toml", folder / "zoo.h5", max_workers=2, progress=None)
+    assert report.status["done"] == sum(report.status.values())
+    train_hyperrep(folder / "zoo.h5", tiny_config(loss={"probe": "random"}), folder / "run")
+    data, _ = load_data(folder / "zoo.h5", folder / "run")
+    rep = HyperRep.load(folder / "run")
+    assert data.mixed and len(rep.archs) > 1
+    archs = run_archs(rep, data.layouts, data.rows["arch"].to_numpy())
+    assert all(rep.layouts[a] == data.layouts[z] for a, z in zip(archs, data.rows["arch"]))
+    ev = evaluate(data, feature_sets=("encoder",), threads=1, run=rep, fine_tune=FAST, resamples=100,
+                  properties=None)
+    res = ev.results.set_index("property")
+    assert np.isfinite(res.loc["fusion", ["balanced_accuracy", "balanced_accuracy_lo"]].to_numpy(float)).all()
+    assert np.isfinite(res.loc["test_acc", ["r2", "mae"]].to_numpy(float)).all()

@@ -29,6 +29,10 @@ def command_line(args: argparse.Namespace) -> str:
     if args.supervised:
         argv.append("--supervised")
     argv += ["--supervised-epochs", str(args.supervised_epochs)]
+    if args.supervised_augment:
+        argv.append("--supervised-augment")
+    if args.supervised_properties:
+        argv += ["--supervised-properties", *args.supervised_properties]
     if args.overwrite:
         argv.append("--overwrite")
     return f"{shlex.join(argv)}\n# working directory: {Path.cwd()}"
@@ -59,7 +63,8 @@ def _predict(args: argparse.Namespace) -> int:
         threads=args.threads or None, jobs=args.jobs or None, resamples=args.resamples,
         gbt_components=args.gbt_components or None,
         overwrite=args.overwrite, command=command_line(args),
-        supervised=args.supervised, fine_tune=FineTune(epochs=args.supervised_epochs),
+        supervised=args.supervised, fine_tune=FineTune(epochs=args.supervised_epochs, augment=args.supervised_augment,
+                                                       properties=tuple(args.supervised_properties or ())),
         log=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),
     )
     ran = results.dropna(subset=["r2", "balanced_accuracy"], how="all")
@@ -93,6 +98,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "off by default: it trains a network per property)")
     p.add_argument("--supervised-epochs", type=int, default=20,
                    help="most epochs of fine-tuning per property (the best on the validation models is kept)")
+    p.add_argument("--supervised-augment", action="store_true",
+                   help="fine-tune on batches through the run's weight-space augmentations")
+    p.add_argument("--supervised-properties", nargs="+", default=None, metavar="PROPERTY",
+                   help="fit the supervised row for these properties only (default: every property)")
     p.add_argument("--epochs", nargs="+", type=int, default=None, help="only these checkpoint epochs")
     p.add_argument("--min-epoch", type=int, default=0, help="drop checkpoints before this epoch (1: no inits)")
     p.add_argument("--split-seed", type=int, default=None,

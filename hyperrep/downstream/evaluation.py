@@ -241,9 +241,14 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
         known = ~pd.isna(data.rows[prop.name]).to_numpy()
         masks = {s: (split == s) & known for s in SPLITS}
         targets.append(Target(prop, values, masks, _skip_reason(prop, values, masks)))
+    tunes = set(fine_tune.properties) if fine_tune is not None and fine_tune.properties else None  # None: all
+    if tunes is not None and tunes - {t.prop.name for t in targets}:
+        raise ConfigError(f"supervised row asked for {sorted(tunes - {t.prop.name for t in targets})}, not among "
+                          f"the properties {[t.prop.name for t in targets]}")
     cells = [(t, fs, method) for t in targets
              for fs, method in [*((f, m) for f in feature_sets for m in predictors),
-                                *([(SUPERVISED_SET, SUPERVISED)] if supervised else [])]]
+                                *([(SUPERVISED_SET, SUPERVISED)]
+                                  if supervised and (tunes is None or t.prop.name in tunes) else [])]]
     records: list[dict] = []
     groups: dict[tuple[str, str], list[int]] = {}  # cells sharing a scaler and basis
     tuned: list[int] = []  # the supervised cells

@@ -99,7 +99,7 @@ def supervised_line(ft: FineTune) -> str:
     return (f"- {SUPERVISED_SET} · {SUPERVISED}: **supervised, not a self-supervised embedding**: per property, a copy "
             "of the run's encoder with an MLP head on its pooled latents, trained together on the training models "
             f"(AdamW, head lr {ft.lr:g}, encoder lr {ft.lr * ft.encoder_lr_factor:g}, batches of {ft.batch_size}"
-            f"{', augmented as the run trained' if ft.augment else ''}; at most {ft.epochs} epochs, the epoch that "
+            f"{', augmented as the run trained' if ft.augment else ' without augmentation'}; at most {ft.epochs} epochs, the epoch that "
             f"scores best on the validation models kept, stopping after {ft.patience} without a better one); "
             "compared with the weight baselines apart in summary.md")
 

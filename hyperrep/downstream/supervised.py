@@ -46,21 +46,25 @@ ENCODER_PARTS = ("embed_tokens", "enc_pos", "encoder", "enc_norm", "to_latent", 
 class FineTune:
     """How the encoder is fine-tuned. ``lr`` is the head's learning rate, the encoder's is
     ``lr * encoder_lr_factor``; ``epochs`` at most, stopping once ``patience`` epochs have
-    not improved the validation score; ``device`` None: the run's ``train.device``
-    ("auto": a GPU when there is one); ``threads``: torch threads (None: leave torch's)."""
+    not improved the validation score; ``augment``: training batches through the run's
+    augmentations (off by default: on the synthetic zoo of docs/property-prediction.md they
+    did not raise the validation scores and cost 1.6-2x the time); ``device`` None: the run's
+    ``train.device`` ("auto": a GPU when there is one); ``threads``: torch threads (None:
+    leave torch's); ``properties``: the properties an evaluation fits the row for (empty: all)."""
 
     epochs: int = 20
     patience: int = 5
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 3e-3
     encoder_lr_factor: float = 0.1
     weight_decay: float = 0.01
     hidden: int = 64
-    augment: bool = True
+    augment: bool = False
     clip_grad: float = 1.0
     device: str | None = None
     threads: int | None = None
     eval_batch_size: int = 256
+    properties: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.hidden, self.eval_batch_size) < 1 or self.patience < 1:
@@ -79,15 +83,12 @@ class FineTuned:
     val_score: float  # R² (numbers) or balanced accuracy (classes) of the validation rows; NaN without
     kind: Kind
     history: list[float]  # validation score after every epoch
-
-    @property
-    def selected_on_val(self) -> bool:
-        return bool(np.isfinite(self.val_score))
+    selected_on_val: bool = True  # False: no validation rows, the last epoch kept
 
     @property
     def chosen(self) -> str:
         what = "R²" if self.kind == "number" else "bal. acc"
-        val = f", val {what} {self.val_score:.3f}" if self.selected_on_val else ""
+        val = f", val {what} {self.val_score:.3f}" if np.isfinite(self.val_score) else ""
         return f"epoch={self.epoch} of {self.epochs_run}{val}"
 
 
@@ -240,7 +241,7 @@ def _fit(rep: HyperRep, weights: np.ndarray, archs: np.ndarray, kind: Kind, valu
         best_epoch = epochs_run
     pred = decode(_outputs(model, rows, predict, opt.eval_batch_size))
     val_score = history[best_epoch - 1] if history else float("nan")
-    return FineTuned(pred, best_epoch, epochs_run, val_score, kind, history)
+    return FineTuned(pred, best_epoch, epochs_run, val_score, kind, history, selected_on_val=y_val is not None)
 
 
 def _val_score(kind: Kind, true: np.ndarray, pred: np.ndarray) -> float:
