@@ -57,6 +57,10 @@ class DemoPlan:
     # the fusion story: fusion mode -> its sampling report folder, and why there are none
     mode_samples: dict[str, Path] = field(default_factory=dict)
     no_mode_samples: str = ""
+    # torch intra-op threads of the in-process steps: the demo's models are so small that a
+    # second thread gains little, and with the other core busy (a Ray worker, anything else)
+    # torch's OpenMP threads wait on each other: measured 14x slower hyperrep epochs
+    threads: int = 1
 
     @property
     def real_data(self) -> bool:
@@ -148,7 +152,7 @@ def pipeline_steps(out: Path, rep_config: str, predict: list[str], sample: list[
 #   zero-shot accuracy only for the other modes;
 # - sparsify: 4 models per source and 3 ratios besides the dense reference (the curve's knee
 #   lies between 0.5 and 0.9 in every demo zoo), instead of every anchor at 5 ratios.
-PREDICT = ["--features", "pool(emb)", "s(W)"]
+PREDICT = ["--features", "pool(emb)", "s(W)", "--threads", "1"]
 SPARSIFY_ARCH = "late"  # the mode the full sampling report and sparsification use
 # quick: 2 training models per mode (4 per mode, split per architecture), so both are anchors
 QUICK = dict(n="6", finetune=["--anchors", "2", "--finetune-epochs", "1", "--finetune-models", "2", "--candidates", "4"],
@@ -167,9 +171,10 @@ def make_plan(out: Path, quick: bool, data: str | None) -> DemoPlan:
     (out / "hyperrep.toml").write_text(demo_config("hyperrep_quick.toml" if quick else "hyperrep.toml"))
     opts = QUICK if quick else FULL
     modes = _modes(zoo_config)
-    arch = SPARSIFY_ARCH if len(modes) > 1 else None
+    per_mode = len(modes) > 1 and _sample_has_arch()
+    arch = SPARSIFY_ARCH if per_mode else None
     more: list[Step] = []
-    if len(modes) > 1 and _sample_has_arch():
+    if per_mode:
         more = mode_sample_steps(out, [m for m in modes if m != arch], opts["modes"])
         plan.mode_samples = {m: out / ("sample" if m == arch else f"sample-{m}") for m in modes}
     elif len(modes) > 1:
@@ -221,6 +226,22 @@ class _Tee(io.TextIOBase):
         return self.buffer.write(text)
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """torch's intra-op threads set to ``n`` (0: left alone) for one step, restored after."""
+    if n <= 0:
+        yield
+        return
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def run_plan(plan: DemoPlan, keep_done: bool = False) -> Path:
     """Run every step, then write the summary. ``keep_done`` skips a step whose outputs an
     earlier run left complete (delete a step's output to redo it and what reads it)."""
@@ -235,7 +256,7 @@ def run_plan(plan: DemoPlan, keep_done: bool = False) -> Path:
         print(f"\n[{i}/{total}] {step.title}\n$ hyperzoo {shlex.join(step.argv)}", file=sys.stderr, flush=True)
         tee = _Tee(sys.stdout)
         start = time.perf_counter()
-        with contextlib.redirect_stdout(tee):
+        with contextlib.redirect_stdout(tee), _torch_threads(plan.threads):
             code = main(step.argv)
         step.seconds = time.perf_counter() - start
         step.stdout = tee.buffer.getvalue()

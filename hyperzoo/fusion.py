@@ -144,7 +144,10 @@ def answer_mode(results: pd.DataFrame | None) -> str:
              "embeddings: missing (no embedding feature set scored it: the hyper-representation was not trained "
              "over every architecture)"]
     parts.append(f"`{BASELINE}`: {_cell_text(cells[BASELINE])}" if BASELINE in cells else f"`{BASELINE}`: missing")
-    return f"balanced accuracy of `{prop}` on the test models: " + "; ".join(parts) + chance
+    return (f"balanced accuracy of `{prop}` on the test models: " + "; ".join(parts) + chance
+            + ". Each mode is its own architecture (its own layout and parameter count), and the embeddings are "
+              "computed per architecture, so a high score shows that the features keep the modes apart, not that "
+              "fusion was learnt from what the weights compute")
 
 
 def answer_robustness(results: pd.DataFrame | None) -> str:
@@ -191,7 +194,19 @@ def answer_sampling(table: pd.DataFrame, modes: list[str], why_missing: str = ""
         ref = "".join(f", {s} {g.loc[s, 'mean']:.3f}" for s in ("anchor", "random init") if s in g.index)
         parts.append(f"{mode}: sampled {g.loc['sampled', 'mean']:.3f} (best {g.loc['sampled', 'best']:.3f}, "
                      f"n={int(g.loc['sampled', 'models'])}){ref}")
-    return "mean zero-shot test accuracy per mode: " + "; ".join(parts)
+    return "mean zero-shot test accuracy per mode: " + "; ".join(parts) + _sampling_verdict(table)
+
+
+def _sampling_verdict(table: pd.DataFrame) -> str:
+    """How many modes' samples beat their random inits and reach their anchors (means)."""
+    wide = table.pivot_table(index="mode", columns="source", values="mean")
+    if not {"sampled", "anchor", "random init"} <= set(wide.columns):
+        return ""
+    wide = wide.dropna(subset=["sampled", "anchor", "random init"])
+    above = int((wide["sampled"] > wide["random init"]).sum())
+    reach = int((wide["sampled"] >= wide["anchor"]).sum())
+    return (f". Sampled models beat random inits in {above} of {len(wide)} modes and reach their anchors' "
+            f"accuracy in {reach} of {len(wide)}")
 
 
 @dataclass

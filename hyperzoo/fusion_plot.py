@@ -64,6 +64,8 @@ def _bars(ax, results: pd.DataFrame, props: list[str], metric: str, ylabel: str,
             ax.bar(i - 0.4 + (k + 0.5) * width, v, width, yerr=err, capsize=2,
                    color=f"C{k}", label=f"{fs} · {pr}" if i == 0 else None)
     ax.set_xticks(range(len(props)), props)
+    if metric == "r2":  # an R² far below 0 says 'worse than the mean' already at -1; keep 0..1 readable
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], -1.0))
     ax.axhline(0, color="k", lw=0.5)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
