@@ -312,5 +312,37 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
     return plan
 
 
+def fusion_plan(out: Path, zoo_config: Path, rep_config: Path, zoo: str | None = None,
+                max_workers: int = 0) -> DemoPlan:
+    """The fusion story at full size (scripts/fusion_results.py: configs/zoos/benge_fusion.toml and
+    configs/hyperrep/benge_fusion.toml): the demo's steps with the sized configs, every fusion
+    mode sampled with its zero-shot and memorisation reports, and the supervised row for the
+    accuracies. ``zoo`` reuses a zoo already generated from ``zoo_config`` (linked, not copied)."""
+    out.mkdir(parents=True, exist_ok=True)
+    o = lambda name: str(out / name)  # noqa: E731
+    plan = DemoPlan(out=out, quick=False, title=f"hyperzoo fusion story: {Path(zoo_config).name}")
+    steps = []
+    if zoo is None:
+        workers = ["--max-workers", str(max_workers)] if max_workers else []
+        steps.append(Step("Generate the zoo (Ray, local)",
+                          ["zoo", "generate", "--config", str(Path(zoo_config).resolve()), "--out", o("zoo.h5"), *workers]))
+    elif not (out / "zoo.h5").exists():
+        (out / "zoo.h5").symlink_to(Path(zoo).expanduser().resolve())
+    modes = _modes(Path(zoo_config))
+    arch = SPARSIFY_ARCH if SPARSIFY_ARCH in modes else modes[0]
+    others = [m for m in modes if m != arch]
+    plan.mode_samples = {m: out / ("sample" if m == arch else f"sample-{m}") for m in modes}
+    predict = ["--threads", "1", "--supervised", "--supervised-properties", "test_acc", "test_acc_cloudy"]
+    sample = ["--n", "32", "--select", "16", "--finetune-epochs", "1", "--finetune-models", "4"]
+    steps += pipeline_steps(out, str(Path(rep_config).resolve()), predict=predict, sample=sample,
+                            sparsify=["--ratios", "0.5,0.7,0.8,0.9", "--max-models", "8", "--n", "8"],
+                            more=mode_sample_steps(out, others, ["--n", "32", "--select", "16",
+                                                                 "--finetune-models", "0"]), arch=arch)
+    plan.steps = steps
+    plan.rerun = (f"python scripts/fusion_results.py --out {out}" + (f" --zoo {zoo}" if zoo else "")
+                  + " --keep-done")
+    return plan
+
+
 def run_demo(out: str | Path = "demo-out", quick: bool = False, data: str | None = None) -> Path:
     return run_plan(make_plan(Path(out).resolve(), quick, data))
