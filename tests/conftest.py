@@ -25,6 +25,19 @@ def real_data() -> Path:
     return REAL_DATA
 
 
+@pytest.fixture(scope="session")
+def tiny_fusion_zoo(tmp_path_factory: pytest.TempPathFactory, _private_cache: Path) -> Path:
+    """configs/zoos/tiny_fusion.toml generated once with Ray (20 models, every fusion mode):
+    read-only for the tests that share it."""
+    from zoo import generate
+
+    out = tmp_path_factory.mktemp("tiny-fusion") / "tiny_fusion.h5"
+    config = Path(__file__).resolve().parents[1] / "configs" / "zoos" / "tiny_fusion.toml"
+    report = generate(config, out, max_workers=2, progress=None)
+    assert report.status == {"done": 20, "failed": 0, "diverged": 0}, report.status
+    return out
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Keep every test's task-data cache out of the user's ~/.cache/hyperzoo."""

@@ -153,19 +153,16 @@ def test_cli(zoo_run, tmp_path):
                  "--supervised-properties", "nonsense", "--threads", "1"]) == 2
 
 
-def test_several_architectures(tmp_path_factory: pytest.TempPathFactory):
+def test_several_architectures(tmp_path_factory: pytest.TempPathFactory, tiny_fusion_zoo: Path):
     """A run over every fusion mode of configs/zoos/tiny_fusion.toml: each row goes through
     the encoder as its own architecture (matched to the run's by layout)."""
     from hyperrep import train_hyperrep
     from hyperrep.run import HyperRep
-    from test_hyperrep_multiarch import ROOT, tiny_config
-    from zoo import generate
+    from test_hyperrep_multiarch import tiny_config
 
     folder = tmp_path_factory.mktemp("fusion")
-    report = generate(ROOT / "configs/zoos/tiny_fusion.toml", folder / "zoo.h5", max_workers=2, progress=None)
-    assert report.status["done"] == sum(report.status.values())
-    train_hyperrep(folder / "zoo.h5", tiny_config(loss={"probe": "random"}), folder / "run")
-    data, _ = load_data(folder / "zoo.h5", folder / "run")
+    train_hyperrep(tiny_fusion_zoo, tiny_config(loss={"probe": "random"}), folder / "run")
+    data, _ = load_data(tiny_fusion_zoo, folder / "run")
     rep = HyperRep.load(folder / "run")
     assert data.mixed and len(rep.archs) > 1
     archs = run_archs(rep, data.layouts, data.rows["arch"].to_numpy())

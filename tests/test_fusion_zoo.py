@@ -26,13 +26,8 @@ S2, S1, SEASON = ModalityInfo("s2", "image", 4), ModalityInfo("s1", "image", 2),
 
 
 @pytest.fixture(scope="module")
-def fusion_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from zoo.runner import generate
-
-    out = tmp_path_factory.mktemp("fusion") / "tiny_fusion.h5"
-    report = generate(TINY, out, progress=None)
-    assert report.status == {"done": 20, "failed": 0, "diverged": 0}
-    return out
+def fusion_zoo(tiny_fusion_zoo: Path) -> Path:
+    return tiny_fusion_zoo  # TINY, generated once per session with real Ray (conftest)
 
 
 # ---- the zoo ----------------------------------------------------------------------

@@ -30,13 +30,8 @@ FAST = {"train": {"epochs": 3, "batch_size": 4, "device": "cpu", "threads": 1, "
 
 
 @pytest.fixture(scope="module")
-def mixed_zoo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from zoo import generate
-
-    folder = tmp_path_factory.mktemp("mixed-zoo")
-    report = generate(ROOT / "configs/zoos/tiny_fusion.toml", folder / "zoo.h5", max_workers=2, progress=None)
-    assert report.status.get("failed", 0) == 0 and report.status.get("done", 0) >= 5, report.status
-    return folder / "zoo.h5"
+def mixed_zoo(tiny_fusion_zoo: Path) -> Path:
+    return tiny_fusion_zoo  # configs/zoos/tiny_fusion.toml, generated once per session (conftest)
 
 
 def modes(zoo) -> dict[int, tuple[str, bool]]:
