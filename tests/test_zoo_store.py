@@ -19,7 +19,8 @@ import torch
 
 from eo_tasks.config import ConfigError
 from eo_tasks.data.types import ModalityInfo, TaskInfo
-from zoo import FORMAT_VERSION, ModelRecord, Zoo, ZooBusyError, ZooDataset, ZooWriter, build_plan, split_models
+from zoo import (FORMAT_VERSION, ModelRecord, Zoo, ZooBusyError, ZooDataset, ZooWriter, build_plan, snapshot,
+                 split_models)
 from zoo.create import create
 from zoo.format import TABLE_COLUMNS
 from zoo.spec import spec_from_text
@@ -252,6 +253,15 @@ def test_swmr_reader_follows_and_killed_writer_recovers(tmp_path: Path) -> None:
                 time.sleep(0.05)
             assert seen == [0, 1, 2]
             np.testing.assert_array_equal(zoo.weights(1), _result(plan, 1).weights[-1])
+        # a snapshot taken while the writer holds the file fixes what was finished
+        snap = snapshot(path, tmp_path / "snap.h5")
+        with Zoo.open(snap) as zoo:
+            assert zoo.table.index[zoo.table.status == "done"].tolist() == [0, 1, 2]
+            np.testing.assert_array_equal(zoo.weights(2), _result(plan, 2).weights[-1])
+        with pytest.raises(FileExistsError, match="snap.h5"):
+            snapshot(path, snap)
+        with pytest.raises(ValueError, match="another file"):
+            snapshot(path, path)
         with pytest.raises(ZooBusyError, match="another process is writing"):  # one writer at a time
             ZooWriter(path, plan)
         os.kill(proc.pid, signal.SIGKILL)

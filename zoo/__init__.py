@@ -37,6 +37,7 @@ _EXPORTS = {
     "ModelRecord": "zoo.record",
     "ZooWriter": "zoo.writer",
     "import_zoo": "zoo.importers",
+    "snapshot": "zoo.recovery",
     # format and errors
     "FORMAT_VERSION": "zoo.format",
     "ZooFormatError": "zoo.format",

@@ -1,4 +1,4 @@
-"""``hyperzoo zoo generate``, ``hyperzoo zoo info`` and ``hyperzoo zoo import``."""
+"""``hyperzoo zoo generate``, ``info``, ``import`` and ``snapshot``."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snapshot(args: argparse.Namespace) -> int:
+    from zoo.reader import Zoo
+    from zoo.recovery import snapshot
+
+    out = snapshot(args.zoo, args.out, overwrite=args.overwrite)
+    with Zoo.open(out) as zoo:
+        done = int((zoo.table["status"] == "done").sum())
+        print(f"{out}: snapshot of {args.zoo}: {done} of {zoo.num_models} models finished")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     zoo = sub.add_parser("zoo", help="generate and inspect model zoos")
     zsub = zoo.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
@@ -84,6 +95,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--dataset", default=None, help="modelzoos: the task's name (default: the zoo folder's name)")
     imp.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     imp.set_defaults(func=_import)
+    snap = zsub.add_parser("snapshot", help="copy what a zoo being generated has finished so far into a new file "
+                                            "(fixes its models, and so its split, for analysis)")
+    snap.add_argument("zoo", help="zoo HDF5 file (may be open by a running `zoo generate`)")
+    snap.add_argument("--out", required=True, help="snapshot file to write (written whole or not at all)")
+    snap.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    snap.set_defaults(func=_snapshot)
 
 
 def main(argv: list[str] | None = None) -> int:

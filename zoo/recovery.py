@@ -1,7 +1,9 @@
-"""Crash recovery: make a zoo whose writer was killed (or ran out of disk) writable again.
+"""Crash recovery: make a zoo whose writer was killed (or ran out of disk) writable again;
+and snapshots: a consistent copy of a zoo that a live writer is still growing.
 
-Only a writer holding the zoo's :class:`~zoo.lock.WriterLock` calls this: holding the lock
-proves that no live writer has the file, so an "open for writing" mark is a dead one's.
+Only a writer holding the zoo's :class:`~zoo.lock.WriterLock` calls :func:`recover`: holding
+the lock proves that no live writer has the file, so an "open for writing" mark is a dead
+one's. :func:`snapshot` needs no lock: it only reads, through SWMR, what was flushed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,30 @@ def recover(path: str | Path) -> None:
         with h5py.File(tmp, "w", libver="latest") as dst:
             _copy_flushed(src, dst)
     os.replace(tmp, path)
+
+
+def snapshot(path: str | Path, out: str | Path, overwrite: bool = False) -> Path:
+    """Copy the zoo's last flushed state (its finished models; pending rows left at their fill
+    value) to ``out``, which is written whole or not at all.
+
+    The use: analyses of a zoo that is still being generated. A growing zoo's train/val/test
+    split changes with every finished model (``Zoo.select`` splits the finished ones), so a
+    hyper-representation trained on it now could later be scored on models it trained on;
+    a snapshot fixes the models. Running ``zoo generate`` on the snapshot would resume it.
+    """
+    path, out = Path(path), Path(out)
+    if out.resolve() == path.resolve():
+        raise ValueError(f"{out}: a snapshot must go to another file than the zoo it copies")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists (pass overwrite to replace it)")
+    tmp = out.with_name(out.name + ".partial")
+    with h5py.File(path, "r", libver="latest", swmr=True, locking=False) as src:
+        if src.attrs.get("format") != FORMAT:
+            raise NotAZooError(f"{path}: not a hyperzoo zoo file")
+        with h5py.File(tmp, "w", libver="latest") as dst:
+            _copy_flushed(src, dst)
+    os.replace(tmp, out)
+    return out
 
 
 def _copy_flushed(src: h5py.File, dst: h5py.File) -> None:
