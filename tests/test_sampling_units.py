@@ -19,12 +19,13 @@ def _anchors(q: int = 6, d: int = 5, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("method", METHODS)
 def test_samplers_are_seeded_and_shaped(method) -> None:
     anchors = _anchors()
-    a, oa = sample_embeddings(anchors, 50, method, np.random.default_rng(1))
-    b, ob = sample_embeddings(anchors, 50, method, np.random.default_rng(1))
-    c, _ = sample_embeddings(anchors, 50, method, np.random.default_rng(2))
+    groups = np.array([0, 0, 1, 1, 1]) if method == "kde-layer" else None  # the layer of each dimension
+    a, oa = sample_embeddings(anchors, 50, method, np.random.default_rng(1), groups=groups)
+    b, ob = sample_embeddings(anchors, 50, method, np.random.default_rng(1), groups=groups)
+    c, _ = sample_embeddings(anchors, 50, method, np.random.default_rng(2), groups=groups)
     assert a.shape == (50, 5) and a.dtype == np.float32 and np.isfinite(a).all()
     assert np.array_equal(a, b) and np.array_equal(oa, ob) and not np.array_equal(a, c)
-    if method in ("kde", "neighbour"):
+    if method in ("kde", "neighbour", "kde-pca"):
         assert ((oa >= 0) & (oa < 6)).all()
     else:
         assert (oa == -1).all()

@@ -48,7 +48,8 @@ def check_sample_options(args: argparse.Namespace) -> None:
     """Every option of ``hyperzoo sample`` that argparse cannot check, before any file is read."""
     _check_sampling(args)
     check_options(args, {"late": Interval(0, 1, closed="right"), "scale": Interval(0, None),
-                         "finetune_models": NON_NEGATIVE_INT, "candidates": POSITIVE_INT})
+                         "finetune_models": NON_NEGATIVE_INT, "candidates": POSITIVE_INT,
+                         "anchor_checkpoints": POSITIVE_INT, "pca_components": NON_NEGATIVE_INT})
     _bandwidth(args.bandwidth)
 
 
@@ -77,9 +78,11 @@ def run_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    sampler = SamplerConfig(bandwidth=_bandwidth(args.bandwidth), neighbour_scale=args.scale)
+    sampler = SamplerConfig(bandwidth=_bandwidth(args.bandwidth), neighbour_scale=args.scale,
+                            pca_components=args.pca_components, pca_residual=args.pca_residual)
     result = sample_models(args.zoo, args.run, args.method, args.n, args.anchors, args.select, args.seed,
-                           sampler=sampler, late=args.late, data_root=args.data_root, arch=args.arch)
+                           sampler=sampler, late=args.late, data_root=args.data_root, arch=args.arch,
+                           anchor_checkpoints=args.anchor_checkpoints)
     write_sampled_zoo(result, out, overwrite=args.overwrite)
     s = result.scores
     if result.measured:
@@ -129,13 +132,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--zoo", required=True, help="the zoo the hyperrep run was trained on")
     s.add_argument("--run", required=True, help="hyperrep run folder")
     s.add_argument("--out", required=True, help="sampled zoo HDF5 file to write")
-    s.add_argument("--method", default="kde", choices=from_methods,
+    s.add_argument("--method", default="kde", choices=from_methods + ("kde-layer", "kde-pca"),
                    help="kde: joint KDE; kde-dim: per-dimension KDE; neighbour: Gaussian around an anchor; "
-                        "uniform: the anchors' bounding box (default: kde)")
+                        "uniform: the anchors' bounding box; kde-layer: a joint KDE per layer's block of token "
+                        "latents, layers independently; kde-pca: a joint KDE in the anchors' top principal "
+                        "components (docs/sampling.md; default: kde)")
     s.add_argument("--n", type=int, default=10, help="embeddings to draw (default 10)")
     s.add_argument("--anchors", type=float, default=0.3,
                    help="top-Q training models by validation accuracy (training accuracy where the zoo records no "
-                        "validation accuracy): a count, or a fraction below 1 (default 0.3)")
+                        "validation accuracy): a count, or a fraction below 1, i.e. every training model at or "
+                        "above that validation-accuracy quantile (default 0.3)")
+    s.add_argument("--anchor-checkpoints", type=int, default=1,
+                   help="each anchor model's last K kept checkpoints within the --late window are anchors "
+                        "(default 1: its best late checkpoint by validation accuracy)")
     s.add_argument("--select", type=int, default=0,
                    help="keep the best K draws by validation accuracy (0: all; a zoo without task data, e.g. an "
                         "imported public zoo, keeps the first K)")
@@ -145,6 +154,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--bandwidth", default="silverman",
                    help="joint KDE bandwidth: scott, silverman, cv or a positive number")
     s.add_argument("--scale", type=float, default=0.2, help="neighbour: noise as a fraction of the anchors' std")
+    s.add_argument("--pca-components", type=int, default=0,
+                   help="kde-pca: principal components k (default 0: min(anchors - 1, 16))")
+    s.add_argument("--pca-residual", default="anchor", choices=("anchor", "drop"),
+                   help="kde-pca: keep the drawn anchor's residual outside the k components, or drop it "
+                        "(default anchor)")
     s.add_argument("--data-root", default=None, help="dataset folder, if not where the zoo was made")
     s.add_argument("--arch", default=None, help=ARCH_HELP)
     s.add_argument("--report", default=None, help="report folder (default: OUT's name + '-report')")

@@ -128,10 +128,17 @@ def anchor_metric(ctx: ZooContext, late: float = 0.25, split: str = "train") -> 
 
 
 def select_anchors(ctx: ZooContext, q: float, late: float = 0.25, split: str = "train",
-                   spec: ModelSpec | None = None, score: pd.Series | None = None) -> pd.DataFrame:
-    """The top-``q`` models of ``split`` (``q >= 1``: a count; ``q < 1``: a fraction) by
-    validation accuracy at their best late checkpoint (or by ``score``, indexed by model);
-    a zoo that records no validation accuracy ranks by training accuracy (:func:`anchor_metric`).
+                   spec: ModelSpec | None = None, score: pd.Series | None = None,
+                   checkpoints: int = 1) -> pd.DataFrame:
+    """The top-``q`` models of ``split`` (``q >= 1``: a count; ``q < 1``: a fraction, i.e.
+    every model at or above that validation-accuracy quantile) by validation accuracy at
+    their best late checkpoint (or by ``score``, indexed by model); a zoo that records no
+    validation accuracy ranks by training accuracy (:func:`anchor_metric`). The test
+    accuracy never takes part.
+
+    ``checkpoints`` K > 1: each selected model gives its last K kept checkpoints within the
+    late window instead of its best one (K rows per model, latest first, models in rank
+    order); a model with fewer late checkpoints is a ConfigError.
 
     Only models whose eval spec equals ``spec`` take part (default: the best model's), so
     that every anchor, and every model sampled around them, runs with one spec.
@@ -139,6 +146,8 @@ def select_anchors(ctx: ZooContext, q: float, late: float = 0.25, split: str = "
     """
     if q <= 0:
         raise ConfigError(f"anchors must be > 0 (a count, or a fraction below 1), got {q}")
+    if not (isinstance(checkpoints, (int, np.integer)) and checkpoints >= 1):
+        raise ConfigError(f"anchor checkpoints must be a whole number >= 1, got {checkpoints!r}")
     by = anchor_metric(ctx, late, split)
     pool = ctx.splits[split]
     m = ctx.metrics
@@ -157,6 +166,8 @@ def select_anchors(ctx: ZooContext, q: float, late: float = 0.25, split: str = "
     if len(top) < 2:
         raise ConfigError(f"{ctx.path}: only {len(top)} {split}-split model(s) qualify as anchors; "
                          "sampling needs at least 2 (a larger zoo or a larger --anchors)")
+    if checkpoints > 1:
+        top = _late_checkpoints(ctx, rows, top, checkpoints, late)
     out = pd.DataFrame({
         "model": top.index.to_numpy(dtype=np.int64),
         "name": [ctx.name(i) for i in top.index],
@@ -166,3 +177,18 @@ def select_anchors(ctx: ZooContext, q: float, late: float = 0.25, split: str = "
         "score": top["score"].to_numpy(dtype=float),
     })
     return out
+
+
+def _late_checkpoints(ctx: ZooContext, rows: pd.DataFrame, top: pd.DataFrame, k: int, late: float) -> pd.DataFrame:
+    """``top`` (one row per model, index model) expanded to each model's last ``k`` late
+    checkpoints, each carrying its model's ``score`` (the rank stays the model's)."""
+    parts = []
+    for model, score in top["score"].items():
+        mine = rows[rows["model"] == model].sort_values("epoch", ascending=False).head(k)
+        if len(mine) < k:
+            raise ConfigError(
+                f"{ctx.path}: model {ctx.name(model)} has {len(mine)} checkpoint(s) in the late window (epochs "
+                f"{late_epochs(ctx.epochs, late).tolist()}), fewer than the {k} anchor checkpoints asked for; "
+                "widen the window (--late) or ask for fewer")
+        parts.append(mine.assign(score=score).set_index("model"))
+    return pd.concat(parts)

@@ -41,6 +41,7 @@ class SampleConfig:
     select: int = 0  # keep the best ``select`` draws by validation accuracy; 0 keeps all
     seed: int = 0
     late: float = 0.25  # anchors' checkpoints come from the last ``late`` fraction of epochs
+    anchor_checkpoints: int = 1  # K > 1: each anchor model's last K late checkpoints are anchors
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
 
     def __post_init__(self) -> None:
@@ -50,6 +51,8 @@ class SampleConfig:
             raise ConfigError(f"need n >= 1 and 0 <= select <= n, got n={self.n}, select={self.select}")
         if not 0.0 < self.late <= 1.0:
             raise ConfigError(f"late must be in (0, 1], got {self.late}")
+        if not (isinstance(self.anchor_checkpoints, (int, np.integer)) and self.anchor_checkpoints >= 1):
+            raise ConfigError(f"anchor_checkpoints must be a whole number >= 1, got {self.anchor_checkpoints!r}")
 
 
 @dataclass
@@ -105,6 +108,17 @@ def run_arch(rep, ctx: ZooContext) -> int | None:
     raise ValueError(f"the hyperrep run has no architecture with the layout of {ctx.path}'s architecture {ctx.arch}")
 
 
+def embedding_groups(rep, arch: int | None = None) -> np.ndarray | None:
+    """The layer of each embedding dimension (what kde-layer splits by): a per-token
+    embedding is ``num_tokens x lat_dim`` latents, token ``t``'s latent belongs to the layer
+    of the neuron it holds (``Tokenizer.layer_of_token``). None for a summary-token
+    embedding, whose latents belong to no layer."""
+    if rep.config.model.embedding != "tokens":
+        return None
+    layers = rep.tokenizers[rep.arch(arch)].layer_of_token
+    return np.repeat(np.asarray(layers, dtype=np.int64), rep.config.model.lat_dim)
+
+
 def _score(evaluator: Evaluator | None, weights: np.ndarray, splits) -> pd.DataFrame:
     """Per weight vector ``{split}_acc``/``{split}_loss``; all NaN without an evaluator (no task data)."""
     if evaluator is None:
@@ -136,7 +150,13 @@ def draw_models(
     a = run_arch(rep, ctx)
     anchor_w = ctx.weights_many(anchors["model"].to_numpy(), anchors["epoch"].to_numpy())
     anchor_e = np.asarray(rep.embed(anchor_w, arch=a), dtype=np.float32)
-    emb, origin = sample_embeddings(anchor_e, cfg.n, cfg.method, rng, cfg.sampler)
+    groups = None
+    if cfg.method == "kde-layer":
+        groups = embedding_groups(rep, a)
+        if groups is None:
+            raise ConfigError("kde-layer needs a per-token embedding ([model] embedding = \"tokens\"); this run "
+                              "embeds models in summary tokens, which belong to no layer")
+    emb, origin = sample_embeddings(anchor_e, cfg.n, cfg.method, rng, cfg.sampler, groups=groups)
     if shift is not None:
         emb = (emb + shift[None, :]).astype(np.float32)
     weights = np.asarray(rep.decode(emb, arch=a), dtype=np.float32)
@@ -175,6 +195,7 @@ def sample_models(
     late: float = 0.25,
     data_root: str | Path | None = None,
     arch: int | str | None = None,
+    anchor_checkpoints: int = 1,
 ) -> SampleResult:
     """Sample ``n`` models (keep the best ``select_k`` when > 0) and score them on the task.
 
@@ -182,15 +203,16 @@ def sample_models(
     (``"late_shared"``); required when the run spans several (anchors are then models of
     that architecture, draws decode to it). A zoo without task data (an imported public zoo)
     is sampled unscored (``result.measured`` False; see the module docstring).
+    ``anchor_checkpoints`` K > 1: each anchor model's last K late checkpoints are anchors.
     """
     cfg = SampleConfig(method=method, n=n, anchors=anchors_q, select=select_k, seed=seed, late=late,
-                       sampler=sampler or SamplerConfig())
+                       anchor_checkpoints=anchor_checkpoints, sampler=sampler or SamplerConfig())
     rep, ctx = load_run_and_context(zoo_path, run_dir, data_root, require_data=False, arch=arch)
     return sample_with(rep, ctx, cfg, Path(run_dir))
 
 
 def sample_with(rep, ctx: ZooContext, cfg: SampleConfig, run_dir: Path) -> SampleResult:
-    anchors = select_anchors(ctx, cfg.anchors, cfg.late)
+    anchors = select_anchors(ctx, cfg.anchors, cfg.late, checkpoints=cfg.anchor_checkpoints)
     spec = ctx.specs[int(anchors["model"].iloc[0])]
     evaluator = Evaluator(spec, ctx.data) if ctx.data is not None else None
     d = draw_models(rep, ctx, anchors, cfg, evaluator)
