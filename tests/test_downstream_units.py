@@ -76,7 +76,8 @@ def test_feature_sets_shapes_and_errors(layout):
     n_stats = len(WeightStats(layout).feature_names)
     widths = {fs: feature_matrix(fs, data.weights, layout, data.embeddings, pooled=data.pooled).shape[1]
               for fs in FEATURE_SETS}
-    assert widths == {"emb": 4, "pool(emb)": 2, "W": layout.num_params, "s(W)": n_stats, "emb+s(W)": 4 + n_stats}
+    assert widths == {"emb": 4, "pool(emb)": 2, "W": layout.num_params, "s(W)": n_stats, "emb+s(W)": 4 + n_stats,
+                      "pool(emb)+s(W)": 2 + n_stats}
     with pytest.raises(ValueError, match="needs embeddings"):
         feature_matrix("emb", data.weights, layout)
     with pytest.raises(ValueError, match="pooled embedding"):
@@ -165,7 +166,7 @@ def test_evaluate_fits_nothing_on_test_rows_and_threads_change_nothing(layout):
     kwargs = dict(gbt_components=2, resamples=200)  # every feature set but pool(emb) is screened for gbt
     ev = evaluate(data, threads=1, **kwargs)
     res = ev.results
-    assert (res.loc[res["predictor"] == "gbt", "reduced_to"] == 2).sum() == 4 * len(ev.properties)
+    assert (res.loc[res["predictor"] == "gbt", "reduced_to"] == 2).sum() == 5 * len(ev.properties)
     assert set(INTERVAL_COLUMNS) <= set(res.columns) and res["n_test_models"].eq(2).all()
     # changing one test model's features changes no fitted scaler, basis or choice: the
     # other test model's predictions stay the same to the bit

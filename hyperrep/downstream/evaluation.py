@@ -229,7 +229,7 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
     for name in feature_sets:
         if data.mixed and name in MIXED_NA:
             features[name] = MIXED_NA[name]
-        elif "emb" in name and (data.pooled if name == "pool(emb)" else data.embeddings) is None:
+        elif "emb" in name and (data.pooled if name.startswith("pool(emb)") else data.embeddings) is None:
             features[name] = "no hyper-representation run given"
         else:
             features[name] = feature_matrix(name, data.weights, data.layout, data.embeddings, stats, data.pooled)

@@ -93,10 +93,11 @@ def feature_matrix(
         stats = WeightStats(layout).transform(weights)
     if name == "s(W)":
         return stats
-    if name == "pool(emb)":
+    if name.startswith("pool(emb)"):
         if pooled is None or len(pooled) != len(weights):
             raise ValueError(f"feature set {name!r} needs one pooled embedding (HyperRep.pool) per weight vector")
-        return np.asarray(pooled, dtype=np.float32)
+        pooled = np.asarray(pooled, dtype=np.float32)
+        return pooled if name == "pool(emb)" else np.concatenate([pooled, stats], axis=1)
     if embeddings is None:
         raise ValueError(f"feature set {name!r} needs embeddings from a hyper-representation run")
     if len(embeddings) != len(weights):

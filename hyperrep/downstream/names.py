@@ -1,6 +1,6 @@
 """Names of the feature sets and predictors (no heavy imports: the CLI parser reads them)."""
 
-FEATURE_SETS = ("emb", "pool(emb)", "W", "s(W)", "emb+s(W)")
+FEATURE_SETS = ("emb", "pool(emb)", "W", "s(W)", "emb+s(W)", "pool(emb)+s(W)")
 PREDICTORS = ("ridge", "gbt")
 # The supervised row (hyperrep.downstream.supervised): the run's encoder fine-tuned with a
 # property head on the training models. Not a feature set a predictor reads, so it is one

@@ -25,7 +25,7 @@ METRIC_TITLES = {
 }
 # The metric that decides "best" for a property of each kind.
 PRIMARY = {"number": "r2", "class": "balanced_accuracy"}
-EMBEDDING_SETS = ("emb", "pool(emb)", "emb+s(W)")  # self-supervised
+EMBEDDING_SETS = ("emb", "pool(emb)", "emb+s(W)", "pool(emb)+s(W)")  # self-supervised
 WEIGHT_SETS = ("W", "s(W)")  # the baselines; the supervised row (encoder) is in neither group
 MIN_VERDICT_MODELS = 10  # fewer test models: no win or loss, whatever the interval
 
@@ -197,8 +197,8 @@ def summary_markdown(results: pd.DataFrame, predictions: pd.DataFrame, *, resamp
     counts = done["verdict"].value_counts()
     pct = f"{level:.0%}"
     lines += [
-        f"Over {len(done)} properties, the best self-supervised embedding-based predictor (emb, pool(emb) or emb+s(W)) "
-        "against the best "
+        f"Over {len(done)} properties, the best self-supervised embedding-based predictor "
+        "(emb, pool(emb), emb+s(W) or pool(emb)+s(W)) against the best "
         "predictor on the weights alone (raw W or the layer statistics s(W)), by R² for numbers and balanced "
         f"accuracy for classes: wins on {counts.get('embedding wins', 0)}, ties on {counts.get('tie', 0)}, "
         f"loses on {counts.get('embedding loses', 0)}; on "
