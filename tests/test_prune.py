@@ -1,6 +1,10 @@
-"""Magnitude pruning: exact counts, weights only, deterministic; masked fine-tuning keeps zeros."""
+"""Magnitude pruning: exact counts, weights only, deterministic; masked fine-tuning keeps zeros;
+the gradual schedule and the protected layers."""
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -10,7 +14,17 @@ from eo_tasks.data.types import ModalityInfo, TaskData, TaskInfo, TensorSet
 from eo_tasks.models.family import build_model, flat_weights, layout_for, spec_for
 from eo_tasks.models.spec import ArchConfig
 from eo_tasks.train.config import TrainConfig
-from eo_tasks.train.prune import magnitude_mask, prunable_slices, prune_and_finetune, sparsity
+from eo_tasks.config import ConfigError
+from eo_tasks.train.prune import (
+    PruneConfig,
+    cubic_ratios,
+    magnitude_mask,
+    prunable_slices,
+    protected_layers,
+    prune_and_finetune,
+    sparsify_model,
+    sparsity,
+)
 
 MODS = (ModalityInfo("rgb", "image", 3),)
 
@@ -108,3 +122,80 @@ def test_prune_and_finetune_keeps_the_mask(scope: str) -> None:
         assert np.isfinite(metrics[key]), key
     again, _ = prune_and_finetune(spec, data, cfg, flat, 0.7, epochs=2, scope=scope)
     assert np.array_equal(out, again)
+
+
+def test_cubic_schedule_ends_at_the_target() -> None:
+    steps = cubic_ratios(0.9, 4)
+    assert len(steps) == 4 and steps[-1] == 0.9
+    assert all(a < b for a, b in zip(steps, steps[1:]))
+    assert steps[0] == pytest.approx(0.9 * (1 - 0.75**3))  # big cuts first
+    assert cubic_ratios(0.5, 1) == [0.5]
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+@pytest.mark.parametrize("ratio", [0.5, 0.7, 0.8])
+def test_protect_caps_the_input_and_output_layers(scope: str, ratio: float) -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    flat = flat_weights(build_model(spec, seed=2))
+    slices = prunable_slices(layout)
+    guarded = protected_layers(layout)
+    assert [layout.layers[i].name for i in guarded] == ["rgb.conv0", "head.out"]
+    mask = magnitude_mask(flat, layout, ratio, scope, protect=0.5)
+    widx = _weight_index(layout)
+    assert int((mask[widx] == 0).sum()) == round(ratio * widx.size)  # the total is unchanged
+    for i in guarded:
+        s = slices[i]
+        assert int((mask[s] == 0).sum()) <= (s.stop - s.start) // 2
+    if scope == "global":  # still the smallest magnitudes among what the caps allow
+        free = np.concatenate([np.arange(s.start, s.stop) for i, s in enumerate(slices) if i not in guarded])
+        pruned, kept = free[mask[free] == 0], free[mask[free] == 1]
+        assert np.abs(flat[pruned]).max() <= np.abs(flat[kept]).min()
+    assert np.array_equal(magnitude_mask(flat, layout, ratio, scope, protect=1.0),
+                          magnitude_mask(flat, layout, ratio, scope))
+    with pytest.raises(ValueError, match="protect"):
+        magnitude_mask(flat, layout, 0.99, scope, protect=0.0)
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_gradual_schedule_is_exact_masked_and_seeded(scope: str) -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    data = _task_data()
+    cfg = TrainConfig(epochs=5, batch_size=16, lr=1e-2, seed=0)
+    flat = flat_weights(build_model(spec, seed=0))
+    plan = PruneConfig(scope=scope, schedule="gradual", steps=3, step_epochs=1, finetune_epochs=1, protect=0.6)
+    out, metrics = sparsify_model(spec, data, cfg, flat, 0.8, plan)
+    widx = _weight_index(layout)
+    # exactly round(0.8 * n) weights are zero: every step's pruned weights stayed at zero through
+    # the fine-tunes after it, and the final mask is the exact magnitude mask of the last step
+    assert int((out[widx] == 0).sum()) == round(0.8 * widx.size)
+    assert metrics["sparsity"] == pytest.approx(round(0.8 * widx.size) / widx.size)
+    assert metrics["finetune_epochs"] == 3 and plan.total_epochs == 3 and metrics["epoch"] == 1
+    for i in protected_layers(layout):
+        s = prunable_slices(layout)[i]
+        assert int((out[s] == 0).sum()) <= math.floor(0.6 * (s.stop - s.start))
+    assert np.isfinite(metrics["pruned_test_acc"]) and metrics["wall_s"] > 0
+    again, _ = sparsify_model(spec, data, cfg, flat, 0.8, plan)
+    assert np.array_equal(out, again)
+    other, _ = sparsify_model(spec, data, dataclasses.replace(cfg, seed=1), flat, 0.8, plan)
+    assert not np.array_equal(out, other)
+
+
+def test_oneshot_plan_is_prune_and_finetune() -> None:
+    spec = _spec()
+    data = _task_data()
+    cfg = TrainConfig(epochs=5, batch_size=16, lr=1e-2, seed=0)
+    flat = flat_weights(build_model(spec, seed=0))
+    a, _ = prune_and_finetune(spec, data, cfg, flat, 0.6, epochs=1, scope="layer")
+    b, m = sparsify_model(spec, data, cfg, flat, 0.6, PruneConfig(scope="layer", finetune_epochs=1))
+    assert np.array_equal(a, b) and m["finetune_epochs"] == 1
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"schedule": "cubic"}, "schedule"), ({"scope": "neuron"}, "scope"), ({"steps": 0}, "steps"),
+    ({"step_epochs": -1}, "step_epochs"), ({"finetune_epochs": -1}, "finetune_epochs"), ({"protect": 1.5}, "protect"),
+])
+def test_bad_prune_options_are_a_config_error(kwargs, word) -> None:
+    with pytest.raises(ConfigError, match=word):
+        PruneConfig(**kwargs)

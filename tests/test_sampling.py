@@ -178,7 +178,7 @@ def test_cli_sample_then_sparsify(tiny, tmp_path) -> None:
     half = curves[curves["ratio"] == 0.5]["sparsity"].to_numpy()
     assert np.allclose(half * n, round(0.5 * n), atol=1e-6)
     twins = pd.read_csv(out / "twin_prediction.csv")
-    assert set(twins["feature"]) == {"embedding", "dense_acc"} and (twins["ratio"] == 0.5).all()
+    assert set(twins["feature"]) == {"embedding", "dense_acc", "embedding+dense_acc"} and (twins["ratio"] == 0.5).all()
     assert "stored in the zoo" in twins["twins"].iloc[0]
     assert "drops by" in (out / "summary.md").read_text()
 

@@ -9,23 +9,91 @@ of these prunable weights, and exactly ``round(ratio * prunable)`` of them are z
 - ``scope="layer"``: every layer loses the same fraction, each layer's count apportioned by
   largest remainder so that the counts still add up to ``round(ratio * prunable)``.
 
+``protect`` (< 1) caps the fraction pruned from the *protected* layers, the ones that read
+an input (``*.conv0``) and the output layer: they are small and every weight there carries
+a whole input channel or class, so losing them costs more accuracy than their size says.
+The weights they keep are taken from the other layers instead, so the total is unchanged.
+
 Ties in magnitude are broken by position (lower flat index is pruned first), so the
 mask is a deterministic function of the weights.
+
+:class:`PruneConfig` says how a twin is made: ``schedule="oneshot"`` prunes to the ratio
+at once, then fine-tunes with the mask held; ``"gradual"`` prunes in ``steps`` steps on Zhu
+& Gupta's (2017) cubic schedule, with ``step_epochs`` masked fine-tune epochs after every
+step but the last, so the surviving weights adapt while the network thins out. Both end
+with ``finetune_epochs`` masked epochs at the final ratio. The recipe's learning rate is
+constant (``eo_tasks.train.loop``), so learning-rate rewinding (Renda et al. 2020) is what
+fine-tuning at the recipe's rate already does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from eo_tasks.config import ConfigError
 from eo_tasks.data.types import TaskData
 from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
 
 SCOPES = ("global", "layer")
+SCHEDULES = ("oneshot", "gradual")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """How a sparsified twin is made (see the module docstring)."""
+
+    scope: str = "global"
+    schedule: str = "oneshot"
+    steps: int = 3  # gradual: pruning steps, the last one at the target ratio
+    step_epochs: int = 1  # gradual: masked fine-tune epochs after each step but the last
+    finetune_epochs: int = 1  # masked fine-tune epochs at the final ratio
+    protect: float = 1.0  # most a protected layer (input convs, output layer) may lose; 1: no cap
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ConfigError(f"scope must be one of {SCOPES}, got {self.scope!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.steps < 1 or self.step_epochs < 0 or self.finetune_epochs < 0:
+            raise ConfigError(f"steps must be >= 1, step_epochs and finetune_epochs >= 0, got steps {self.steps}, "
+                              f"step_epochs {self.step_epochs}, finetune_epochs {self.finetune_epochs}")
+        if not 0.0 <= self.protect <= 1.0:
+            raise ConfigError(f"protect must be in [0, 1], got {self.protect}")
+
+    @property
+    def total_epochs(self) -> int:
+        """Masked fine-tune epochs a twin gets in all."""
+        extra = (self.steps - 1) * self.step_epochs if self.schedule == "gradual" else 0
+        return extra + self.finetune_epochs
+
+    def describe(self) -> str:
+        cap = f", protected layers lose at most {self.protect:g}" if self.protect < 1 else ""
+        if self.schedule == "gradual":
+            return (f"gradual magnitude pruning ({self.scope}{cap}): {self.steps} cubic steps, {self.step_epochs} masked "
+                    f"epoch(s) after each but the last, then {self.finetune_epochs} at the final ratio")
+        return f"one-shot magnitude pruning ({self.scope}{cap}), then {self.finetune_epochs} masked fine-tune epoch(s)"
+
+
+def cubic_ratios(target: float, steps: int) -> list[float]:
+    """Zhu & Gupta's schedule from 0 to ``target`` in ``steps`` steps: big cuts first, when
+    many small weights can go, small ones last. The last entry is ``target`` exactly."""
+    out = [target * (1.0 - (1.0 - t / steps) ** 3) for t in range(1, steps + 1)]
+    out[-1] = target
+    return out
+
+
+def protected_layers(layout: Layout) -> list[int]:
+    """Indices (into ``layout.layers``) of the layers ``protect`` caps: those that read an
+    input (``*.conv0``) and the output layer."""
+    last = len(layout.layers) - 1
+    return [i for i, layer in enumerate(layout.layers) if layer.name.split(".")[-1] == "conv0" or i == last]
 
 
 def prunable_slices(layout: Layout) -> list[slice]:
@@ -52,8 +120,24 @@ def _apportion(sizes: list[int], ratio: float, total: int) -> list[int]:
     return [min(c, s) for c, s in zip(counts, sizes)]
 
 
-def magnitude_mask(flat: np.ndarray, layout: Layout, ratio: float, scope: str = "global") -> np.ndarray:
-    """0/1 float32 mask over the flat vector zeroing ``round(ratio * prunable)`` weights."""
+def _capped_counts(sizes: list[int], total: int, caps: list[int], ratio: float) -> list[int]:
+    """Per-layer counts for layer scope with caps: every layer the same fraction, the capped
+    ones at most their cap, what they keep spread over the others by size."""
+    free = [i for i in range(len(sizes)) if caps[i] >= sizes[i]]
+    counts = [min(c, k) for c, k in zip(_apportion(sizes, ratio, total), caps)]
+    rest = total - sum(counts)
+    if rest and free:
+        room = [sizes[i] - counts[i] for i in free]
+        extra = _apportion(room, rest / sum(room), rest) if sum(room) else [0] * len(free)
+        for i, e in zip(free, extra):
+            counts[i] += e
+    return counts
+
+
+def magnitude_mask(flat: np.ndarray, layout: Layout, ratio: float, scope: str = "global",
+                   protect: float = 1.0) -> np.ndarray:
+    """0/1 float32 mask over the flat vector zeroing ``round(ratio * prunable)`` weights,
+    at most ``floor(protect * size)`` of them in a protected layer (:func:`protected_layers`)."""
     flat = np.asarray(flat)
     if flat.shape != (layout.num_params,):
         raise ValueError(f"flat vector has shape {flat.shape}, layout needs ({layout.num_params},)")
@@ -61,17 +145,30 @@ def magnitude_mask(flat: np.ndarray, layout: Layout, ratio: float, scope: str = 
         raise ValueError(f"ratio must be in [0, 1], got {ratio}")
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    if not 0.0 <= protect <= 1.0:
+        raise ValueError(f"protect must be in [0, 1], got {protect}")
     if not np.isfinite(flat).all():
         raise ValueError("cannot prune a weight vector with NaN/inf entries")
     slices = prunable_slices(layout)
     sizes = [s.stop - s.start for s in slices]
     total = round(ratio * sum(sizes))
+    guarded = set(protected_layers(layout)) if protect < 1.0 else set()
+    caps = [math.floor(protect * n) if i in guarded else n for i, n in enumerate(sizes)]
+    if total > sum(caps):
+        raise ValueError(f"cannot prune {total} weights with the protected layers capped at {protect:g}: "
+                         f"at most {sum(caps)} may go")
     mask = np.ones(layout.num_params, dtype=np.float32)
     if scope == "global":
-        index = np.concatenate([np.arange(s.start, s.stop) for s in slices])
+        # the smallest magnitudes overall, a layer's candidates being only its ``cap`` smallest:
+        # the same set a greedy pass in magnitude order that skips full layers would take
+        index = []
+        for s, cap in zip(slices, caps):
+            order = np.argsort(np.abs(flat[s]), kind="stable")
+            index.append(s.start + order[:cap])
+        index = np.sort(np.concatenate(index))
         mask[index[_smallest(flat[index], total)]] = 0.0
     else:
-        for s, k in zip(slices, _apportion(sizes, ratio, total)):
+        for s, k in zip(slices, _capped_counts(sizes, total, caps, ratio)):
             mask[s.start + _smallest(flat[s], k)] = 0.0
     return mask
 
@@ -102,14 +199,42 @@ def prune_and_finetune(
     from eo_tasks.models.family import layout_for
     from eo_tasks.train.loop import train_model
 
+    return sparsify_model(spec, data, cfg, flat, ratio, PruneConfig(scope=scope, finetune_epochs=epochs))
+
+
+def sparsify_model(
+    spec: ModelSpec,
+    data: TaskData,
+    cfg: TrainConfig,
+    flat: np.ndarray,
+    ratio: float,
+    prune: PruneConfig,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """One sparsified twin of ``flat`` made as ``prune`` says; returns its weights and metrics
+    as :func:`prune_and_finetune` does, ``pruned_*`` being the model just after the last
+    pruning step (for ``oneshot``: the pruned dense model), plus ``finetune_epochs`` (all
+    masked epochs) and ``wall_s``. Step ``t`` trains with seed ``cfg.seed + t``."""
+    from eo_tasks.models.family import layout_for
+    from eo_tasks.train.loop import train_model
+
+    start = time.perf_counter()
     layout = layout_for(spec)
-    mask = magnitude_mask(flat, layout, ratio, scope)
-    result = train_model(spec, data, dataclasses.replace(cfg, epochs=epochs), init_weights=flat * mask, mask=mask)
-    out = result.model.layout.flatten(result.model.state_dict())
+    ratios = cubic_ratios(float(ratio), prune.steps) if prune.schedule == "gradual" else [float(ratio)]
+    current = np.asarray(flat, dtype=np.float32)
+    for t, step_ratio in enumerate(ratios):
+        last = t == len(ratios) - 1
+        # pruned weights are zero, so each step's mask keeps them pruned: the masks only grow
+        mask = magnitude_mask(current, layout, step_ratio, prune.scope, prune.protect)
+        epochs = prune.finetune_epochs if last else prune.step_epochs
+        step_cfg = dataclasses.replace(cfg, epochs=epochs, seed=cfg.seed + t)
+        result = train_model(spec, data, step_cfg, init_weights=current * mask, mask=mask)
+        current = result.model.layout.flatten(result.model.state_dict())
     metrics = dict(result.final)
     for key, value in result.history[0].items():
         if key.endswith(("_acc", "_loss")):
             metrics[f"pruned_{key}"] = value
     metrics["ratio"] = float(ratio)
-    metrics["sparsity"] = sparsity(out, layout)
-    return out, metrics
+    metrics["sparsity"] = sparsity(current, layout)
+    metrics["finetune_epochs"] = float(prune.total_epochs)
+    metrics["wall_s"] = time.perf_counter() - start
+    return current, metrics

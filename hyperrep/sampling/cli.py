@@ -59,7 +59,8 @@ def check_sparsify_options(args: argparse.Namespace) -> None:
 
     _check_sampling(args)
     check_options(args, {"robust_shift": Interval(), "max_models": NON_NEGATIVE_INT,
-                         "drop": Interval(0, 1, closed="neither")})
+                         "drop": Interval(0, 1, closed="neither"), "steps": POSITIVE_INT,
+                         "step_epochs": NON_NEGATIVE_INT, "protect": Interval(0, 1)})
     try:
         parse_ratios(args.ratios)
     except ConfigError:
@@ -110,6 +111,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
 
     cfg = CurveConfig(
         ratios=parse_ratios(args.ratios), scope=args.scope, finetune_epochs=args.finetune_epochs,
+        schedule=args.schedule, steps=args.steps, step_epochs=args.step_epochs, protect=args.protect,
         anchors=args.anchors, method=args.method, n=args.n, select=args.select, seed=args.seed,
         robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
     )
@@ -177,7 +179,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--ratios", default="0.5,0.7,0.9", help="pruning ratios, comma-separated (0 is always added)")
     p.add_argument("--scope", default="global", choices=("global", "layer"))
-    p.add_argument("--finetune-epochs", type=int, default=1, help="masked fine-tune epochs after pruning (default 1)")
+    p.add_argument("--finetune-epochs", type=int, default=1,
+                   help="masked fine-tune epochs at the final ratio (default 1)")
+    p.add_argument("--schedule", default="oneshot", choices=("oneshot", "gradual"),
+                   help="oneshot: prune to the ratio at once; gradual: in --steps cubic steps (Zhu & Gupta) with "
+                        "--step-epochs masked epochs after each but the last (default oneshot)")
+    p.add_argument("--steps", type=int, default=3, help="gradual: pruning steps (default 3)")
+    p.add_argument("--step-epochs", type=int, default=1,
+                   help="gradual: masked fine-tune epochs after each step but the last (default 1)")
+    p.add_argument("--protect", type=float, default=1.0,
+                   help="most fraction of weights the input convs and the output layer may lose; what they keep "
+                        "goes from the other layers (default 1: no cap)")
     p.add_argument("--anchors", type=float, default=0.3, help="top-Q training models (count, or fraction below 1)")
     p.add_argument("--method", default="kde", choices=from_methods, help="sampling method (with --run)")
     p.add_argument("--n", type=int, default=10, help="embeddings drawn per sampled source (with --run)")

@@ -1,7 +1,8 @@
 """Sparsification with hyper-representations (issue 6).
 
 ``sparsity_curves(zoo, out, run_dir, sampled_path, CurveConfig(...))`` prunes trained,
-sampled and robust-sampled models at given ratios (with a short masked fine-tune), writes
+sampled and robust-sampled models at given ratios (one-shot or gradual, with masked
+fine-tuning, ``eo_tasks.train.prune.PruneConfig``), writes
 accuracy-vs-sparsity curves, and predicts sparsified twins' accuracy from dense embeddings.
 
 Names are imported on first use so that ``hyperzoo --help`` stays fast.
@@ -17,5 +18,6 @@ _EXPORTS = {
     "drop_point": "hyperrep.sparsify.curves",
     "parse_ratios": "hyperrep.sparsify.curves",
     "twin_prediction": "hyperrep.sparsify.twins",
+    "twin_verdict": "hyperrep.sparsify.twins",
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -1,9 +1,10 @@
 """Accuracy-vs-sparsity curves: magnitude pruning plus a short masked fine-tune.
 
 Every model is pruned at every ratio (``eo_tasks.train.prune``: exactly
-``round(ratio * prunable)`` weights zeroed, globally or per layer) and fine-tuned for
-``finetune_epochs`` with the mask held and one recipe for all. Ratio 0 is the dense
-reference and goes through the same fine-tune, so a curve's drop is due to pruning alone.
+``round(ratio * prunable)`` weights zeroed, globally or per layer, in one shot or in
+gradual steps, :class:`eo_tasks.train.prune.PruneConfig`) and fine-tuned with the mask
+held and one recipe for all. Ratio 0 is the dense reference and goes through the same
+schedule and epochs, so a curve's drop is due to pruning alone.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from eo_tasks.data.types import TaskData
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
 from eo_tasks.train.loop import DivergedError
-from eo_tasks.train.prune import prune_and_finetune
+from eo_tasks.train.prune import PruneConfig, sparsify_model
 
-CURVE_COLUMNS = ("model", "source", "ratio", "scope", "test_acc", "val_acc", "pruned_test_acc", "sparsity")
+CURVE_COLUMNS = ("model", "source", "ratio", "scope", "schedule", "test_acc", "val_acc", "pruned_test_acc",
+                 "sparsity", "wall_s")
 
 
 def parse_ratios(text: str | Sequence[float]) -> tuple[float, ...]:
@@ -44,20 +46,25 @@ def prune_curves(
     scope: str = "global",
     finetune_epochs: int = 1,
     log: Callable[[str], None] | None = None,
+    prune: PruneConfig | None = None,
 ) -> pd.DataFrame:
-    """``models`` = (name, source, flat weights); one row per model and ratio. ``log`` gets
-    a progress line per model."""
+    """``models`` = (name, source, flat weights); one row per model and ratio. ``prune``, when
+    given, replaces ``scope`` and ``finetune_epochs`` (one-shot pruning with those otherwise).
+    ``log`` gets a progress line per model."""
+    prune = prune or PruneConfig(scope=scope, finetune_epochs=finetune_epochs)
     rows = []
     for k, (name, source, flat) in enumerate(models, 1):
         flat = np.asarray(flat, dtype=np.float32)
         for ratio in ratios:
-            row = {"model": name, "source": source, "ratio": float(ratio), "scope": scope}
+            row = {"model": name, "source": source, "ratio": float(ratio), "scope": prune.scope,
+                   "schedule": prune.schedule}
             try:
-                _, m = prune_and_finetune(spec, data, recipe, flat, float(ratio), finetune_epochs, scope)
+                _, m = sparsify_model(spec, data, recipe, flat, float(ratio), prune)
                 row.update(test_acc=m.get("test_acc", np.nan), val_acc=m.get("val_acc", np.nan),
-                           pruned_test_acc=m.get("pruned_test_acc", np.nan), sparsity=m["sparsity"])
+                           pruned_test_acc=m.get("pruned_test_acc", np.nan), sparsity=m["sparsity"],
+                           wall_s=m["wall_s"])
             except (DivergedError, ValueError):  # NaN weights or a diverged fine-tune: no point
-                row.update(test_acc=np.nan, val_acc=np.nan, pruned_test_acc=np.nan, sparsity=np.nan)
+                row.update(test_acc=np.nan, val_acc=np.nan, pruned_test_acc=np.nan, sparsity=np.nan, wall_s=np.nan)
             rows.append(row)
         if log is not None:
             accs = " ".join(f"{r['ratio']:g}:{r['test_acc']:.3f}" for r in rows[-len(ratios):])
@@ -91,17 +98,26 @@ def drop_point(ratios: Sequence[float], accs: Sequence[float], drop: float = 0.0
 
 
 def drop_table(curves: pd.DataFrame, drop: float = 0.02) -> pd.DataFrame:
-    """Per source: dense accuracy, accuracy at the highest ratio, and the drop sparsity."""
+    """Per source: dense test accuracy, test accuracy at the highest ratio, the drop sparsity
+    of the mean test curve and (where the curves have ``val_acc``) of the mean validation
+    curve, the one to choose pruning options on; ``twin_wall_s``: mean seconds per twin."""
     rows = []
+    val = mean_curves(curves, "val_acc") if "val_acc" in curves and curves["val_acc"].notna().any() else None
     for source, m in mean_curves(curves).groupby("source", sort=False):
         point = drop_point(m["ratio"], m["mean"], drop)
-        rows.append({
+        row = {
             "source": source,
             "models": int(m["count"].max()),
             "dense_acc": float(m["mean"].iloc[int(np.argmin(m["ratio"]))]),
             "max_ratio": float(m["ratio"].max()),
             "acc_at_max_ratio": float(m["mean"].iloc[int(np.argmax(m["ratio"]))]),
             "drop_sparsity": point,
-            "note": "" if point is not None else f"never drops by {drop:.2f} up to ratio {m['ratio'].max():g}",
-        })
+        }
+        if val is not None:
+            v = val[val["source"] == source]
+            row["val_drop_sparsity"] = drop_point(v["ratio"], v["mean"], drop)
+        if "wall_s" in curves:
+            row["twin_wall_s"] = float(curves.loc[curves["source"] == source, "wall_s"].mean())
+        row["note"] = "" if point is not None else f"never drops by {drop:.2f} up to ratio {m['ratio'].max():g}"
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -32,6 +32,7 @@ import pandas as pd
 
 from eo_tasks.config import ConfigError, from_dict
 from eo_tasks.train.config import TrainConfig
+from eo_tasks.train.prune import PruneConfig
 from hyperrep.sampling.archs import arch_modes, resolve_arch
 from hyperrep.sampling.context import ZooContext, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
@@ -39,7 +40,7 @@ from hyperrep.sampling.kde import METHODS
 from hyperrep.sampling.plots import band_plot, markdown_table
 from hyperrep.sampling.sample import SampleConfig, draw_models, load_run_and_context, run_arch
 from hyperrep.sparsify.curves import drop_table, mean_curves, parse_ratios, prune_curves
-from hyperrep.sparsify.twins import robust_direction, twin_prediction
+from hyperrep.sparsify.twins import robust_direction, twin_prediction, twin_verdict
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class CurveConfig:
     ratios: tuple[float, ...] = (0.5, 0.7, 0.9)  # 0 (dense reference) is always added
     scope: str = "global"
     finetune_epochs: int = 1
+    schedule: str = "oneshot"  # PruneConfig: oneshot | gradual
+    steps: int = 3  # gradual: cubic pruning steps
+    step_epochs: int = 1  # gradual: masked epochs after each step but the last
+    protect: float = 1.0  # most a protected layer (input convs, output layer) may lose
     anchors: float = 0.3  # top-Q training models (count >= 1, or fraction < 1)
     method: str = "kde"  # sampling method for sampled / robust-sampled
     n: int = 10
@@ -64,6 +69,12 @@ class CurveConfig:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.finetune_epochs < 0 or self.max_models < 0 or not 0 < self.drop < 1:
             raise ConfigError("finetune_epochs and max_models must be >= 0, drop in (0, 1)")
+        self.prune  # noqa: B018 -- its own checks (schedule, steps, protect) as a ConfigError now
+
+    @property
+    def prune(self) -> PruneConfig:
+        return PruneConfig(scope=self.scope, schedule=self.schedule, steps=self.steps, step_epochs=self.step_epochs,
+                           finetune_epochs=self.finetune_epochs, protect=self.protect)
 
 
 @dataclass
@@ -109,7 +120,7 @@ def _twin_accuracy(ctx: ZooContext, models: np.ndarray, cfg: CurveConfig) -> tup
         ratios = np.asarray(table.columns, dtype=float)
         origin = f"stored in the zoo ({twins.scope}, {twins.finetune_epochs} fine-tune epochs)"
         return table.reindex(models).to_numpy(dtype=float), ratios, origin
-    from eo_tasks.train.prune import prune_and_finetune
+    from eo_tasks.train.prune import sparsify_model
 
     ratios = np.array([r for r in parse_ratios(cfg.ratios) if r > 0])
     out = np.full((len(models), len(ratios)), np.nan)
@@ -117,10 +128,9 @@ def _twin_accuracy(ctx: ZooContext, models: np.ndarray, cfg: CurveConfig) -> tup
         recipe = from_dict(TrainConfig, json.loads(ctx.table.loc[int(m), "train_config"]))
         flat = ctx.weights(int(m))
         for r, ratio in enumerate(ratios):
-            _, metrics = prune_and_finetune(ctx.specs[int(m)], ctx.data, recipe, flat, float(ratio),
-                                            cfg.finetune_epochs, cfg.scope)
+            _, metrics = sparsify_model(ctx.specs[int(m)], ctx.data, recipe, flat, float(ratio), cfg.prune)
             out[i, r] = metrics["test_acc"]
-    return out, ratios, f"made here ({cfg.scope}, {cfg.finetune_epochs} fine-tune epochs)"
+    return out, ratios, f"made here ({cfg.prune.describe()})"
 
 
 def _zoo_arch(zoo_path: str | Path, arch: int | str | None) -> int | None:
@@ -211,11 +221,11 @@ def sparsity_curves(
         anchor_table = pd.concat([anchor_table, robust.assign(role=f"robust (twin test_acc at ratio {hardest:g})")])
     anchor_table.to_csv(out / "anchors.csv", index=False)
 
-    curves = prune_curves(models, spec, ctx.data, ctx.recipe, ratios, cfg.scope, cfg.finetune_epochs,
-                          log=log)
+    curves = prune_curves(models, spec, ctx.data, ctx.recipe, ratios, log=log, prune=cfg.prune)
     curves.to_csv(out / "curves.csv", index=False)
+    title = (f"{cfg.schedule} magnitude pruning ({cfg.scope}) + {cfg.prune.total_epochs} masked epoch(s)")
     band_plot(mean_curves(curves), "ratio", out / "curves.png", "sparsity (fraction of weights pruned)",
-              "test accuracy", f"magnitude pruning ({cfg.scope}) + {cfg.finetune_epochs} masked fine-tune epoch(s)")
+              "test accuracy", title)
     drops = drop_table(curves, cfg.drop)
     (out / "summary.md").write_text(_summary(ctx, cfg, drops, twin_table, run_dir, sampled_path))
     (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
@@ -224,9 +234,10 @@ def sparsity_curves(
 
 def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.DataFrame | None,
              run_dir: object, sampled: object) -> str:
-    shown = drops.assign(
-        drop_sparsity=[("never" if v is None or pd.isna(v) else f"{v:.3f}") for v in drops["drop_sparsity"]]
-    )
+    shown = drops.copy()
+    for col in ("drop_sparsity", "val_drop_sparsity"):
+        if col in shown:
+            shown[col] = [("never" if v is None or pd.isna(v) else f"{v:.3f}") for v in shown[col]]
     lines = [
         "# Sparsification report",
         "",
@@ -234,16 +245,18 @@ def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.D
         + (f", sampled zoo: `{sampled}`" if sampled else "")
         + (f"; architecture {ctx.arch} (fusion mode `{ctx.mode}`): every model pruned here is one of it"
            if ctx.table["arch"].nunique() > 1 else ""),
-        f"- magnitude pruning, scope `{cfg.scope}`, ratios {list(parse_ratios(cfg.ratios))} (0 = dense reference), "
-        f"then {cfg.finetune_epochs} masked fine-tune epoch(s) with the zoo's recipe "
-        f"({ctx.recipe.optimizer}, lr {ctx.recipe.lr:g}); every ratio, 0 included, gets the same fine-tune",
+        f"- {cfg.prune.describe()}; ratios {list(parse_ratios(cfg.ratios))} (0 = dense reference); "
+        f"{cfg.prune.total_epochs} masked epoch(s) in all per twin, on the zoo's train split with the zoo's recipe "
+        f"({ctx.recipe.optimizer}, lr {ctx.recipe.lr:g}); every ratio, 0 included, gets the same schedule",
         f"- sampling: `{cfg.method}`, n {cfg.n}, select {cfg.select}, seed {cfg.seed}, anchors {cfg.anchors:g}, "
         f"robust shift {cfg.robust_shift:g}",
         "",
         f"## Sparsity at which mean test accuracy drops by {cfg.drop:g}",
         "",
         "Linearly interpolated between the two ratios around the crossing; `never` = the mean curve stays "
-        "within the margin up to the largest ratio.",
+        "within the margin up to the largest ratio. `drop_sparsity` reads the mean test curve, "
+        "`val_drop_sparsity` the mean validation curve (the one to choose pruning options on); `twin_wall_s`: "
+        "seconds per twin.",
         "",
         markdown_table(shown),
         "",
@@ -256,10 +269,13 @@ def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.D
             "",
             "Ridge regression (standardised features, penalty by internal CV) fitted on the training-split "
             "models, R^2 and MAE on the held-out (val + test split) models. `dense_acc` uses only the dense "
-            "model's own test accuracy: the reference the embedding has to beat. Twins: "
+            "model's own test accuracy: the reference the embedding has to beat; `embedding+dense_acc` fits the "
+            "dense-accuracy line first and the embedding's ridge on what it leaves. Twins: "
             f"{twins['twins'].iloc[0] if len(twins) else 'n/a'}.",
             "",
             markdown_table(twins.drop(columns=["twins"])),
+            "",
+            *[f"- {line}" for line in twin_verdict(twins)],
             "",
         ]
     return "\n".join(lines)

@@ -3,7 +3,10 @@
 Targets are the test accuracies of a model's sparsified twins (one per ratio). A ridge
 regression (features standardised, the penalty chosen by internal cross-validation) is
 fitted on the training models and scored by R^2 on held-out models. The same regression
-on the dense model's own accuracy is the reference a useful embedding has to beat.
+on the dense model's own accuracy is the reference a useful embedding has to beat; the
+third predictor, ``embedding+dense_acc``, fits that line first and a ridge on the embedding
+to what the line leaves, so it shows what the embedding adds to the dense accuracy (with
+no signal, the CV'd penalty shrinks the ridge to about nothing and the row ties the line).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 ALPHAS = np.logspace(-3, 4, 15)
+FEATURES = ("embedding", "dense_acc", "embedding+dense_acc")
 
 
 def ridge() -> Pipeline:
@@ -41,23 +45,49 @@ def twin_prediction(
     """``embeddings`` [N, D], ``dense_acc`` [N], ``twin_acc`` [N, R]; ``is_train`` [N] marks the
     models to fit on, the others are held out."""
     is_train = np.asarray(is_train, dtype=bool)
+    emb = np.asarray(embeddings, dtype=float)
+    dense = np.asarray(dense_acc, dtype=float)
     rows, fitted = [], {}
     for r, ratio in enumerate(ratios):
         y = np.asarray(twin_acc[:, r], dtype=float)
-        ok = np.isfinite(y) & np.isfinite(dense_acc)
+        ok = np.isfinite(y) & np.isfinite(dense)
         train, test = ok & is_train, ok & ~is_train
-        for feature, x in (("embedding", np.asarray(embeddings, dtype=float)), ("dense_acc", dense_acc[:, None])):
+        preds: dict[str, np.ndarray] = {}
+        if train.sum() >= 3:
+            line = ridge().fit(dense[train, None], y[train])
+            model = ridge().fit(emb[train], y[train])
+            fitted[float(ratio)] = model
+            both = ridge().fit(emb[train], y[train] - line.predict(dense[train, None]))
+            preds = {"embedding": model.predict(emb), "dense_acc": line.predict(dense[:, None]),
+                     "embedding+dense_acc": line.predict(dense[:, None]) + both.predict(emb)}
+        for feature in FEATURES:
             row = {"ratio": float(ratio), "feature": feature, "n_train": int(train.sum()), "n_test": int(test.sum()),
                    "r2": np.nan, "mae": np.nan}
-            if train.sum() >= 3:
-                model = ridge().fit(x[train], y[train])
-                if feature == "embedding":
-                    fitted[float(ratio)] = model
-                if test.sum() >= 2:
-                    pred = model.predict(x[test])
-                    row.update(r2=float(r2_score(y[test], pred)), mae=float(mean_absolute_error(y[test], pred)))
+            if feature in preds and test.sum() >= 2:
+                pred = preds[feature][test]
+                row.update(r2=float(r2_score(y[test], pred)), mae=float(mean_absolute_error(y[test], pred)))
             rows.append(row)
     return TwinFit(pd.DataFrame(rows), fitted)
+
+
+def twin_verdict(table: pd.DataFrame, tolerance: float = 0.01) -> list[str]:
+    """One plain sentence per ratio: is the embedding at least level (R^2 within ``tolerance``)
+    with the dense-accuracy baseline, and does it add to it?"""
+    lines = []
+    for ratio, g in table.groupby("ratio", sort=True):
+        r2 = g.set_index("feature")["r2"]
+        emb, dense, both = (float(r2.get(f, np.nan)) for f in FEATURES)
+        if not (np.isfinite(emb) and np.isfinite(dense)):
+            lines.append(f"ratio {ratio:g}: too few models to compare the predictors")
+            continue
+        level = emb >= dense - tolerance
+        verdict = ("the embedding is at least level with the dense-accuracy baseline" if level else
+                   "the embedding is NOT level with the dense-accuracy baseline")
+        added = (f"; embedding + dense accuracy R^2 {both:.3f} ("
+                 f"{'adds to' if both > dense + tolerance else 'does not add to'} the dense accuracy alone)"
+                 if np.isfinite(both) else "")
+        lines.append(f"ratio {ratio:g}: {verdict}: held-out R^2 {emb:.3f} against {dense:.3f}{added}")
+    return lines
 
 
 def robust_direction(model: Pipeline) -> np.ndarray:
