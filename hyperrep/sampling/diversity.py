@@ -49,3 +49,20 @@ def diversity_table(groups: Mapping[str, np.ndarray], layout: Layout, max_models
                      "mean_dist_plain": float(plain.mean()) if len(plain) else float("nan"),
                      "mean_norm": norm, "rel_dist_aligned": mean_aligned / max(norm, 1e-12)})
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def diversity_ratio(table: pd.DataFrame, source: str = "sampled", reference: str = "anchor") -> float:
+    """``source``'s mean pairwise aligned distance over ``reference``'s (NaN when either is missing)."""
+    by = table.set_index("source")["mean_dist_aligned"]
+    if source not in by or reference not in by or not by[reference] > 0:
+        return float("nan")
+    return float(by[source] / by[reference])
+
+
+def diversity_line(ratio: float, goal: float = 0.5) -> str:
+    """One sentence: the kept samples' diversity as a percentage of the anchors', against ``goal``."""
+    if not np.isfinite(ratio):
+        return "Diversity of the kept samples relative to the anchors: not measurable (fewer than 2 models)."
+    met = "meets" if ratio >= goal else "misses"
+    return (f"Kept samples' mean pairwise aligned distance is {ratio:.0%} of the anchors' "
+            f"({met} the goal of >= {goal:.0%}).")

@@ -122,3 +122,24 @@ def novelty_verdict(summary: pd.DataFrame, sampled: str = "sampled", match_tol: 
                      "so this comparison is only indicative.")
         lines.append(line)
     return lines
+
+
+def novelty_line(summary: pd.DataFrame, sampled: str = "sampled", match_tol: float = 0.03) -> str:
+    """One sentence: are the sampled models more novel than *both* copy-like baselines
+    (farther from their nearest training model and agreeing less with it) at matched
+    accuracy (test accuracy within ``match_tol``)?"""
+    by = summary.set_index("source")
+    bases = [b for b in by.index if b.startswith(("anchor+noise", "anchor-average"))]
+    if sampled not in by.index or len(bases) < 2:
+        return "Novelty against the copy-like baselines: not measured (no baselines)."
+    s = by.loc[sampled]
+    novel = [bool(s["dist_weight_aligned"] > by.loc[b, "dist_weight_aligned"] and s["agreement"] < by.loc[b, "agreement"])
+             for b in bases]
+    matched = [bool(abs(s["test_acc"] - by.loc[b, "test_acc"]) <= match_tol) for b in bases]
+    answer = "yes" if all(novel) else ("no" if not any(novel) else "partly")
+    names = ", ".join(f"`{b}` {'more novel' if n else 'not more novel'}"
+                      f"{'' if m else ' (accuracy not matched)'}" for b, n, m in zip(bases, novel, matched))
+    caveat = "" if all(matched) else (f" At least one baseline's mean test accuracy differs from the samples' by more "
+                                     f"than {match_tol:g}, so that comparison is only indicative.")
+    at = " at matched accuracy" if all(matched) else ""
+    return f"Samples more novel than both baselines{at}: {answer} ({names}).{caveat}"

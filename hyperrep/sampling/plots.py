@@ -43,6 +43,24 @@ def band_plot(summary: pd.DataFrame, x: str, path: Path, xlabel: str, ylabel: st
     return path
 
 
+def novelty_plot(memorisation: pd.DataFrame, path: Path) -> Path:
+    """Zero-shot test accuracy against novelty (aligned distance to the nearest training
+    model), one colour per source of ``memorisation`` (sampled, anchor+noise, anchor-average)."""
+    fig = Figure(figsize=(6, 4), layout="tight")
+    ax = fig.subplots()
+    markers = iter("os^Dv<>p")
+    for source, g in memorisation.groupby("source", sort=False):
+        ax.scatter(g["dist_weight_aligned"], g["test_acc"], marker=next(markers, "o"), alpha=0.7, s=24,
+                   label=f"{source} (n={len(g)})")
+    ax.set_xlabel("novelty: aligned weight distance to the nearest training model")
+    ax.set_ylabel("zero-shot test accuracy")
+    ax.set_title("accuracy against novelty (up and right is better)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=120)
+    return path
+
+
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
     """A GitHub-markdown table (no tabulate dependency)."""
     def cell(v: object) -> str:

@@ -11,7 +11,10 @@ Folder layout::
     memorisation.csv      per generated model: nearest training model (aligned/plain weight
                           distance, embedding distance) and prediction agreement with it
     memorisation.md       the per-source means and the verdict
-    diversity.csv         per source: mean pairwise permutation-aligned weight distance
+    diversity.csv         per source: mean pairwise permutation-aligned weight distance (anchors:
+                          one checkpoint per anchor model)
+    novelty.png           zero-shot test accuracy against novelty (aligned distance to the nearest
+                          training model) for sampled, anchor+noise and anchor-average models
     command.txt           the command (or call) that made the report
 
 A zoo without task data (an imported public zoo: ``result.measured`` False) gets the
@@ -31,11 +34,11 @@ import pandas as pd
 
 from eo_tasks.config import ConfigError
 from hyperrep.sampling.baselines import average_baseline, noise_baseline
-from hyperrep.sampling.diversity import diversity_table
+from hyperrep.sampling.diversity import diversity_line, diversity_ratio, diversity_table
 from hyperrep.sampling.evaluate import Evaluator, random_init_weights
 from hyperrep.sampling.finetune import curve_summary, finetune_curves
-from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_verdict, summarise
-from hyperrep.sampling.plots import band_plot, markdown_table, zero_shot_histogram
+from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_line, novelty_verdict, summarise
+from hyperrep.sampling.plots import band_plot, markdown_table, novelty_plot, zero_shot_histogram
 from hyperrep.sampling.sample import SampleResult, run_arch
 
 
@@ -65,6 +68,7 @@ class SamplingReport:
     memorisation_summary: pd.DataFrame
     verdict: list[str]
     diversity: pd.DataFrame | None = None
+    glance: list[str] | None = None  # summary.md's first lines: diversity % of the anchors', novelty verdict
 
 
 def _zero_shot(result: SampleResult, evaluator: Evaluator, cfg: ReportConfig) -> tuple[pd.DataFrame, np.ndarray]:
@@ -159,9 +163,10 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
     zero_shot_histogram(zero_shot[zero_shot["source"] != "sampled (all draws)"], out / "zero_shot_hist.png")
 
     m = cfg.finetune_models
+    first = result.distinct_anchors[:m]  # distinct anchor models, not several checkpoints of one
     starts = {
         "sampled": (result.names[:m], result.weights[:m]),
-        "anchor": (result.anchors["name"].tolist()[:m], result.anchor_weights[:m]),
+        "anchor": (result.anchors["name"].to_numpy()[first].tolist(), result.anchor_weights[first]),
         "random init": ([f"init{i}" for i in range(len(random_w))][:m], random_w[:m]),
     }
     finetune = finetune_curves(starts, result.spec, ctx.data, ctx.recipe, cfg.finetune_epochs) if m else \
@@ -176,15 +181,20 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
     mem.to_csv(out / "memorisation.csv", index=False)
     mem_summary = summarise(mem)
     verdict = novelty_verdict(mem_summary)
+    novelty_plot(mem, out / "novelty.png")
+    glance = [diversity_line(diversity_ratio(diversity)), novelty_line(mem_summary)]
     mem_md = _memorisation_md(mem_summary, verdict, cfg)
     (out / "memorisation.md").write_text(mem_md)
-    (out / "summary.md").write_text(_summary_md(result, zero_shot, ft_summary, mem_md, cfg, diversity))
+    (out / "summary.md").write_text(_summary_md(result, zero_shot, ft_summary, mem_md, cfg, diversity, glance))
     (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
-    return SamplingReport(out, zero_shot, finetune, mem, mem_summary, verdict, diversity)
+    return SamplingReport(out, zero_shot, finetune, mem, mem_summary, verdict, diversity, glance)
 
 
 def _diversity(result: SampleResult, cfg: ReportConfig) -> pd.DataFrame:
-    return diversity_table({"sampled": result.weights, "anchor": result.anchor_weights}, result.context.layout,
+    # one checkpoint per anchor model: a model's own late checkpoints are close to each other and
+    # would make the anchors look less diverse than the models they are
+    anchors = result.anchor_weights[result.distinct_anchors]
+    return diversity_table({"sampled": result.weights, "anchor": anchors}, result.context.layout,
                            cfg.diversity_models, cfg.seed)
 
 
@@ -202,10 +212,12 @@ def _weight_space_report(result: SampleResult, out: Path, cfg: ReportConfig, div
     ]
     mem_md = _memorisation_md(mem_summary, verdict[1:], cfg, measured=False)
     (out / "memorisation.md").write_text(mem_md)
-    (out / "summary.md").write_text(_summary_md(result, None, pd.DataFrame(), mem_md, cfg, diversity))
+    glance = [diversity_line(diversity_ratio(diversity)),
+              "Novelty against the copy-like baselines and the accuracy-novelty plot: not measured (no task data)."]
+    (out / "summary.md").write_text(_summary_md(result, None, pd.DataFrame(), mem_md, cfg, diversity, glance))
     (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     empty = pd.DataFrame(columns=["source", "model", "val_acc", "test_acc", "test_loss"])
-    return SamplingReport(out, empty, empty.iloc[:0], mem, mem_summary, verdict, diversity)
+    return SamplingReport(out, empty, empty.iloc[:0], mem, mem_summary, verdict, diversity, glance)
 
 
 def _memorisation_md(summary: pd.DataFrame, verdict: list[str], cfg: ReportConfig, measured: bool = True) -> str:
@@ -263,7 +275,7 @@ def _arch_lines(result: SampleResult) -> list[str]:
 
 
 def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.DataFrame, mem_md: str,
-                cfg: ReportConfig, diversity: pd.DataFrame) -> str:
+                cfg: ReportConfig, diversity: pd.DataFrame, glance: list[str]) -> str:
     """``zero_shot`` None: the zoo has no task data, nothing was measured on it."""
     c = result.config
     by = {"val_acc": "validation accuracy", "train_acc": "training accuracy"}.get(result.anchors_by,
@@ -285,13 +297,21 @@ def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.Dat
         f"- zoo: `{result.context.path}`, hyperrep run: `{result.run_dir}`",
         f"- method `{c.method}` ({c.sampler}), seed {c.seed}; drew {result.n_drawn}, kept {len(result.names)}"
         + kept,
-        f"- anchors: {len(result.anchors)} training-split models, best late checkpoint (last {c.late:.0%} of "
-        f"epochs) by the {by} the zoo records: " + ", ".join(
+        f"- anchors: {len(result.distinct_anchors)} training-split models, "
+        + (f"their last {c.anchor_checkpoints} checkpoints each ({len(result.anchors)} anchors) in the late window "
+           f"(last {c.late:.0%} of epochs), ranked" if c.anchor_checkpoints > 1 else
+           f"best late checkpoint (last {c.late:.0%} of epochs)")
+        + f" by the {by} the zoo records: " + ", ".join(
             f"{n}@{e} ({a:.3f})" for n, e, a in zip(result.anchors["name"], result.anchors["epoch"],
                                                    result.anchors["score"])),
         "- the model family has no batch normalisation: decoded weights are complete models, "
         "no statistics were re-estimated",
         "",
+        "## At a glance",
+        "",
+        *[f"- {line}" for line in glance],
+        "",
+        *(["![accuracy against novelty](novelty.png)", ""] if zero_shot is not None else []),
     ]
     if zero_shot is not None:
         zs = zero_shot.groupby("source", sort=False)["test_acc"].agg(["count", "mean", "std", "min", "max"])

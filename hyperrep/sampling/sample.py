@@ -81,6 +81,12 @@ class SampleResult:
     def n_drawn(self) -> int:
         return len(self.drawn)
 
+    @property
+    def distinct_anchors(self) -> np.ndarray:
+        """Row indices of ``anchors`` with one row per anchor model (its first: with several
+        checkpoints per model, its latest), for figures that compare models, not checkpoints."""
+        return np.flatnonzero(~self.anchors["model"].duplicated().to_numpy())
+
 
 def load_run_and_context(zoo_path: str | Path, run_dir: str | Path, data_root: str | Path | None = None,
                          require_data: bool = True, arch: int | str | None = None):
