@@ -23,5 +23,7 @@ _EXPORTS = {
     "train_hyperrep": "hyperrep.train",
     "embed_zoo": "hyperrep.embed",
     "load_embeddings": "hyperrep.embed",
+    "Ablation": "hyperrep.ablation",
+    "run_ablation": "hyperrep.ablation",
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

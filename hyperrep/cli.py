@@ -78,6 +78,15 @@ def run_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_ablate(args: argparse.Namespace) -> int:
+    from hyperrep.ablation import Ablation, run_ablation
+
+    ablation = Ablation.load(args.config)
+    run_ablation(ablation, args.zoo, args.out, progress=None if args.quiet else _progress)
+    print(f"{args.out}/ablation.md: {len(ablation.variants)} variants")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     rep = sub.add_parser("hyperrep", help="train hyper-representations of a zoo and embed its models")
     rsub = rep.add_subparsers(dest="hyperrep_command", metavar="ACTION", required=True)
@@ -92,6 +101,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--batch-size", type=int, default=256)
     embed.add_argument("--quiet", action="store_true")
     embed.set_defaults(func=run_embed)
+    abl = rsub.add_parser("ablate", help="train variants of a run config and compare their embeddings' readouts "
+                                         "on validation models only (see configs/ablation/)")
+    abl.add_argument("--config", required=True, help="ablation TOML: base config, [common], [variants.<name>]")
+    abl.add_argument("--zoo", required=True, help="zoo HDF5 file (a fixed one: see `hyperzoo zoo snapshot`)")
+    abl.add_argument("--out", required=True, help="folder for the variants' runs and the tables (resumable)")
+    abl.add_argument("--quiet", action="store_true")
+    abl.set_defaults(func=run_ablate)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,81 @@
+"""`hyperzoo hyperrep ablate`: variants of a run config trained on a real tiny zoo and compared
+on validation models only; the zoo's test models never enter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from downstream_zoo import HYPERREP_CONFIG, tiny_zoo_and_run
+from eo_tasks.config import ConfigError
+from hyperrep.ablation import Ablation, validation_halves
+from hyperzoo.cli import main
+
+ABLATION = """
+base = "{base}"
+properties = ["test_acc", "epoch"]
+features = ["pool(emb)", "pool(emb)+s(W)"]
+predictors = ["ridge"]
+resamples = 50
+threads = 1
+
+[common.train]
+epochs = 2
+threads = 1
+device = "cpu"
+
+[variants.base]
+
+[variants.narrow]
+model = {{lat_dim = 4}}
+"""
+
+
+def test_validation_halves_drop_test_models_and_split_validation_by_model() -> None:
+    rows = pd.DataFrame({"model": [0, 0, 1, 2, 3, 4, 5, 5, 6],
+                         "split": ["train", "train", "train", "val", "val", "val", "val", "val", "test"]})
+    out = validation_halves(rows, seed=0)
+    assert 6 not in set(out["model"])  # the test model is gone
+    assert set(out.loc[out["split"] == "train", "model"]) == {0, 1}
+    tune, score = set(out.loc[out["split"] == "val", "model"]), set(out.loc[out["split"] == "test", "model"])
+    assert len(score) == 2 and tune | score == {2, 3, 4, 5} and not tune & score
+    assert out.groupby("model")["split"].nunique().eq(1).all()  # a model's checkpoints stay together
+    assert validation_halves(rows, seed=0).equals(out)
+
+
+def test_ablate_trains_each_variant_and_scores_on_validation_models(tmp_path: Path,
+                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    zoo, _ = tiny_zoo_and_run(tmp_path_factory)
+    config = tmp_path / "ablation.toml"
+    config.write_text(ABLATION.format(base=HYPERREP_CONFIG))
+    out = tmp_path / "out"
+    assert main(["hyperrep", "ablate", "--config", str(config), "--zoo", str(zoo), "--out", str(out), "--quiet"]) == 0
+    rows = pd.read_csv(out / "ablation.csv")
+    assert set(rows["variant"]) == {"base", "narrow", "weights only"}
+    assert set(rows.loc[rows["variant"] == "weights only", "feature_set"]) == {"s(W)", "W"}
+    assert set(rows.loc[rows["variant"] == "base", "feature_set"]) == {"pool(emb)", "pool(emb)+s(W)"}
+    from zoo import Zoo
+
+    with Zoo.open(zoo) as z:
+        n_val = len(z.select().splits["val"])
+    assert rows["n_test_models"].eq(n_val // 2).all()  # scored on half of the validation models
+    for name, lat in (("base", 16), ("narrow", 4)):
+        assert f"lat_dim = {lat}" in (out / name / "run" / "config.toml").read_text()
+    md = (out / "ablation.md").read_text()
+    assert "| narrow | model.lat_dim = 4 | 2 |" in md and "| s(W)·ridge |" in md
+    # rerunning keeps what is done: the scores are read back, not refitted
+    before = (out / "narrow" / "scores.csv").stat().st_mtime_ns
+    assert main(["hyperrep", "ablate", "--config", str(config), "--zoo", str(zoo), "--out", str(out), "--quiet"]) == 0
+    assert (out / "narrow" / "scores.csv").stat().st_mtime_ns == before
+
+
+def test_unknown_key_in_a_variant_is_one_config_error(tmp_path: Path) -> None:
+    config = tmp_path / "ablation.toml"
+    config.write_text(ABLATION.format(base=HYPERREP_CONFIG) + "\n[variants.bad]\nmodel = {lat_dimm = 3}\n")
+    with pytest.raises(ConfigError, match=r"variants\.bad.*lat_dimm"):
+        Ablation.load(config)
+    config.write_text(f'base = "{HYPERREP_CONFIG}"\n')
+    with pytest.raises(ConfigError, match=r"\[variants\] is empty"):
+        Ablation.load(config)
