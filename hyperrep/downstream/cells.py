@@ -25,6 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from eo_tasks.data.splits import SPLITS
 from hyperrep.downstream.bootstrap import intervals
+from hyperrep.downstream.names import PRIMARY_METRIC
 from hyperrep.downstream.predictors import PropertyPredictor, score
 from hyperrep.downstream.properties import Property
 from hyperrep.downstream.spaces import Prepared
@@ -71,10 +72,15 @@ def fit_group(cells: Sequence[Cell], x: np.ndarray, *, models: np.ndarray, epoch
             x_train, y[t.masks["train"]], x_val, y[t.masks["val"]], prep=prep)
         prepared[key] = (model.prepared_, prepared[key][1])
         pred = model.predict(x_test)
+        # the validation models' score at the chosen settings: what picks a feature set and
+        # predictor for a table without looking at the test models
+        val_score = np.nan
+        if t.masks["val"].any():
+            val_score = score(t.prop.kind, y[t.masks["val"]], model.predict(x_val))[PRIMARY_METRIC[t.prop.kind]]
         record, pred_rows = scored_cell(
             t, fs, method, pred, models=models, epochs=epochs, seed=seed, resamples=resamples, start=start,
             selected_on_val=model.selected_on_val_, n_features=int(x.shape[1]), chosen=model.chosen,
-            reduced_to=np.nan if model.selected_ is None else len(model.selected_))
+            reduced_to=np.nan if model.selected_ is None else len(model.selected_), val_score=val_score)
         yield i, record, pred_rows
 
 

@@ -31,7 +31,7 @@ from eo_tasks.models.layout import Layout
 from hyperrep.downstream.bootstrap import RESAMPLES
 from hyperrep.downstream.cells import Target, quiet, run_groups
 from hyperrep.downstream.features import FEATURE_SETS, WeightStats, feature_matrix
-from hyperrep.downstream.names import SUPERVISED, SUPERVISED_SET
+from hyperrep.downstream.names import PRIMARY_METRIC, SUPERVISED, SUPERVISED_SET
 from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS, PREDICTORS
 from hyperrep.downstream.properties import Property, select_properties
 from hyperrep.downstream.roles import RoleStats
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from hyperrep.run import HyperRep
 
 METRICS = (*NUMBER_METRICS, *CLASS_METRICS)
-PRIMARY_METRIC = {"number": "r2", "class": "balanced_accuracy"}
 INTERVAL_COLUMNS = tuple(f"{m}_{end}" for m in METRICS for end in ("lo", "hi"))
 # Feature sets with no meaning across architectures: their width and columns differ per architecture
 # (padding would line up unrelated weights), so a zoo of several architectures skips them.
@@ -55,7 +54,7 @@ MIXED_NA = {
 RESULT_COLUMNS = (
     "feature_set", "predictor", "property", "kind", "scale", *METRICS, *INTERVAL_COLUMNS,
     "n_train", "n_val", "n_test", "n_test_models", "n_classes", "n_features", "reduced_to", "chosen",
-    "seconds", "note", "split_id",
+    "val_score", "seconds", "note", "split_id",
 )
 
 

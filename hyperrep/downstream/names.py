@@ -8,3 +8,5 @@ PREDICTORS = ("ridge", "gbt")
 # default (naming either name asks for it); it is not a self-supervised embedding.
 SUPERVISED_SET = "encoder"
 SUPERVISED = "supervised"
+# the metric that ranks predictors of a property, by its kind
+PRIMARY_METRIC = {"number": "r2", "class": "balanced_accuracy"}

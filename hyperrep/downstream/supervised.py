@@ -284,5 +284,5 @@ def fit_supervised(cells: Sequence[Cell], rep: HyperRep, weights: np.ndarray, ar
         record, pred_rows = scored_cell(
             t, fs, method, fitted.pred, models=models, epochs=epochs, seed=seed, resamples=resamples, start=start,
             selected_on_val=fitted.selected_on_val, n_features=int(weights.shape[1]), chosen=fitted.chosen,
-            reduced_to=np.nan)
+            reduced_to=np.nan, val_score=fitted.val_score)
         yield i, record, pred_rows
