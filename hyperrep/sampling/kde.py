@@ -176,8 +176,10 @@ def _kde_pca(z: np.ndarray, n: int, rng: np.random.Generator,
     residual: a draw is that anchor moved only along the ``k`` directions in which the anchors
     differ most; "drop" sets ``r = 0``, i.e. samples the ``k``-dim reconstruction, which
     smooths away whatever the anchors do outside the subspace. Measured on the SYNTHETIC
-    comparison zoo (docs/sampling.md) the kept draws were better with the residual kept; with
-    ``k = q - 1`` (the default for up to 17 anchors) the residual is zero and the two agree.
+    comparison zoo (docs/sampling.md; 27 anchors, k = 4, best 10 of 40 draws) keeping it gave a
+    median zero-shot test accuracy of 0.283 / 0.244 (two seeds) against 0.200 / 0.189 dropped,
+    so it is the default; with ``k = q - 1`` (the default for up to 17 anchors) the residual is
+    zero and the two agree.
     """
     q, d = z.shape
     k = pca_components(q, d, config.pca_components)

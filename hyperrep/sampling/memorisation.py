@@ -133,8 +133,8 @@ def novelty_line(summary: pd.DataFrame, sampled: str = "sampled", match_tol: flo
     if sampled not in by.index or len(bases) < 2:
         return "Novelty against the copy-like baselines: not measured (no baselines)."
     s = by.loc[sampled]
-    novel = [bool(s["dist_weight_aligned"] > by.loc[b, "dist_weight_aligned"] and s["agreement"] < by.loc[b, "agreement"])
-             for b in bases]
+    novel = [bool(s["dist_weight_aligned"] > by.loc[b, "dist_weight_aligned"]
+                  and s["agreement"] < by.loc[b, "agreement"]) for b in bases]
     matched = [bool(abs(s["test_acc"] - by.loc[b, "test_acc"]) <= match_tol) for b in bases]
     answer = "yes" if all(novel) else ("no" if not any(novel) else "partly")
     names = ", ".join(f"`{b}` {'more novel' if n else 'not more novel'}"
