@@ -195,7 +195,26 @@ def test_oneshot_plan_is_prune_and_finetune() -> None:
 @pytest.mark.parametrize("kwargs, word", [
     ({"schedule": "cubic"}, "schedule"), ({"scope": "neuron"}, "scope"), ({"steps": 0}, "steps"),
     ({"step_epochs": -1}, "step_epochs"), ({"finetune_epochs": -1}, "finetune_epochs"), ({"protect": 1.5}, "protect"),
+    ({"keep": "best-test"}, "keep"), ({"lr_scale": 0.0}, "lr_scale"),
 ])
 def test_bad_prune_options_are_a_config_error(kwargs, word) -> None:
     with pytest.raises(ConfigError, match=word):
         PruneConfig(**kwargs)
+
+
+def test_best_val_keeps_the_best_validation_epoch_and_the_mask() -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    data = _task_data()
+    cfg = TrainConfig(epochs=5, batch_size=16, lr=3e-2, seed=0)
+    flat = flat_weights(build_model(spec, seed=0))
+    plan = PruneConfig(finetune_epochs=4, keep="best-val", lr_scale=0.5)
+    out, metrics = sparsify_model(spec, data, cfg, flat, 0.7, plan)
+    last, last_metrics = sparsify_model(spec, data, cfg, flat, 0.7, dataclasses.replace(plan, keep="last"))
+    widx = _weight_index(layout)
+    assert int((out[widx] == 0).sum()) == round(0.7 * widx.size)
+    assert 0 <= metrics["kept_epoch"] <= 4 and last_metrics["kept_epoch"] == 4
+    assert metrics["val_acc"] >= last_metrics["val_acc"]
+    assert metrics["finetune_epochs"] == 4
+    again, _ = sparsify_model(spec, data, cfg, flat, 0.7, plan)
+    assert np.array_equal(out, again)

@@ -124,3 +124,17 @@ def test_twin_verdict_says_plainly_whether_the_embedding_is_level() -> None:
     lines = twin_verdict(table)
     assert "NOT level" in lines[0] and "0.550 against 0.960" in lines[0]
     assert "at least level" in lines[1] and "adds to" in lines[1]
+
+
+def test_drop_against_the_original_accuracy() -> None:
+    import pandas as pd
+
+    # the fine-tune lowers the dense reference by 2 points: relative to it nothing drops until 0.9,
+    # relative to the models as given the margin is gone at ratio 0 already
+    curves = pd.DataFrame({"model": "a", "source": "x", "ratio": [0, 0.5, 0.9], "scope": "global",
+                           "test_acc": [0.78, 0.78, 0.70], "pruned_test_acc": [0.81, 0.6, 0.2]})
+    row = drop_table(curves).iloc[0]
+    assert row["original_acc"] == pytest.approx(0.81)
+    assert row["drop_sparsity"] == pytest.approx(0.5 + 0.4 * 0.02 / 0.08)
+    assert row["drop_vs_original"] == 0.0
+    assert drop_point([0, 0.5, 0.9], [0.80, 0.80, 0.70], reference=0.81) == pytest.approx(0.5 + 0.4 * 0.01 / 0.1)

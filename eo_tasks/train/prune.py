@@ -43,6 +43,7 @@ from eo_tasks.train.config import TrainConfig
 
 SCOPES = ("global", "layer")
 SCHEDULES = ("oneshot", "gradual")
+KEEPS = ("last", "best-val")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class PruneConfig:
     step_epochs: int = 1  # gradual: masked fine-tune epochs after each step but the last
     finetune_epochs: int = 1  # masked fine-tune epochs at the final ratio
     protect: float = 1.0  # most a protected layer (input convs, output layer) may lose; 1: no cap
+    keep: str = "last"  # the twin is the final fine-tune's last epoch, or its best by validation accuracy
+    lr_scale: float = 1.0  # fine-tune at this multiple of the recipe's learning rate
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -66,6 +69,10 @@ class PruneConfig:
                               f"step_epochs {self.step_epochs}, finetune_epochs {self.finetune_epochs}")
         if not 0.0 <= self.protect <= 1.0:
             raise ConfigError(f"protect must be in [0, 1], got {self.protect}")
+        if self.keep not in KEEPS:
+            raise ConfigError(f"keep must be one of {KEEPS}, got {self.keep!r}")
+        if not (math.isfinite(self.lr_scale) and self.lr_scale > 0):
+            raise ConfigError(f"lr_scale must be a positive number, got {self.lr_scale}")
 
     @property
     def total_epochs(self) -> int:
@@ -75,10 +82,14 @@ class PruneConfig:
 
     def describe(self) -> str:
         cap = f", protected layers lose at most {self.protect:g}" if self.protect < 1 else ""
+        tail = (f" at {self.lr_scale:g} x the recipe's lr" if self.lr_scale != 1 else "") + (
+            "; the twin is the final fine-tune's epoch with the best validation accuracy" if self.keep == "best-val"
+            else "")
         if self.schedule == "gradual":
             return (f"gradual magnitude pruning ({self.scope}{cap}): {self.steps} cubic steps, {self.step_epochs} masked "
-                    f"epoch(s) after each but the last, then {self.finetune_epochs} at the final ratio")
-        return f"one-shot magnitude pruning ({self.scope}{cap}), then {self.finetune_epochs} masked fine-tune epoch(s)"
+                    f"epoch(s) after each but the last, then {self.finetune_epochs} at the final ratio{tail}")
+        return (f"one-shot magnitude pruning ({self.scope}{cap}), then {self.finetune_epochs} masked fine-tune "
+                f"epoch(s){tail}")
 
 
 def cubic_ratios(target: float, steps: int) -> list[float]:
@@ -213,7 +224,10 @@ def sparsify_model(
     """One sparsified twin of ``flat`` made as ``prune`` says; returns its weights and metrics
     as :func:`prune_and_finetune` does, ``pruned_*`` being the model just after the last
     pruning step (for ``oneshot``: the pruned dense model), plus ``finetune_epochs`` (all
-    masked epochs) and ``wall_s``. Step ``t`` trains with seed ``cfg.seed + t``."""
+    masked epochs), ``kept_epoch`` (the final fine-tune's epoch the twin is) and ``wall_s``.
+    Step ``t`` trains with seed ``cfg.seed + t``. ``keep="best-val"`` picks the final
+    fine-tune's epoch (0 = just pruned) with the highest ``val_acc``, the earliest on ties:
+    validation only, the test split never takes part."""
     from eo_tasks.models.family import layout_for
     from eo_tasks.train.loop import train_model
 
@@ -221,20 +235,31 @@ def sparsify_model(
     layout = layout_for(spec)
     ratios = cubic_ratios(float(ratio), prune.steps) if prune.schedule == "gradual" else [float(ratio)]
     current = np.asarray(flat, dtype=np.float32)
+    best: list = []  # [val_acc, epoch, weights, metrics] of the best final-fine-tune epoch so far
+
+    def keep_best(epoch: int, weights: np.ndarray, metrics: dict[str, float]) -> None:
+        score = metrics.get("val_acc", np.nan)
+        if not best or (np.isfinite(score) and not score <= best[0]):
+            best[:] = [score, epoch, weights.copy(), dict(metrics)]
+
     for t, step_ratio in enumerate(ratios):
         last = t == len(ratios) - 1
         # pruned weights are zero, so each step's mask keeps them pruned: the masks only grow
         mask = magnitude_mask(current, layout, step_ratio, prune.scope, prune.protect)
         epochs = prune.finetune_epochs if last else prune.step_epochs
-        step_cfg = dataclasses.replace(cfg, epochs=epochs, seed=cfg.seed + t)
-        result = train_model(spec, data, step_cfg, init_weights=current * mask, mask=mask)
+        step_cfg = dataclasses.replace(cfg, epochs=epochs, seed=cfg.seed + t, lr=cfg.lr * prune.lr_scale)
+        callback = keep_best if last and prune.keep == "best-val" else None
+        result = train_model(spec, data, step_cfg, callback=callback, init_weights=current * mask, mask=mask)
         current = result.model.layout.flatten(result.model.state_dict())
     metrics = dict(result.final)
+    if best:
+        current, metrics = best[2], best[3]
     for key, value in result.history[0].items():
         if key.endswith(("_acc", "_loss")):
             metrics[f"pruned_{key}"] = value
     metrics["ratio"] = float(ratio)
     metrics["sparsity"] = sparsity(current, layout)
     metrics["finetune_epochs"] = float(prune.total_epochs)
+    metrics["kept_epoch"] = float(metrics["epoch"])
     metrics["wall_s"] = time.perf_counter() - start
     return current, metrics

@@ -60,7 +60,8 @@ def check_sparsify_options(args: argparse.Namespace) -> None:
     _check_sampling(args)
     check_options(args, {"robust_shift": Interval(), "max_models": NON_NEGATIVE_INT,
                          "drop": Interval(0, 1, closed="neither"), "steps": POSITIVE_INT,
-                         "step_epochs": NON_NEGATIVE_INT, "protect": Interval(0, 1)})
+                         "step_epochs": NON_NEGATIVE_INT, "protect": Interval(0, 1),
+                         "finetune_subset": NON_NEGATIVE_INT, "lr_scale": Interval(0, None, closed="neither")})
     try:
         parse_ratios(args.ratios)
     except ConfigError:
@@ -112,6 +113,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
     cfg = CurveConfig(
         ratios=parse_ratios(args.ratios), scope=args.scope, finetune_epochs=args.finetune_epochs,
         schedule=args.schedule, steps=args.steps, step_epochs=args.step_epochs, protect=args.protect,
+        finetune_subset=args.finetune_subset, keep=args.keep, lr_scale=args.lr_scale,
         anchors=args.anchors, method=args.method, n=args.n, select=args.select, seed=args.seed,
         robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
     )
@@ -190,6 +192,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protect", type=float, default=1.0,
                    help="most fraction of weights the input convs and the output layer may lose; what they keep "
                         "goes from the other layers (default 1: no cap)")
+    p.add_argument("--finetune-subset", type=int, default=0,
+                   help="fine-tune on a seeded subset of this many training images, the same for every model "
+                        "(default 0: the whole train split)")
+    p.add_argument("--keep", default="last", choices=("last", "best-val"),
+                   help="the twin: the final fine-tune's last epoch, or its epoch with the best validation accuracy "
+                        "(default last)")
+    p.add_argument("--lr-scale", type=float, default=1.0,
+                   help="fine-tune at this multiple of the zoo recipe's learning rate (default 1)")
     p.add_argument("--anchors", type=float, default=0.3, help="top-Q training models (count, or fraction below 1)")
     p.add_argument("--method", default="kde", choices=from_methods, help="sampling method (with --run)")
     p.add_argument("--n", type=int, default=10, help="embeddings drawn per sampled source (with --run)")

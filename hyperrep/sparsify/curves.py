@@ -77,9 +77,11 @@ def mean_curves(curves: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     return g.agg(["mean", "std", "count"]).reset_index()
 
 
-def drop_point(ratios: Sequence[float], accs: Sequence[float], drop: float = 0.02) -> float | None:
-    """The sparsity at which ``accs`` first falls ``drop`` below its value at the lowest ratio,
-    linearly interpolated between the two ratios around the crossing; None if it never does."""
+def drop_point(ratios: Sequence[float], accs: Sequence[float], drop: float = 0.02,
+               reference: float | None = None) -> float | None:
+    """The sparsity at which ``accs`` first falls ``drop`` below its value at the lowest ratio
+    (or below ``reference``), linearly interpolated between the two ratios around the
+    crossing; None if it never does."""
     r = np.asarray(ratios, dtype=float)
     a = np.asarray(accs, dtype=float)
     order = np.argsort(r)
@@ -88,7 +90,9 @@ def drop_point(ratios: Sequence[float], accs: Sequence[float], drop: float = 0.0
     r, a = r[ok], a[ok]
     if len(r) < 2:
         return None
-    level = a[0] - drop
+    level = (a[0] if reference is None else float(reference)) - drop
+    if a[0] < level:
+        return float(r[0])
     for k in range(1, len(r)):
         if a[k] < level:
             # a[k-1] >= level > a[k]: the crossing lies between r[k-1] and r[k]
@@ -100,7 +104,12 @@ def drop_point(ratios: Sequence[float], accs: Sequence[float], drop: float = 0.0
 def drop_table(curves: pd.DataFrame, drop: float = 0.02) -> pd.DataFrame:
     """Per source: dense test accuracy, test accuracy at the highest ratio, the drop sparsity
     of the mean test curve and (where the curves have ``val_acc``) of the mean validation
-    curve, the one to choose pruning options on; ``twin_wall_s``: mean seconds per twin."""
+    curve, the one to choose pruning options on; ``twin_wall_s``: mean seconds per twin.
+
+    ``original_acc`` is the mean test accuracy of the models as given (ratio 0 before any
+    fine-tune), and ``drop_vs_original`` the sparsity where the mean test curve falls
+    ``drop`` below it: a fine-tune that moves the dense reference itself, down or up, shows
+    here and not in ``drop_sparsity``."""
     rows = []
     val = mean_curves(curves, "val_acc") if "val_acc" in curves and curves["val_acc"].notna().any() else None
     for source, m in mean_curves(curves).groupby("source", sort=False):
@@ -116,6 +125,10 @@ def drop_table(curves: pd.DataFrame, drop: float = 0.02) -> pd.DataFrame:
         if val is not None:
             v = val[val["source"] == source]
             row["val_drop_sparsity"] = drop_point(v["ratio"], v["mean"], drop)
+        dense0 = curves[(curves["source"] == source) & (curves["ratio"] == m["ratio"].min())]
+        if "pruned_test_acc" in curves and dense0["pruned_test_acc"].notna().any():
+            row["original_acc"] = float(dense0["pruned_test_acc"].mean())
+            row["drop_vs_original"] = drop_point(m["ratio"], m["mean"], drop, reference=row["original_acc"])
         if "wall_s" in curves:
             row["twin_wall_s"] = float(curves.loc[curves["source"] == source, "wall_s"].mean())
         row["note"] = "" if point is not None else f"never drops by {drop:.2f} up to ratio {m['ratio'].max():g}"

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from eo_tasks.config import ConfigError, from_dict
+from eo_tasks.data.types import TaskData
 from eo_tasks.train.config import TrainConfig
 from eo_tasks.train.prune import PruneConfig
 from hyperrep.sampling.archs import arch_modes, resolve_arch
@@ -52,6 +53,9 @@ class CurveConfig:
     steps: int = 3  # gradual: cubic pruning steps
     step_epochs: int = 1  # gradual: masked epochs after each step but the last
     protect: float = 1.0  # most a protected layer (input convs, output layer) may lose
+    finetune_subset: int = 0  # fine-tune on a seeded subset of this many training images; 0: all
+    keep: str = "last"  # PruneConfig.keep: last | best-val
+    lr_scale: float = 1.0  # fine-tune at this multiple of the zoo recipe's lr
     anchors: float = 0.3  # top-Q training models (count >= 1, or fraction < 1)
     method: str = "kde"  # sampling method for sampled / robust-sampled
     n: int = 10
@@ -67,14 +71,15 @@ class CurveConfig:
             raise ConfigError(f"scope must be 'global' or 'layer', got {self.scope!r}")
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.finetune_epochs < 0 or self.max_models < 0 or not 0 < self.drop < 1:
-            raise ConfigError("finetune_epochs and max_models must be >= 0, drop in (0, 1)")
+        if self.finetune_epochs < 0 or self.max_models < 0 or self.finetune_subset < 0 or not 0 < self.drop < 1:
+            raise ConfigError("finetune_epochs, finetune_subset and max_models must be >= 0, drop in (0, 1)")
         self.prune  # noqa: B018 -- its own checks (schedule, steps, protect) as a ConfigError now
 
     @property
     def prune(self) -> PruneConfig:
         return PruneConfig(scope=self.scope, schedule=self.schedule, steps=self.steps, step_epochs=self.step_epochs,
-                           finetune_epochs=self.finetune_epochs, protect=self.protect)
+                           finetune_epochs=self.finetune_epochs, protect=self.protect, keep=self.keep,
+                           lr_scale=self.lr_scale)
 
 
 @dataclass
@@ -107,6 +112,14 @@ def _sampled_zoo(path: Path, ctx: ZooContext) -> tuple[list[str], np.ndarray, ob
         return names, weights, zoo.spec(int(done[0]))
 
 
+def finetune_data(data: TaskData, cfg: CurveConfig) -> TaskData:
+    """The task data the twins are fine-tuned on: the train split, or with ``finetune_subset``
+    one seeded subset of it (the same images for every model, so that sources compare)."""
+    if not cfg.finetune_subset or cfg.finetune_subset >= len(data.splits["train"]):
+        return data
+    return TaskData(data.info, {**data.splits, "train": data.splits["train"].sample(cfg.finetune_subset, cfg.seed)})
+
+
 def _twin_accuracy(ctx: ZooContext, models: np.ndarray, cfg: CurveConfig) -> tuple[np.ndarray, np.ndarray, str]:
     """[N, R] twin test accuracy of ``models``, the ratios, and where they came from: the
     zoo's stored twins when it has them, else made here at ``cfg``'s ratios and scope."""
@@ -124,11 +137,12 @@ def _twin_accuracy(ctx: ZooContext, models: np.ndarray, cfg: CurveConfig) -> tup
 
     ratios = np.array([r for r in parse_ratios(cfg.ratios) if r > 0])
     out = np.full((len(models), len(ratios)), np.nan)
+    data = finetune_data(ctx.data, cfg)
     for i, m in enumerate(models):
         recipe = from_dict(TrainConfig, json.loads(ctx.table.loc[int(m), "train_config"]))
         flat = ctx.weights(int(m))
         for r, ratio in enumerate(ratios):
-            _, metrics = sparsify_model(ctx.specs[int(m)], ctx.data, recipe, flat, float(ratio), cfg.prune)
+            _, metrics = sparsify_model(ctx.specs[int(m)], data, recipe, flat, float(ratio), cfg.prune)
             out[i, r] = metrics["test_acc"]
     return out, ratios, f"made here ({cfg.prune.describe()})"
 
@@ -221,7 +235,7 @@ def sparsity_curves(
         anchor_table = pd.concat([anchor_table, robust.assign(role=f"robust (twin test_acc at ratio {hardest:g})")])
     anchor_table.to_csv(out / "anchors.csv", index=False)
 
-    curves = prune_curves(models, spec, ctx.data, ctx.recipe, ratios, log=log, prune=cfg.prune)
+    curves = prune_curves(models, spec, finetune_data(ctx.data, cfg), ctx.recipe, ratios, log=log, prune=cfg.prune)
     curves.to_csv(out / "curves.csv", index=False)
     title = (f"{cfg.schedule} magnitude pruning ({cfg.scope}) + {cfg.prune.total_epochs} masked epoch(s)")
     band_plot(mean_curves(curves), "ratio", out / "curves.png", "sparsity (fraction of weights pruned)",
@@ -235,7 +249,7 @@ def sparsity_curves(
 def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.DataFrame | None,
              run_dir: object, sampled: object) -> str:
     shown = drops.copy()
-    for col in ("drop_sparsity", "val_drop_sparsity"):
+    for col in ("drop_sparsity", "val_drop_sparsity", "drop_vs_original"):
         if col in shown:
             shown[col] = [("never" if v is None or pd.isna(v) else f"{v:.3f}") for v in shown[col]]
     lines = [
@@ -246,7 +260,9 @@ def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.D
         + (f"; architecture {ctx.arch} (fusion mode `{ctx.mode}`): every model pruned here is one of it"
            if ctx.table["arch"].nunique() > 1 else ""),
         f"- {cfg.prune.describe()}; ratios {list(parse_ratios(cfg.ratios))} (0 = dense reference); "
-        f"{cfg.prune.total_epochs} masked epoch(s) in all per twin, on the zoo's train split with the zoo's recipe "
+        f"{cfg.prune.total_epochs} masked epoch(s) in all per twin, on the zoo's train split"
+        + (f" (a seeded subset of {cfg.finetune_subset} images)" if cfg.finetune_subset else "")
+        + " with the zoo's recipe "
         f"({ctx.recipe.optimizer}, lr {ctx.recipe.lr:g}); every ratio, 0 included, gets the same schedule",
         f"- sampling: `{cfg.method}`, n {cfg.n}, select {cfg.select}, seed {cfg.seed}, anchors {cfg.anchors:g}, "
         f"robust shift {cfg.robust_shift:g}",
@@ -255,8 +271,9 @@ def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.D
         "",
         "Linearly interpolated between the two ratios around the crossing; `never` = the mean curve stays "
         "within the margin up to the largest ratio. `drop_sparsity` reads the mean test curve, "
-        "`val_drop_sparsity` the mean validation curve (the one to choose pruning options on); `twin_wall_s`: "
-        "seconds per twin.",
+        "`val_drop_sparsity` the mean validation curve (the one to choose pruning options on); "
+        "`original_acc` is the models' test accuracy as given (no fine-tune) and `drop_vs_original` where the "
+        "mean test curve falls the margin below it; `twin_wall_s`: seconds per twin.",
         "",
         markdown_table(shown),
         "",
