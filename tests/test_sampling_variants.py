@@ -156,6 +156,8 @@ def test_report_has_novelty_plot_and_diversity_percentage(single, tmp_path) -> N
     result = sample_models(zoo, run, "kde-pca", n=4, anchors_q=2, select_k=2, seed=1, late=1.0, arch=0,
                            anchor_checkpoints=2)
     assert len(result.anchors) == 4 and len(result.distinct_anchors) == 2
+    names = {f"{n}@{e}" for n, e in zip(result.anchors["name"], result.anchors["epoch"])}
+    assert set(result.drawn["anchor"]) <= names  # which checkpoint each draw came from
     # draws are kept by validation accuracy only
     kept = result.drawn[result.drawn["kept"]]["val_acc"]
     assert kept.min() >= result.drawn[~result.drawn["kept"]]["val_acc"].max()

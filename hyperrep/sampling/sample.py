@@ -168,6 +168,8 @@ def draw_models(
     weights = np.asarray(rep.decode(emb, arch=a), dtype=np.float32)
     scores = _score(evaluator, weights, ("val", "test"))
     ids = anchors["name"].to_numpy()
+    if anchors["model"].duplicated().any():  # several checkpoints per anchor model: name which one
+        ids = np.array([f"{n}@{e}" for n, e in zip(ids, anchors["epoch"])])
     drawn = pd.DataFrame({
         "draw": np.arange(cfg.n),
         "anchor": [ids[o] if o >= 0 else "" for o in origin],
