@@ -270,7 +270,7 @@ def run_plan(plan: DemoPlan, keep_done: bool = False) -> Path:
 
 
 def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, zoo: str | None = None,
-                 max_workers: int = 0) -> DemoPlan:
+                 max_workers: int = 0, predict: tuple[str, ...] = ("--threads", "1"), rerun: str = "") -> DemoPlan:
     """The full pipeline on real EuroSAT RGB with the project's sized configs, which the caller
     names (scripts/eurosat_results.py: the checkout's configs/zoos/eurosat_rgb.toml and
     configs/hyperrep/eurosat.toml): the README's results table.
@@ -300,7 +300,7 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
                       "--finetune-epochs", "1", "--finetune-models", "2", "--overwrite"],
                      done_when=o("sample-neighbour/command.txt"), key="sample neighbour")
     steps += pipeline_steps(
-        out, str(Path(rep_config).resolve()), predict=["--threads", "1"],
+        out, str(Path(rep_config).resolve()), predict=list(predict),
         sample=["--n", "32", "--select", "16"],
         sparsify=["--ratios", "0.3,0.5,0.7,0.8,0.9", "--max-models", "8", "--n", "16", "--select", "8",
                   "--robust-shift", "0.5"],
@@ -308,7 +308,7 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
     )
     plan.steps = steps
     plan.title = "hyperzoo on real EuroSAT RGB"
-    plan.rerun = f"python scripts/eurosat_results.py --data {root} --out {out}" + (f" --zoo {zoo}" if zoo else "")
+    plan.rerun = rerun or f"python scripts/eurosat_results.py --data {root} --out {out.parent}"
     return plan
 
 

@@ -60,6 +60,42 @@ def predict_rows(report: Path) -> list[tuple[str, str]]:
     return rows
 
 
+# the rows issue 12's table compares: the best self-supervised embedding readout (chosen by
+# its validation score, never by the test models), the supervised row and the weight baselines
+EMBEDDING_SETS = ("emb", "pool(emb)", "emb+s(W)", "pool(emb)+s(W)")
+BASELINE_ROWS = (("encoder", "supervised"), ("s(W)", "ridge"), ("s(W)", "gbt"), ("W", "ridge"))
+
+
+def _ci(r: pd.Series, metric: str) -> str:
+    if not np.isfinite(r.get(metric, np.nan)):
+        return "n/a"
+    lo, hi = r.get(f"{metric}_lo", np.nan), r.get(f"{metric}_hi", np.nan)
+    return f"{r[metric]:.3f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(lo) else f"{r[metric]:.3f}"
+
+
+def property_table(report: Path, properties: tuple[str, ...] = ("test_acc", "epoch", "gap")) -> str:
+    """Per property: R² and Kendall τ with their 95% intervals over test models, for the best
+    embedding readout by validation score, the supervised row and the weight baselines."""
+    res = pd.read_csv(Path(report) / "results.csv")
+    n = int(res["n_test_models"].max())
+    lines = ["| property | predictor | R² [95% CI] | Kendall τ [95% CI] | val. score |", "|---|---|---|---|---|"]
+    for prop in properties:
+        mine = res[res["property"] == prop]
+        if mine.empty:
+            continue
+        emb = mine[mine["feature_set"].isin(EMBEDDING_SETS) & mine["val_score"].notna()]
+        picked = [("best embedding (by validation): ", emb.loc[emb["val_score"].idxmax()])] if len(emb) else []
+        for fs, pr in BASELINE_ROWS:
+            row = mine[(mine["feature_set"] == fs) & (mine["predictor"] == pr)]
+            if len(row):
+                picked.append(("", row.iloc[0]))
+        for label, r in picked:
+            val = f"{r['val_score']:.3f}" if np.isfinite(r.get("val_score", np.nan)) else "n/a"
+            lines.append(f"| {prop} | {label}{r['feature_set']}·{r['predictor']} | {_ci(r, 'r2')} | "
+                         f"{_ci(r, 'kendall_tau')} | {val} |")
+    return f"{n} test models; intervals: bootstrap over test models.\n\n" + "\n".join(lines) + "\n"
+
+
 def sample_rows(report: Path) -> list[tuple[str, str]]:
     found = re.search(r"method `(\w+)`", (report / "summary.md").read_text())
     method = found.group(1) if found else "?"

@@ -164,9 +164,32 @@ def test_eurosat_plan_reuses_a_zoo_and_names_its_rerun_command(tmp_path):
     assert (tmp_path / "out" / "zoo.h5").resolve() == zoo.resolve()
     commands = [s.argv[:2] for s in plan.steps]
     assert ["zoo", "generate"] not in commands and ["hyperrep", "train"] in commands
-    assert plan.rerun.endswith(f"--zoo {zoo}") and str(data) in plan.rerun
+    assert plan.rerun == f"python scripts/eurosat_results.py --data {data} --out {tmp_path}"
+    named = eurosat_plan(tmp_path / "out", str(data), zoo=str(zoo), rerun="python x.py --zoo-256 z", **EUROSAT)
+    assert named.rerun == "python x.py --zoo-256 z"
     fresh = eurosat_plan(tmp_path / "fresh", str(data), **EUROSAT)
     assert fresh.steps[0].argv[:2] == ["zoo", "generate"]
     assert f'root = "{data}"' in (tmp_path / "fresh" / "zoo.toml").read_text()
     with pytest.raises(FileNotFoundError, match="missing"):
         eurosat_plan(tmp_path / "x", str(tmp_path / "missing"), **EUROSAT)
+
+
+def test_property_table_picks_the_embedding_readout_by_validation_score(tmp_path):
+    import pandas as pd
+
+    from hyperzoo.results import property_table
+
+    rows = [  # pool(emb)+s(W) scores best on the test models, emb best on the validation models
+        ("emb", "ridge", 0.50, 0.80), ("pool(emb)+s(W)", "gbt", 0.90, 0.60), ("s(W)", "gbt", 0.85, 0.70),
+        ("s(W)", "ridge", 0.70, 0.65), ("W", "ridge", -0.2, 0.1), ("encoder", "supervised", 0.6, 0.75),
+    ]
+    pd.DataFrame([dict(feature_set=f, predictor=p, property="test_acc", r2=r2, r2_lo=r2 - 0.1, r2_hi=r2 + 0.1,
+                       kendall_tau=0.5, kendall_tau_lo=0.4, kendall_tau_hi=0.6, val_score=v, n_test_models=30)
+                  for f, p, r2, v in rows]).to_csv(tmp_path / "results.csv", index=False)
+    table = property_table(tmp_path, ("test_acc",))
+    assert table.startswith("30 test models")
+    assert "| test_acc | best embedding (by validation): emb·ridge | 0.500 [0.40, 0.60] | 0.500 [0.40, 0.60] | 0.800 |" \
+        in table
+    assert "pool(emb)+s(W)" not in table  # better on test, worse on validation: not picked
+    for label in ("encoder·supervised", "s(W)·ridge", "s(W)·gbt", "W·ridge"):
+        assert f"| test_acc | {label} |" in table
