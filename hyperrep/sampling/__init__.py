@@ -1,7 +1,9 @@
 """Sampling unseen models from a hyper-representation (issue 6).
 
 ``sample_models(zoo, run, method, n, anchors_q, select_k, seed)`` draws embeddings around
-top-Q anchors and decodes them into scored models; ``write_sampled_zoo`` stores them as a
+top-Q anchors (optionally several late checkpoints each) and decodes them into scored
+models; the samplers (``METHODS``: kde, kde-dim, kde-layer, kde-pca, neighbour, uniform)
+are compared in docs/sampling.md; ``write_sampled_zoo`` stores them as a
 zoo file of the standard format; ``sampling_report`` compares them with anchors and random
 inits (zero-shot, fine-tuning) and checks them for memorisation against copy-like
 baselines. ``align`` matches two models' neurons (weight matching); ``diversity_table``
