@@ -176,6 +176,9 @@ def test_gradual_schedule_is_exact_masked_and_seeded(scope: str) -> None:
         s = prunable_slices(layout)[i]
         assert int((out[s] == 0).sum()) <= math.floor(0.6 * (s.stop - s.start))
     assert np.isfinite(metrics["pruned_test_acc"]) and metrics["wall_s"] > 0
+    _, dense = sparsify_model(spec, data, cfg, flat, 0.0, plan)
+    untouched = sparsify_model(spec, data, cfg, flat, 0.0, PruneConfig(finetune_epochs=0))[1]
+    assert dense["start_test_acc"] == untouched["test_acc"]  # ratio 0's start is the model as given
     again, _ = sparsify_model(spec, data, cfg, flat, 0.8, plan)
     assert np.array_equal(out, again)
     other, _ = sparsify_model(spec, data, dataclasses.replace(cfg, seed=1), flat, 0.8, plan)

@@ -120,10 +120,11 @@ def test_twin_verdict_says_plainly_whether_the_embedding_is_level() -> None:
     from hyperrep.sparsify.twins import twin_verdict
 
     table = pd.DataFrame({"ratio": [0.5] * 3 + [0.9] * 3, "feature": ["embedding", "dense_acc", "embedding+dense_acc"] * 2,
-                          "r2": [0.55, 0.96, 0.97, 0.80, 0.79, 0.85]})
+                          "r2": [0.55, 0.96, 0.97, 0.80, 0.79, 0.85], "n_test": 20})
     lines = twin_verdict(table)
     assert "NOT level" in lines[0] and "0.550 against 0.960" in lines[0]
     assert "at least level" in lines[1] and "adds to" in lines[1]
+    assert "too few held-out models (2)" in twin_verdict(table.assign(n_test=2))[0]
 
 
 def test_drop_against_the_original_accuracy() -> None:

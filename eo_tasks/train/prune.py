@@ -224,7 +224,9 @@ def sparsify_model(
     """One sparsified twin of ``flat`` made as ``prune`` says; returns its weights and metrics
     as :func:`prune_and_finetune` does, ``pruned_*`` being the model just after the last
     pruning step (for ``oneshot``: the pruned dense model), plus ``finetune_epochs`` (all
-    masked epochs), ``kept_epoch`` (the final fine-tune's epoch the twin is) and ``wall_s``.
+    masked epochs), ``kept_epoch`` (the final fine-tune's epoch the twin is), ``wall_s``, and
+    ``start_<split>_acc``: the model after the first pruning step, before any fine-tune (at
+    ratio 0 the model as given, for either schedule).
     Step ``t`` trains with seed ``cfg.seed + t``. ``keep="best-val"`` picks the final
     fine-tune's epoch (0 = just pruned) with the highest ``val_acc``, the earliest on ties:
     validation only, the test split never takes part."""
@@ -242,6 +244,7 @@ def sparsify_model(
         if not best or (np.isfinite(score) and not score <= best[0]):
             best[:] = [score, epoch, weights.copy(), dict(metrics)]
 
+    first: dict[str, float] = {}
     for t, step_ratio in enumerate(ratios):
         last = t == len(ratios) - 1
         # pruned weights are zero, so each step's mask keeps them pruned: the masks only grow
@@ -251,12 +254,14 @@ def sparsify_model(
         callback = keep_best if last and prune.keep == "best-val" else None
         result = train_model(spec, data, step_cfg, callback=callback, init_weights=current * mask, mask=mask)
         current = result.model.layout.flatten(result.model.state_dict())
+        first = first or {f"start_{k}": v for k, v in result.history[0].items() if k.endswith("_acc")}
     metrics = dict(result.final)
     if best:
         current, metrics = best[2], best[3]
     for key, value in result.history[0].items():
         if key.endswith(("_acc", "_loss")):
             metrics[f"pruned_{key}"] = value
+    metrics.update(first)
     metrics["ratio"] = float(ratio)
     metrics["sparsity"] = sparsity(current, layout)
     metrics["finetune_epochs"] = float(prune.total_epochs)

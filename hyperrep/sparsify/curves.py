@@ -22,7 +22,7 @@ from eo_tasks.train.loop import DivergedError
 from eo_tasks.train.prune import PruneConfig, sparsify_model
 
 CURVE_COLUMNS = ("model", "source", "ratio", "scope", "schedule", "test_acc", "val_acc", "pruned_test_acc",
-                 "sparsity", "wall_s")
+                 "start_test_acc", "sparsity", "wall_s")
 
 
 def parse_ratios(text: str | Sequence[float]) -> tuple[float, ...]:
@@ -61,10 +61,11 @@ def prune_curves(
             try:
                 _, m = sparsify_model(spec, data, recipe, flat, float(ratio), prune)
                 row.update(test_acc=m.get("test_acc", np.nan), val_acc=m.get("val_acc", np.nan),
-                           pruned_test_acc=m.get("pruned_test_acc", np.nan), sparsity=m["sparsity"],
-                           wall_s=m["wall_s"])
+                           pruned_test_acc=m.get("pruned_test_acc", np.nan),
+                           start_test_acc=m.get("start_test_acc", np.nan), sparsity=m["sparsity"], wall_s=m["wall_s"])
             except (DivergedError, ValueError):  # NaN weights or a diverged fine-tune: no point
-                row.update(test_acc=np.nan, val_acc=np.nan, pruned_test_acc=np.nan, sparsity=np.nan, wall_s=np.nan)
+                row.update(test_acc=np.nan, val_acc=np.nan, pruned_test_acc=np.nan, start_test_acc=np.nan,
+                           sparsity=np.nan, wall_s=np.nan)
             rows.append(row)
         if log is not None:
             accs = " ".join(f"{r['ratio']:g}:{r['test_acc']:.3f}" for r in rows[-len(ratios):])
@@ -126,8 +127,11 @@ def drop_table(curves: pd.DataFrame, drop: float = 0.02) -> pd.DataFrame:
             v = val[val["source"] == source]
             row["val_drop_sparsity"] = drop_point(v["ratio"], v["mean"], drop)
         dense0 = curves[(curves["source"] == source) & (curves["ratio"] == m["ratio"].min())]
-        if "pruned_test_acc" in curves and dense0["pruned_test_acc"].notna().any():
-            row["original_acc"] = float(dense0["pruned_test_acc"].mean())
+        # the model as given: ratio 0 before any fine-tune (start_ for gradual runs, whose
+        # pruned_ at ratio 0 comes after the earlier steps' fine-tunes)
+        given = "start_test_acc" if "start_test_acc" in curves else "pruned_test_acc"
+        if given in curves and dense0[given].notna().any():
+            row["original_acc"] = float(dense0[given].mean())
             row["drop_vs_original"] = drop_point(m["ratio"], m["mean"], drop, reference=row["original_acc"])
         if "wall_s" in curves:
             row["twin_wall_s"] = float(curves.loc[curves["source"] == source, "wall_s"].mean())

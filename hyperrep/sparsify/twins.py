@@ -70,15 +70,17 @@ def twin_prediction(
     return TwinFit(pd.DataFrame(rows), fitted)
 
 
-def twin_verdict(table: pd.DataFrame, tolerance: float = 0.01) -> list[str]:
+def twin_verdict(table: pd.DataFrame, tolerance: float = 0.01, min_test: int = 5) -> list[str]:
     """One plain sentence per ratio: is the embedding at least level (R^2 within ``tolerance``)
-    with the dense-accuracy baseline, and does it add to it?"""
+    with the dense-accuracy baseline, and does it add to it? Fewer than ``min_test``
+    held-out models: no verdict, the R^2 of so few says nothing."""
     lines = []
     for ratio, g in table.groupby("ratio", sort=True):
         r2 = g.set_index("feature")["r2"]
         emb, dense, both = (float(r2.get(f, np.nan)) for f in FEATURES)
-        if not (np.isfinite(emb) and np.isfinite(dense)):
-            lines.append(f"ratio {ratio:g}: too few models to compare the predictors")
+        n_test = int(g["n_test"].min()) if "n_test" in g else min_test
+        if not (np.isfinite(emb) and np.isfinite(dense)) or n_test < min_test:
+            lines.append(f"ratio {ratio:g}: too few held-out models ({n_test}) to compare the predictors")
             continue
         level = emb >= dense - tolerance
         verdict = ("the embedding is at least level with the dense-accuracy baseline" if level else
