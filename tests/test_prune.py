@@ -193,6 +193,8 @@ def test_oneshot_plan_is_prune_and_finetune() -> None:
     a, _ = prune_and_finetune(spec, data, cfg, flat, 0.6, epochs=1, scope="layer")
     b, m = sparsify_model(spec, data, cfg, flat, 0.6, PruneConfig(scope="layer", finetune_epochs=1))
     assert np.array_equal(a, b) and m["finetune_epochs"] == 1
+    _, old = prune_and_finetune(spec, data, cfg, flat, 0.6, epochs=1, scope="layer")
+    assert not {"wall_s", "kept_epoch", "finetune_epochs"} & set(old) and not any(k.startswith("start_") for k in old)
 
 
 @pytest.mark.parametrize("kwargs, word", [

@@ -210,7 +210,11 @@ def prune_and_finetune(
     from eo_tasks.models.family import layout_for
     from eo_tasks.train.loop import train_model
 
-    return sparsify_model(spec, data, cfg, flat, ratio, PruneConfig(scope=scope, finetune_epochs=epochs))
+    out, metrics = sparsify_model(spec, data, cfg, flat, ratio, PruneConfig(scope=scope, finetune_epochs=epochs))
+    # the zoo's stored twins keep the metrics they always had (and no wall time, which would
+    # make two generations of one config differ)
+    extra = {"finetune_epochs", "kept_epoch", "wall_s"}
+    return out, {k: v for k, v in metrics.items() if k not in extra and not k.startswith("start_")}
 
 
 def sparsify_model(
