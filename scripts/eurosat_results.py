@@ -1,38 +1,42 @@
-"""The README's results table: the whole pipeline on real EuroSAT RGB, one command.
+"""The README's results on real EuroSAT RGB: both zoos, the whole pipeline, one command.
 
-    python scripts/eurosat_results.py --data ../shared/data/eurosat-rgb --out runs/eurosat
-    python scripts/eurosat_results.py --data ../shared/data/eurosat-rgb --out runs/eurosat --zoo runs/eurosat_rgb.h5
+    python scripts/eurosat_results.py --data ../shared/data/eurosat-rgb --out ../runs/eurosat \\
+        --zoo-256 ../runs/eurosat_rgb.h5 --zoo-large ../runs/eurosat_rgb_large.h5 --keep-done
 
-Generates the 256-model zoo of configs/zoos/eurosat_rgb.toml (about an hour on 2 cores; resumable,
-or reuse one with --zoo), trains configs/hyperrep/eurosat.toml, then writes the property report,
-samples, sparsifies, and writes OUT/summary.md with the results table at its top. Every step is
-the `hyperzoo` subcommand shown in the summary; rerunning resumes the zoo and the hyperrep run,
-and --keep-done also keeps the reports already written.
+For each zoo (configs/zoos/eurosat_rgb.toml: 256 models, about an hour on 2 cores;
+configs/zoos/eurosat_rgb_large.toml: 1,200 models, hours) it generates the zoo unless one is
+given (resumable), trains that zoo's hyper-representation (configs/hyperrep/eurosat.toml,
+eurosat_large.toml), predicts properties with the supervised row, samples, sparsifies, and
+writes OUT/<zoo>/summary.md; OUT/summary.md holds both zoos' property tables. Rerunning
+resumes; --keep-done also keeps the reports already written. --only runs one zoo.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from hyperzoo.demo import eurosat_plan, run_plan
+from hyperzoo.eurosat import ZOOS, rerun_command, run_both
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # the checkout's sized configs
-ZOO_CONFIG = CONFIGS / "zoos" / "eurosat_rgb.toml"
-REP_CONFIG = CONFIGS / "hyperrep" / "eurosat.toml"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="the EuroSAT RGB folder (<Class>/<Class>_<n>.jpg)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--zoo", default=None, help="a zoo already generated from configs/zoos/eurosat_rgb.toml")
-    p.add_argument("--max-workers", type=int, default=0, help="Ray workers for the zoo (0: one per core)")
+    p.add_argument("--zoo-256", default=None, help="a zoo already generated from configs/zoos/eurosat_rgb.toml")
+    p.add_argument("--zoo-large", default=None,
+                   help="a zoo from configs/zoos/eurosat_rgb_large.toml (or a `hyperzoo zoo snapshot` of one)")
+    p.add_argument("--only", choices=tuple(ZOOS), default=None, help="run one zoo only")
+    p.add_argument("--max-workers", type=int, default=0, help="Ray workers for a zoo generated here (0: one per core)")
     p.add_argument("--keep-done", action="store_true",
                    help="skip steps whose outputs an earlier run left in OUT (delete one to redo it)")
     args = p.parse_args(argv)
-    plan = eurosat_plan(Path(args.out).resolve(), args.data, ZOO_CONFIG, REP_CONFIG, zoo=args.zoo,
-                        max_workers=args.max_workers)
-    run_plan(plan, keep_done=args.keep_done)
+    given = {"256": args.zoo_256, "large": args.zoo_large}
+    zoos = {name: given[name] for name in ZOOS if args.only in (None, name)}
+    run_both(Path(args.out).resolve(), args.data, CONFIGS, zoos, keep_done=args.keep_done,
+             max_workers=args.max_workers, rerun=rerun_command(argv))
     return 0
 
 

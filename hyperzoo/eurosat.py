@@ -1,0 +1,52 @@
+"""The real-EuroSAT results of both zoos in one run (``scripts/eurosat_results.py``): for the
+256-model zoo (configs/zoos/eurosat_rgb.toml) and the large one (configs/zoos/eurosat_rgb_large.toml)
+the whole pipeline with each zoo's hyper-representation config, then ``OUT/summary.md`` with
+the property table of each (best embedding readout by validation score, the supervised row,
+the weight baselines; R² and Kendall τ with 95% intervals over test models) and links to each
+zoo's full summary (``OUT/<zoo>/summary.md``: sampling, memorisation, diversity, sparsity).
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+# zoo name -> (population config, hyper-representation config), under the checkout's configs/
+ZOOS = {
+    "256": ("zoos/eurosat_rgb.toml", "hyperrep/eurosat.toml"),
+    "large": ("zoos/eurosat_rgb_large.toml", "hyperrep/eurosat_large.toml"),
+}
+PROPERTIES = ("test_acc", "epoch", "gap")
+PREDICT = ("--threads", "0", "--supervised", "--supervised-properties", *PROPERTIES)
+
+
+def run_both(out: Path, data_root: str, configs: Path, zoos: dict[str, str | None], *, keep_done: bool = False,
+             max_workers: int = 0, rerun: str = "") -> Path:
+    """Run the pipeline for each of ``zoos`` (name -> an existing zoo file, or None to generate
+    it) into ``OUT/<name>/`` and write ``OUT/summary.md``; returns its path."""
+    from hyperzoo.demo import eurosat_plan, run_plan
+    from hyperzoo.results import property_table, zoo_rows
+
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    for name, zoo in zoos.items():
+        zoo_config, rep_config = (configs / c for c in ZOOS[name])
+        plan = eurosat_plan(out / name, data_root, zoo_config, rep_config, zoo=zoo, max_workers=max_workers,
+                            predict=PREDICT, rerun=rerun)
+        run_plan(plan, keep_done=keep_done)
+        _, zoo_line = zoo_rows(out / name / "zoo.h5")[0]
+        sections.append(f"## The {name} zoo\n\n{zoo_line}; hyper-representation `{rep_config.name}`; every "
+                        f"report in [{name}/summary.md]({name}/summary.md).\n\n"
+                        + property_table(out / name / "predict", PROPERTIES))
+    text = ("# hyperzoo on real EuroSAT RGB: both zoos\n\n"
+            + (f"Rerun with `{rerun}`.\n\n" if rerun else "")
+            + "The best embedding readout is the self-supervised feature set and predictor with the highest "
+              "validation score (R² on the validation models); the test models choose nothing.\n\n"
+            + "\n".join(sections))
+    path = out / "summary.md"
+    path.write_text(text)
+    return path
+
+
+def rerun_command(argv: list[str]) -> str:
+    return "python scripts/eurosat_results.py " + shlex.join(argv)
