@@ -109,40 +109,49 @@ def _score(data, settings: AblationSettings, feature_sets: tuple[str, ...], vari
 
 
 def run_ablation(ablation: Ablation, zoo: str | Path, out: str | Path,
-                 progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+                 progress: Callable[[str], None] | None = None, train: bool = True) -> pd.DataFrame:
     """Train and score every variant (resuming runs and keeping variants already scored in
-    ``OUT/<name>/scores.csv``); write ``OUT/ablation.csv`` and ``OUT/ablation.md``."""
+    ``OUT/<name>/scores.csv``); write ``OUT/ablation.csv`` and ``OUT/ablation.md``.
+    ``train=False`` only writes the tables of the variants already scored."""
     from hyperrep.downstream import load_data
     from hyperrep.train import train_hyperrep
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda line: None)
-    tables, runs = [], {}
-    for name, cfg in ablation.variants.items():
+    for name, cfg in ablation.variants.items() if train else ():
         folder = out / _slug(name)
-        scores = folder / "scores.csv"
+        if (folder / "scores.csv").exists():
+            continue
         start = time.perf_counter()
         train_hyperrep(zoo, cfg, folder / "run", progress=progress)
-        history = pd.read_csv(folder / "run" / "history.csv")
-        runs[name] = {"epochs": len(history), "train_s": float(history["seconds"].sum()),
-                      "val_r2": float(history["val_r2"].iloc[-1])}
-        if scores.exists():
-            tables.append(pd.read_csv(scores, keep_default_na=False, na_values=[""]))
-            continue
         data, _ = load_data(zoo, folder / "run")
-        halves = _halves(data, ablation.settings.seed)
-        sets = ablation.settings.features + (BASELINES if not tables and not (out / "baselines.csv").exists() else ())
-        table = _score(halves, ablation.settings, sets, name)
+        with_baselines = not (out / "baselines.csv").exists()
+        table = _score(_halves(data, ablation.settings.seed), ablation.settings,
+                       ablation.settings.features + (BASELINES if with_baselines else ()), name)
         base = table["feature_set"].isin(BASELINES)
         if base.any():
             table[base].assign(variant="weights only").to_csv(out / "baselines.csv", index=False)
-        table = table[~base]
-        table.to_csv(scores, index=False)
-        tables.append(table)
-        say(f"[ablate] {name}: trained {runs[name]['train_s']:.0f} s, scored in {time.perf_counter() - start:.0f} s")
-    baselines = pd.read_csv(out / "baselines.csv", keep_default_na=False, na_values=[""])
-    allrows = pd.concat([*tables, baselines], ignore_index=True)
+        table[~base].to_csv(folder / "scores.csv", index=False)
+        say(f"[ablate] {name}: trained and scored in {time.perf_counter() - start:.0f} s")
+    return write_tables(ablation, out)
+
+
+def write_tables(ablation: Ablation, out: Path) -> pd.DataFrame:
+    """``OUT/ablation.csv`` and ``OUT/ablation.md`` from the variants scored so far."""
+    read = lambda path: pd.read_csv(path, keep_default_na=False, na_values=[""])  # noqa: E731
+    tables, runs = [], {}
+    for name in ablation.variants:
+        folder = out / _slug(name)
+        if not (folder / "scores.csv").exists():
+            continue
+        history = pd.read_csv(folder / "run" / "history.csv")
+        runs[name] = {"epochs": len(history), "train_s": float(history["seconds"].sum()),
+                      "val_r2": float(history["val_r2"].iloc[-1])}
+        tables.append(read(folder / "scores.csv"))
+    if not tables:
+        raise ConfigError(f"{out}: no variant has been scored yet")
+    allrows = pd.concat([*tables, read(out / "baselines.csv")], ignore_index=True)
     allrows.to_csv(out / "ablation.csv", index=False)
     n_score = int(allrows["n_test_models"].max()) if allrows["n_test_models"].notna().any() else None
     (out / "ablation.md").write_text(ablation_markdown(allrows, runs, ablation, n_score))
@@ -166,18 +175,21 @@ def ablation_markdown(rows: pd.DataFrame, runs: dict[str, dict], ablation: Ablat
     lines = ["# Hyper-representation ablation (validation models only)", "",
              f"R² on {scored} (95% bootstrap intervals over models, {s.resamples} resamples); every readout fitted "
              "on the training models' checkpoints and tuned on the other half of the validation models. "
-             "Test models are never used. For each variant: its best embedding readout per property.", "",
+             "Test models are never used. For each variant and property: its best readout of the embedding "
+             "alone (emb, pool(emb)) and its best readout of the embedding beside s(W).", "",
              "| variant | changes | epochs | train s | readouts s | val recon. R² | "
-             + " | ".join(f"{p} R² (readout)" for p in props) + " |",
-             "|---|---|---|---|---|---|" + "---|" * len(props)]
+             + " | ".join(f"{p} R²: embedding | {p} R²: with s(W)" for p in props) + " |",
+             "|---|---|---|---|---|---|" + "---|---|" * len(props)]
     emb = rows[rows["variant"] != "weights only"]
-    for name in ablation.variants:
+    for name in (n for n in ablation.variants if n in runs):
         mine = emb[emb["variant"] == name]
         cells = []
         for p in props:
-            cand = mine[(mine["property"] == p) & mine["r2"].notna()]
-            best = cand.loc[cand["r2"].idxmax()] if len(cand) else None
-            cells.append("n/a" if best is None else f"{_cell(best)} ({best['feature_set']}·{best['predictor']})")
+            for alone in (True, False):
+                cand = mine[(mine["property"] == p) & mine["r2"].notna()
+                            & (mine["feature_set"].str.contains(r"s\(W\)", regex=True) != alone)]
+                best = cand.loc[cand["r2"].idxmax()] if len(cand) else None
+                cells.append("n/a" if best is None else f"{_cell(best)} ({best['feature_set']}·{best['predictor']})")
         r = runs.get(name, {})
         lines.append(f"| {name} | {_describe(ablation.overrides.get(name, {}))} | {r.get('epochs', '')} | "
                      f"{r.get('train_s', float('nan')):.0f} | {mine['seconds'].sum():.0f} | "
@@ -187,11 +199,15 @@ def ablation_markdown(rows: pd.DataFrame, runs: dict[str, dict], ablation: Ablat
               "| readout | " + " | ".join(f"{p} R²" for p in props) + " |", "|---|" + "---|" * len(props)]
     base = rows[rows["variant"] == "weights only"]
     for (fs, pr), group in base.groupby(["feature_set", "predictor"], sort=False):
+        if group["r2"].isna().all():
+            continue
         cells = [_cell(g.iloc[0]) if len(g := group[group["property"] == p]) else "n/a" for p in props]
         lines.append(f"| {fs}·{pr} | " + " | ".join(cells) + " |")
     lines += ["", "Every readout of every variant (R²):", "",
               "| variant | readout | " + " | ".join(props) + " |", "|---|---|" + "---|" * len(props)]
     for (v, fs, pr), group in emb.groupby(["variant", "feature_set", "predictor"], sort=False):
+        if group["r2"].isna().all():  # e.g. gbt on a set wider than max_gbt_features
+            continue
         cells = [_cell(g.iloc[0]) if len(g := group[group["property"] == p]) else "n/a" for p in props]
         lines.append(f"| {v} | {fs}·{pr} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

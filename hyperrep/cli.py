@@ -82,8 +82,10 @@ def run_ablate(args: argparse.Namespace) -> int:
     from hyperrep.ablation import Ablation, run_ablation
 
     ablation = Ablation.load(args.config)
-    run_ablation(ablation, args.zoo, args.out, progress=None if args.quiet else _progress)
-    print(f"{args.out}/ablation.md: {len(ablation.variants)} variants")
+    rows = run_ablation(ablation, args.zoo, args.out, progress=None if args.quiet else _progress,
+                        train=not args.report_only)
+    done = rows.loc[rows["variant"] != "weights only", "variant"].nunique()
+    print(f"{args.out}/ablation.md: {done} of {len(ablation.variants)} variants scored")
     return 0
 
 
@@ -106,6 +108,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     abl.add_argument("--config", required=True, help="ablation TOML: base config, [common], [variants.<name>]")
     abl.add_argument("--zoo", required=True, help="zoo HDF5 file (a fixed one: see `hyperzoo zoo snapshot`)")
     abl.add_argument("--out", required=True, help="folder for the variants' runs and the tables (resumable)")
+    abl.add_argument("--report-only", action="store_true",
+                     help="train nothing: write the tables of the variants scored so far")
     abl.add_argument("--quiet", action="store_true")
     abl.set_defaults(func=run_ablate)
 
