@@ -304,8 +304,11 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
         # kde-pca: the KDE that docs/sampling.md found estimable (a density over 4 principal
         # components of the anchors, not over 4,224 dimensions); 64 draws, the best 16 by val acc
         method="kde-pca", sample=["--pca-components", "4", "--n", "64", "--select", "16"],
-        sparsify=["--ratios", "0.3,0.5,0.7,0.8,0.9", "--max-models", "8", "--n", "16", "--select", "8",
-                  "--robust-shift", "0.5"],
+        # docs/sparsity.md's schedule E (gradual in 5 steps, best validation epoch kept), on
+        # 3 models per source at the ratios around the 80% goal
+        sparsify=["--ratios", "0.7,0.8,0.9", "--max-models", "3", "--n", "16", "--select", "3",
+                  "--robust-shift", "0.5", "--method", "kde-pca", "--pca-components", "4", "--schedule", "gradual", "--steps", "5", "--step-epochs", "2",
+                  "--finetune-epochs", "5", "--keep", "best-val", "--finetune-subset", "4000"],
         more=[neighbour],
     )
     plan.steps = steps

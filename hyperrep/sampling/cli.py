@@ -116,6 +116,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
         finetune_subset=args.finetune_subset, keep=args.keep, lr_scale=args.lr_scale,
         anchors=args.anchors, method=args.method, n=args.n, select=args.select, seed=args.seed,
         robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
+        pca_components=args.pca_components,
     )
     result = sparsity_curves(args.zoo, args.out, run_dir=args.run, sampled_path=args.sampled, config=cfg,
                              data_root=args.data_root, command=_command(args), arch=args.arch,
@@ -201,7 +202,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-scale", type=float, default=1.0,
                    help="fine-tune at this multiple of the zoo recipe's learning rate (default 1)")
     p.add_argument("--anchors", type=float, default=0.3, help="top-Q training models (count, or fraction below 1)")
-    p.add_argument("--method", default="kde", choices=from_methods, help="sampling method (with --run)")
+    p.add_argument("--method", default="kde", choices=from_methods + ("kde-layer", "kde-pca"),
+                   help="sampling method (with --run)")
+    p.add_argument("--pca-components", type=int, default=0,
+                   help="kde-pca: principal components of the anchors (0: min(anchors - 1, 16))")
     p.add_argument("--n", type=int, default=10, help="embeddings drawn per sampled source (with --run)")
     p.add_argument("--select", type=int, default=0, help="keep the best K draws by validation accuracy")
     p.add_argument("--seed", type=int, default=0)

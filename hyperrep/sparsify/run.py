@@ -37,7 +37,7 @@ from eo_tasks.train.prune import PruneConfig
 from hyperrep.sampling.archs import arch_modes, resolve_arch
 from hyperrep.sampling.context import ZooContext, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
-from hyperrep.sampling.kde import METHODS
+from hyperrep.sampling.kde import METHODS, SamplerConfig
 from hyperrep.sampling.plots import band_plot, markdown_table
 from hyperrep.sampling.sample import SampleConfig, draw_models, load_run_and_context, run_arch
 from hyperrep.sparsify.curves import drop_table, mean_curves, parse_ratios, prune_curves
@@ -65,6 +65,7 @@ class CurveConfig:
     max_models: int = 0  # per source, 0: all
     drop: float = 0.02
     late: float = 0.25
+    pca_components: int = 0  # kde-pca: SamplerConfig.pca_components
 
     def __post_init__(self) -> None:
         if self.scope not in ("global", "layer"):
@@ -196,7 +197,7 @@ def sparsity_curves(
     anchor_table = anchors.assign(role="trained")
 
     sample_cfg = SampleConfig(method=cfg.method, n=cfg.n, anchors=cfg.anchors, select=cfg.select, seed=cfg.seed,
-                              late=cfg.late)
+                              late=cfg.late, sampler=SamplerConfig(pca_components=cfg.pca_components))
     evaluator = Evaluator(spec, ctx.data)
     sampled_spec = spec
     if sampled_path is not None:
