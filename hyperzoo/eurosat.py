@@ -1,6 +1,6 @@
 """The real-EuroSAT results of both zoos in one run (``scripts/eurosat_results.py``): for the
 256-model zoo (configs/zoos/eurosat_rgb.toml) and the large one (configs/zoos/eurosat_rgb_large.toml)
-the whole pipeline with each zoo's hyper-representation config, then ``OUT/summary.md`` with
+the whole pipeline with the hyper-representation config chosen by the ablation, then ``OUT/summary.md`` with
 the property table of each (best embedding readout by validation score, the supervised row,
 the weight baselines; R² and Kendall τ with 95% intervals over test models) and links to each
 zoo's full summary (``OUT/<zoo>/summary.md``: sampling, memorisation, diversity, sparsity).
@@ -14,7 +14,7 @@ from pathlib import Path
 # zoo name -> (population config, hyper-representation config), under the checkout's configs/
 ZOOS = {
     "256": ("zoos/eurosat_rgb.toml", "hyperrep/eurosat.toml"),
-    "large": ("zoos/eurosat_rgb_large.toml", "hyperrep/eurosat_large.toml"),
+    "large": ("zoos/eurosat_rgb_large.toml", "hyperrep/eurosat.toml"),
 }
 PROPERTIES = ("test_acc", "epoch", "gap")
 PREDICT = ("--threads", "0", "--supervised", "--supervised-properties", *PROPERTIES)

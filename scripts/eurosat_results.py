@@ -5,8 +5,8 @@
 
 For each zoo (configs/zoos/eurosat_rgb.toml: 256 models, about an hour on 2 cores;
 configs/zoos/eurosat_rgb_large.toml: 1,200 models, hours) it generates the zoo unless one is
-given (resumable), trains that zoo's hyper-representation (configs/hyperrep/eurosat.toml,
-eurosat_large.toml), predicts properties with the supervised row, samples, sparsifies, and
+given (resumable), trains its hyper-representation (configs/hyperrep/eurosat.toml, chosen
+on validation models: docs/hyperrep-ablation.md), predicts properties with the supervised row, samples, sparsifies, and
 writes OUT/<zoo>/summary.md; OUT/summary.md holds both zoos' property tables. Rerunning
 resumes; --keep-done also keeps the reports already written. --only runs one zoo.
 """
