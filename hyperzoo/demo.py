@@ -119,27 +119,35 @@ def mode_sample_steps(out: Path, modes: list[str], options: list[str]) -> list[S
 
 
 def pipeline_steps(out: Path, rep_config: str, predict: list[str], sample: list[str], sparsify: list[str],
-                   more: list[Step] = (), arch: str | None = None, method: str = "kde") -> list[Step]:
+                   more: list[Step] = (), arch: str | None = None, method: str = "kde",
+                   gen_config: str | None = None) -> list[Step]:
     """The steps after the zoo exists (OUT/zoo.h5); ``predict``/``sample``/``sparsify`` are
     their extra options, ``more`` steps go before sparsification; ``arch`` names the
-    architecture (fusion mode) of a mixed zoo that sampling and sparsification work on."""
+    architecture (fusion mode) of a mixed zoo that sampling and sparsification work on.
+    ``gen_config``: a second run (OUT/run-gen) that sampling and sparsification decode with,
+    where the run that reads properties best decodes poorly (docs/hyperrep-ablation.md)."""
     o = lambda name: str(out / name)  # noqa: E731
     zr = ["--zoo", o("zoo.h5"), "--run", o("run")]
+    gen = ["--zoo", o("zoo.h5"), "--run", o("run-gen" if gen_config else "run")]
     pick = ["--arch", arch] if arch else []
+    train_gen = [Step("Train the generating hyper-representation",
+                      ["hyperrep", "train", "--zoo", o("zoo.h5"), "--config", gen_config, "--out", o("run-gen")],
+                      key="hyperrep train gen")] if gen_config else []
     return [
         Step("Describe the zoo", ["zoo", "info", o("zoo.h5"), "--plot", o("zoo_accuracy.png")]),
         Step("Train the hyper-representation",
              ["hyperrep", "train", "--zoo", o("zoo.h5"), "--config", rep_config, "--out", o("run")]),
+        *train_gen,
         Step("Embed every checkpoint", ["hyperrep", "embed", "--run", o("run"), "--zoo", o("zoo.h5"), "--out", o("embeddings.h5")],
              done_when=o("embeddings.h5")),
         Step("Predict properties from weights", ["predict", *zr, "--out", o("predict"), *predict, "--overwrite"],
              done_when=o("predict/command.txt")),
         Step("Sample unseen models" + (f" ({arch})" if arch else ""),
-             ["sample", *zr, *pick, "--out", o("sampled.h5"), "--method", method, *sample, "--report", o("sample"),
+             ["sample", *gen, *pick, "--out", o("sampled.h5"), "--method", method, *sample, "--report", o("sample"),
               "--overwrite"], done_when=o("sample/command.txt")),
         *more,
         Step("Sparsify trained and sampled models" + (f" ({arch})" if arch else ""),
-             ["sparsify", *zr, *pick, "--sampled", o("sampled.h5"), "--out", o("sparsify"), *sparsify],
+             ["sparsify", *gen, *pick, "--sampled", o("sampled.h5"), "--out", o("sparsify"), *sparsify],
              done_when=o("sparsify/command.txt")),
     ]
 
@@ -270,7 +278,8 @@ def run_plan(plan: DemoPlan, keep_done: bool = False) -> Path:
 
 
 def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, zoo: str | None = None,
-                 max_workers: int = 0, predict: tuple[str, ...] = ("--threads", "1"), rerun: str = "") -> DemoPlan:
+                 max_workers: int = 0, predict: tuple[str, ...] = ("--threads", "1"), rerun: str = "",
+                 gen_config: Path | None = None) -> DemoPlan:
     """The full pipeline on real EuroSAT RGB with the project's sized configs, which the caller
     names (scripts/eurosat_results.py: the checkout's configs/zoos/eurosat_rgb.toml and
     configs/hyperrep/eurosat.toml): the README's results table.
@@ -295,7 +304,8 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
         if not link.exists():
             link.symlink_to(Path(zoo).expanduser().resolve())
     neighbour = Step("Sample unseen models around single anchors",
-                     ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--out", o("sampled-neighbour.h5"),
+                     ["sample", "--zoo", o("zoo.h5"), "--run", o("run-gen" if gen_config else "run"),
+                      "--out", o("sampled-neighbour.h5"),
                       "--method", "neighbour", "--n", "32", "--select", "16", "--report", o("sample-neighbour"),
                       "--finetune-epochs", "1", "--finetune-models", "2", "--overwrite"],
                      done_when=o("sample-neighbour/command.txt"), key="sample neighbour")
@@ -307,9 +317,10 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
         # docs/sparsity.md's schedule E (gradual in 5 steps, best validation epoch kept), on
         # 3 models per source at the ratios around the 80% goal
         sparsify=["--ratios", "0.7,0.8,0.9", "--max-models", "3", "--n", "16", "--select", "3",
-                  "--robust-shift", "0.5", "--method", "kde-pca", "--pca-components", "4", "--schedule", "gradual", "--steps", "5", "--step-epochs", "2",
-                  "--finetune-epochs", "5", "--keep", "best-val", "--finetune-subset", "4000"],
-        more=[neighbour],
+                  "--robust-shift", "0.5", "--method", "kde-pca", "--pca-components", "4", "--schedule", "gradual",
+                  "--steps", "5", "--step-epochs", "2", "--finetune-epochs", "5", "--keep", "best-val",
+                  "--finetune-subset", "4000"],
+        more=[neighbour], gen_config=str(Path(gen_config).resolve()) if gen_config else None,
     )
     plan.steps = steps
     plan.title = "hyperzoo on real EuroSAT RGB"

@@ -16,6 +16,7 @@ ZOOS = {
     "256": ("zoos/eurosat_rgb.toml", "hyperrep/eurosat.toml"),
     "large": ("zoos/eurosat_rgb_large.toml", "hyperrep/eurosat.toml"),
 }
+GENERATE = "hyperrep/eurosat_generate.toml"  # the run sampling and sparsification decode with
 PROPERTIES = ("test_acc", "epoch", "gap")
 PREDICT = ("--threads", "0", "--supervised", "--supervised-properties", *PROPERTIES)
 
@@ -32,7 +33,7 @@ def run_both(out: Path, data_root: str, configs: Path, zoos: dict[str, str | Non
     for name, zoo in zoos.items():
         zoo_config, rep_config = (configs / c for c in ZOOS[name])
         plan = eurosat_plan(out / name, data_root, zoo_config, rep_config, zoo=zoo, max_workers=max_workers,
-                            predict=PREDICT, rerun=rerun)
+                            predict=PREDICT, rerun=rerun, gen_config=configs / GENERATE)
         run_plan(plan, keep_done=keep_done)
         _, zoo_line = zoo_rows(out / name / "zoo.h5")[0]
         sections.append(f"## The {name} zoo\n\n{zoo_line}; hyper-representation `{rep_config.name}`; every "

@@ -167,6 +167,12 @@ def test_eurosat_plan_reuses_a_zoo_and_names_its_rerun_command(tmp_path):
     assert plan.rerun == f"python scripts/eurosat_results.py --data {data} --out {tmp_path}"
     named = eurosat_plan(tmp_path / "out", str(data), zoo=str(zoo), rerun="python x.py --zoo-256 z", **EUROSAT)
     assert named.rerun == "python x.py --zoo-256 z"
+    # a generating run: sampling and sparsification decode with it, prediction reads the other
+    gen = eurosat_plan(tmp_path / "out", str(data), zoo=str(zoo), gen_config=EUROSAT["rep_config"], **EUROSAT)
+    runs = {s.name: s.argv[s.argv.index("--run") + 1] for s in gen.steps if "--run" in s.argv}
+    assert runs["predict"].endswith("/run") and runs["sample"].endswith("/run-gen")
+    assert runs["sparsify"].endswith("/run-gen") and runs["sample neighbour"].endswith("/run-gen")
+    assert "hyperrep train gen" in {s.name for s in gen.steps}
     fresh = eurosat_plan(tmp_path / "fresh", str(data), **EUROSAT)
     assert fresh.steps[0].argv[:2] == ["zoo", "generate"]
     assert f'root = "{data}"' in (tmp_path / "fresh" / "zoo.toml").read_text()
