@@ -29,15 +29,18 @@ def run_both(out: Path, data_root: str, configs: Path, zoos: dict[str, str | Non
     from hyperzoo.results import property_table, zoo_rows
 
     out.mkdir(parents=True, exist_ok=True)
-    sections = []
     for name, zoo in zoos.items():
         zoo_config, rep_config = (configs / c for c in ZOOS[name])
         plan = eurosat_plan(out / name, data_root, zoo_config, rep_config, zoo=zoo, max_workers=max_workers,
                             predict=PREDICT, rerun=rerun, gen_config=configs / GENERATE)
         run_plan(plan, keep_done=keep_done)
+    sections = []
+    for name in ZOOS:  # every zoo with a report in OUT, also those an earlier --only run made
+        if not (out / name / "predict" / "results.csv").is_file():
+            continue
         _, zoo_line = zoo_rows(out / name / "zoo.h5")[0]
-        sections.append(f"## The {name} zoo\n\n{zoo_line}; hyper-representation `{rep_config.name}`; every "
-                        f"report in [{name}/summary.md]({name}/summary.md).\n\n"
+        link = f"[{name}/summary.md]({name}/summary.md)"
+        sections.append(f"## The {name} zoo\n\n{zoo_line}; every report in {link}.\n\n"
                         + property_table(out / name / "predict", PROPERTIES))
     text = ("# hyperzoo on real EuroSAT RGB: both zoos\n\n"
             + (f"Rerun with `{rerun}`.\n\n" if rerun else "")
