@@ -34,13 +34,7 @@ def recover(path: str | Path) -> None:
     are left at their fill value and trained again.
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".recovering")
-    with h5py.File(path, "r", libver="latest", swmr=True, locking=False) as src:
-        if src.attrs.get("format") != FORMAT:
-            raise NotAZooError(f"{path}: not a hyperzoo zoo file, nothing to recover")
-        with h5py.File(tmp, "w", libver="latest") as dst:
-            _copy_flushed(src, dst)
-    os.replace(tmp, path)
+    _write_flushed(path, path, path.with_name(path.name + ".recovering"), "nothing to recover")
 
 
 def snapshot(path: str | Path, out: str | Path, overwrite: bool = False) -> Path:
@@ -57,14 +51,18 @@ def snapshot(path: str | Path, out: str | Path, overwrite: bool = False) -> Path
         raise ValueError(f"{out}: a snapshot must go to another file than the zoo it copies")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists (pass overwrite to replace it)")
-    tmp = out.with_name(out.name + ".partial")
+    _write_flushed(path, out, out.with_name(out.name + ".partial"), "nothing to copy")
+    return out
+
+
+def _write_flushed(path: Path, out: Path, tmp: Path, why: str) -> None:
+    """``path``'s flushed state, read through SWMR, written to ``tmp`` and renamed to ``out``."""
     with h5py.File(path, "r", libver="latest", swmr=True, locking=False) as src:
         if src.attrs.get("format") != FORMAT:
-            raise NotAZooError(f"{path}: not a hyperzoo zoo file")
+            raise NotAZooError(f"{path}: not a hyperzoo zoo file, {why}")
         with h5py.File(tmp, "w", libver="latest") as dst:
             _copy_flushed(src, dst)
     os.replace(tmp, out)
-    return out
 
 
 def _copy_flushed(src: h5py.File, dst: h5py.File) -> None:
