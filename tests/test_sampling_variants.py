@@ -169,3 +169,31 @@ def test_report_has_novelty_plot_and_diversity_percentage(single, tmp_path) -> N
     assert "Samples more novel than both baselines" in summary and "novelty.png" in summary
     assert report.diversity.set_index("source").loc["anchor", "n"] == 2  # one checkpoint per anchor model
     assert report.glance and report.glance[0].startswith("Kept samples' mean pairwise aligned distance is")
+
+
+def test_anchor_residual_puts_a_draw_on_its_anchor_plus_the_decoders_step(single) -> None:
+    from hyperrep.sampling.sample import SampleConfig, draw_models
+
+    _, _, ctx, anchors, rep = single
+    aw = ctx.weights_many(anchors["model"].to_numpy(), anchors["epoch"].to_numpy())
+    names = [f"{n}@{e}" for n, e in zip(anchors["name"], anchors["epoch"])]
+    # no noise: decode(z_a) + (a - decode(z_a)) is the anchor itself
+    still = SampleConfig(method="neighbour", n=6, seed=2, anchor_checkpoints=2, residual="anchor",
+                         sampler=SamplerConfig(neighbour_scale=0.0))
+    d = draw_models(rep, ctx, anchors, still, None)
+    drawn_from = np.array([names.index(a) for a in d.kept["anchor"]])
+    assert np.allclose(d.weights, aw[drawn_from], atol=1e-4 * (1 + np.abs(aw).max()))
+    plain = draw_models(rep, ctx, anchors, dataclasses.replace(still, residual="none"), None)
+    assert not np.allclose(plain.weights, aw[drawn_from], atol=1e-4 * (1 + np.abs(aw).max()))
+    # with noise the draw moves by exactly what the decoder changes: corrected - plain is the anchor's error
+    moved = dataclasses.replace(still, sampler=SamplerConfig(neighbour_scale=0.3))
+    a = draw_models(rep, ctx, anchors, moved, None)
+    b = draw_models(rep, ctx, anchors, dataclasses.replace(moved, residual="none"), None)
+    error = aw - np.asarray(rep.decode(rep.embed(aw)), dtype=np.float32)
+    src = np.array([names.index(x) for x in a.kept["anchor"]])
+    assert np.allclose(a.weights - b.weights, error[src], atol=1e-4 * (1 + np.abs(error).max()))
+    assert not np.allclose(a.weights, aw[src])
+    with pytest.raises(ConfigError, match="draws around no single anchor"):
+        SampleConfig(method="kde-layer", residual="anchor")
+    with pytest.raises(ConfigError, match="residual must be one of"):
+        SampleConfig(residual="decoder")

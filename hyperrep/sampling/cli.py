@@ -12,6 +12,10 @@ from eo_tasks.config import ConfigError
 from eo_tasks.options import NON_NEGATIVE_INT, POSITIVE_INT, SEED, Interval, check_options, option_error
 
 BANDWIDTHS = ("scott", "silverman", "cv")  # kde.BANDWIDTHS, without importing numpy here
+RESIDUALS = ("none", "anchor")  # sample.RESIDUALS, without importing numpy here
+RESIDUAL_HELP = ("what a draw adds to its decoded weights: none, or the decoding error of the anchor it was drawn "
+                 "around (anchor - decode(embed(anchor))), so that the draw is the anchor moved by what the decoder "
+                 "changes between the two embeddings; anchor needs kde, neighbour or kde-pca (default none)")
 ARCH_HELP = ("the architecture to work on, where the zoo or the run has several: its index (the zoo's 'arch' "
              "column) or its fusion mode (single, early, early_blowup, late, late_shared); anchors and samples "
              "are models of that architecture")
@@ -84,7 +88,7 @@ def run_sample(args: argparse.Namespace) -> int:
                             pca_components=args.pca_components, pca_residual=args.pca_residual)
     result = sample_models(args.zoo, args.run, args.method, args.n, args.anchors, args.select, args.seed,
                            sampler=sampler, late=args.late, data_root=args.data_root, arch=args.arch,
-                           anchor_checkpoints=args.anchor_checkpoints)
+                           anchor_checkpoints=args.anchor_checkpoints, residual=args.residual)
     write_sampled_zoo(result, out, overwrite=args.overwrite)
     s = result.scores
     if result.measured:
@@ -116,7 +120,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
         finetune_subset=args.finetune_subset, keep=args.keep, lr_scale=args.lr_scale,
         anchors=args.anchors, method=args.method, n=args.n, select=args.select, seed=args.seed,
         robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
-        pca_components=args.pca_components,
+        pca_components=args.pca_components, residual=args.residual,
     )
     result = sparsity_curves(args.zoo, args.out, run_dir=args.run, sampled_path=args.sampled, config=cfg,
                              data_root=args.data_root, command=_command(args), arch=args.arch,
@@ -164,6 +168,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--pca-residual", default="anchor", choices=("anchor", "drop"),
                    help="kde-pca: keep the drawn anchor's residual outside the k components, or drop it "
                         "(default anchor)")
+    s.add_argument("--residual", default="none", choices=RESIDUALS, help=RESIDUAL_HELP)
     s.add_argument("--data-root", default=None, help="dataset folder, if not where the zoo was made")
     s.add_argument("--arch", default=None, help=ARCH_HELP)
     s.add_argument("--report", default=None, help="report folder (default: OUT's name + '-report')")
@@ -206,6 +211,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="sampling method (with --run)")
     p.add_argument("--pca-components", type=int, default=0,
                    help="kde-pca: principal components of the anchors (0: min(anchors - 1, 16))")
+    p.add_argument("--residual", default="none", choices=RESIDUALS, help=RESIDUAL_HELP)
     p.add_argument("--n", type=int, default=10, help="embeddings drawn per sampled source (with --run)")
     p.add_argument("--select", type=int, default=0, help="keep the best K draws by validation accuracy")
     p.add_argument("--seed", type=int, default=0)

@@ -297,6 +297,9 @@ def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.Dat
         f"- zoo: `{result.context.path}`, hyperrep run: `{result.run_dir}`",
         f"- method `{c.method}` ({c.sampler}), seed {c.seed}; drew {result.n_drawn}, kept {len(result.names)}"
         + kept,
+        *([f"- residual `anchor`: each draw is decode(z) + (anchor - decode(embed(anchor))) for the anchor it was "
+           "drawn around, i.e. that anchor moved by what the decoder changes between the two embeddings"]
+          if c.residual == "anchor" else []),
         f"- anchors: {len(result.distinct_anchors)} training-split models, "
         + (f"their last {c.anchor_checkpoints} checkpoints each ({len(result.anchors)} anchors) in the late window "
            f"(last {c.late:.0%} of epochs), ranked" if c.anchor_checkpoints > 1 else
