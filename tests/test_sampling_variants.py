@@ -197,3 +197,17 @@ def test_anchor_residual_puts_a_draw_on_its_anchor_plus_the_decoders_step(single
         SampleConfig(method="kde-layer", residual="anchor")
     with pytest.raises(ConfigError, match="residual must be one of"):
         SampleConfig(residual="decoder")
+
+
+def test_sparsify_cli_passes_residual_and_scale_and_rejects_a_negative_scale(tmp_path) -> None:
+    from hyperrep.sampling.cli import check_sparsify_options
+    from hyperzoo.cli import build_parser
+
+    base = ["sparsify", "--zoo", str(tmp_path / "none.h5"), "--out", str(tmp_path / "o")]
+    args = build_parser().parse_args([*base, "--method", "neighbour", "--residual", "anchor", "--scale", "0.1"])
+    check_sparsify_options(args)
+    assert (args.method, args.residual, args.scale) == ("neighbour", "anchor", 0.1)
+    with pytest.raises(ConfigError, match="--scale"):
+        check_sparsify_options(build_parser().parse_args([*base, "--scale", "-1"]))
+    with pytest.raises(SystemExit):  # argparse's choices
+        build_parser().parse_args([*base, "--residual", "decoder"])

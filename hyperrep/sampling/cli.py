@@ -62,7 +62,7 @@ def check_sparsify_options(args: argparse.Namespace) -> None:
     from hyperrep.sparsify.curves import parse_ratios
 
     _check_sampling(args)
-    check_options(args, {"robust_shift": Interval(), "max_models": NON_NEGATIVE_INT,
+    check_options(args, {"robust_shift": Interval(), "max_models": NON_NEGATIVE_INT, "scale": Interval(0, None),
                          "drop": Interval(0, 1, closed="neither"), "steps": POSITIVE_INT,
                          "step_epochs": NON_NEGATIVE_INT, "protect": Interval(0, 1),
                          "finetune_subset": NON_NEGATIVE_INT, "lr_scale": Interval(0, None, closed="neither")})
@@ -120,7 +120,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
         finetune_subset=args.finetune_subset, keep=args.keep, lr_scale=args.lr_scale,
         anchors=args.anchors, method=args.method, n=args.n, select=args.select, seed=args.seed,
         robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
-        pca_components=args.pca_components, residual=args.residual,
+        pca_components=args.pca_components, residual=args.residual, scale=args.scale,
     )
     result = sparsity_curves(args.zoo, args.out, run_dir=args.run, sampled_path=args.sampled, config=cfg,
                              data_root=args.data_root, command=_command(args), arch=args.arch,
@@ -212,6 +212,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pca-components", type=int, default=0,
                    help="kde-pca: principal components of the anchors (0: min(anchors - 1, 16))")
     p.add_argument("--residual", default="none", choices=RESIDUALS, help=RESIDUAL_HELP)
+    p.add_argument("--scale", type=float, default=0.2, help="neighbour: noise as a fraction of the anchors' std")
     p.add_argument("--n", type=int, default=10, help="embeddings drawn per sampled source (with --run)")
     p.add_argument("--select", type=int, default=0, help="keep the best K draws by validation accuracy")
     p.add_argument("--seed", type=int, default=0)

@@ -67,6 +67,7 @@ class CurveConfig:
     late: float = 0.25
     pca_components: int = 0  # kde-pca: SamplerConfig.pca_components
     residual: str = "none"  # what a draw adds to its decoded weights: SampleConfig.residual
+    scale: float = 0.2  # neighbour: SamplerConfig.neighbour_scale
 
     def __post_init__(self) -> None:
         if self.scope not in ("global", "layer"):
@@ -198,7 +199,8 @@ def sparsity_curves(
     anchor_table = anchors.assign(role="trained")
 
     sample_cfg = SampleConfig(method=cfg.method, n=cfg.n, anchors=cfg.anchors, select=cfg.select, seed=cfg.seed,
-                              late=cfg.late, sampler=SamplerConfig(pca_components=cfg.pca_components),
+                              late=cfg.late, sampler=SamplerConfig(pca_components=cfg.pca_components,
+                                                                    neighbour_scale=cfg.scale),
                               residual=cfg.residual)
     evaluator = Evaluator(spec, ctx.data)
     sampled_spec = spec
