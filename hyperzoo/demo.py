@@ -277,6 +277,9 @@ def run_plan(plan: DemoPlan, keep_done: bool = False) -> Path:
     return path
 
 
+EUROSAT_SCALE = "0.1"  # neighbour noise of the EuroSAT default sampler (docs/sampling.md)
+
+
 def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, zoo: str | None = None,
                  max_workers: int = 0, predict: tuple[str, ...] = ("--threads", "1"), rerun: str = "",
                  gen_config: Path | None = None) -> DemoPlan:
@@ -303,24 +306,34 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
         link = out / "zoo.h5"
         if not link.exists():
             link.symlink_to(Path(zoo).expanduser().resolve())
-    neighbour = Step("Sample unseen models around single anchors",
-                     ["sample", "--zoo", o("zoo.h5"), "--run", o("run-gen" if gen_config else "run"),
-                      "--out", o("sampled-neighbour.h5"),
-                      "--method", "neighbour", "--n", "32", "--select", "16", "--report", o("sample-neighbour"),
-                      "--finetune-epochs", "1", "--finetune-models", "2", "--overwrite"],
-                     done_when=o("sample-neighbour/command.txt"), key="sample neighbour")
+    gen = ["--zoo", o("zoo.h5"), "--run", o("run-gen" if gen_config else "run")]
+    # the comparisons beside the default sampler: the same neighbour draws without the decoder
+    # residual, and the best KDE of docs/sampling.md (a density over 4 principal components of
+    # the anchors, not over 4,224 dimensions), plain
+    more = [
+        Step("Sample around single anchors, without the decoder residual",
+             ["sample", *gen, "--out", o("sampled-neighbour.h5"), "--method", "neighbour", "--n", "32", "--select",
+              "16", "--report", o("sample-neighbour"), "--finetune-epochs", "1", "--finetune-models", "2",
+              "--overwrite"], done_when=o("sample-neighbour/command.txt"), key="sample neighbour"),
+        Step("Sample from a KDE in the anchors' principal components",
+             ["sample", *gen, "--out", o("sampled-kde-pca.h5"), "--method", "kde-pca", "--pca-components", "4",
+              "--n", "64", "--select", "16", "--report", o("sample-kde-pca"), "--finetune-epochs", "1",
+              "--finetune-models", "2", "--overwrite"], done_when=o("sample-kde-pca/command.txt"),
+             key="sample kde-pca"),
+    ]
+    # the default sampler (docs/sampling.md, "Decoder residual", chosen on validation accuracy):
+    # a draw near one anchor, plus that anchor's decoding error; 64 drawn, the best 16 by val acc
+    default = ["--scale", EUROSAT_SCALE, "--residual", "anchor"]
     steps += pipeline_steps(
         out, str(Path(rep_config).resolve()), predict=list(predict),
-        # kde-pca: the KDE that docs/sampling.md found estimable (a density over 4 principal
-        # components of the anchors, not over 4,224 dimensions); 64 draws, the best 16 by val acc
-        method="kde-pca", sample=["--pca-components", "4", "--n", "64", "--select", "16"],
+        method="neighbour", sample=[*default, "--n", "64", "--select", "16"],
         # docs/sparsity.md's schedule E (gradual in 5 steps, best validation epoch kept), on
-        # 3 models per source at the ratios around the 80% goal
+        # 3 models per source at the ratios around the 80% goal; robust draws with the default sampler
         sparsify=["--ratios", "0.7,0.8,0.9", "--max-models", "3", "--n", "16", "--select", "3",
-                  "--robust-shift", "0.5", "--method", "kde-pca", "--pca-components", "4", "--schedule", "gradual",
+                  "--robust-shift", "0.5", "--method", "neighbour", *default, "--schedule", "gradual",
                   "--steps", "5", "--step-epochs", "2", "--finetune-epochs", "5", "--keep", "best-val",
                   "--finetune-subset", "4000"],
-        more=[neighbour], gen_config=str(Path(gen_config).resolve()) if gen_config else None,
+        more=more, gen_config=str(Path(gen_config).resolve()) if gen_config else None,
     )
     plan.steps = steps
     plan.title = "hyperzoo on real EuroSAT RGB"

@@ -97,8 +97,9 @@ def property_table(report: Path, properties: tuple[str, ...] = ("test_acc", "epo
 
 
 def sample_rows(report: Path) -> list[tuple[str, str]]:
-    found = re.search(r"method `(\w+)`", (report / "summary.md").read_text())
-    method = found.group(1) if found else "?"
+    text = (report / "summary.md").read_text()
+    found = re.search(r"method `([\w-]+)`", text)
+    method = (found.group(1) if found else "?") + (" + anchor residual" if "- residual `anchor`" in text else "")
     zs = pd.read_csv(report / "zero_shot.csv")
     cells = [f"{src} {g['test_acc'].max():.3f} / {g['test_acc'].median():.3f} (n={len(g)})"
              for src, g in zs.groupby("source", sort=False)]
@@ -107,6 +108,10 @@ def sample_rows(report: Path) -> list[tuple[str, str]]:
     cells = [f"{src}: acc {g['test_acc'].mean():.3f}, aligned distance {g['dist_weight_aligned'].mean():.2f}, "
              f"agreement {g['agreement'].mean():.2f}" for src, g in mem.groupby("source", sort=False)]
     rows.append((f"{method} sampling: memorisation (to the nearest training model)", "; ".join(cells)))
+    found = re.search(r"mean pairwise aligned distance is (\d+)% of the anchors'", text)
+    if found:
+        rows.append((f"{method} sampling: diversity of the kept samples",
+                     f"{found.group(1)}% of the anchors' mean pairwise aligned distance"))
     return rows
 
 

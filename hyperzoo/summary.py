@@ -14,6 +14,13 @@ import pandas as pd
 
 from hyperzoo import __version__
 
+# sampling steps that compare with the pipeline's sampler (hyperzoo.demo.eurosat_plan): step key ->
+# (report folder, section title); every other "sample MODE" step samples one fusion mode
+COMPARISONS = {
+    "sample neighbour": ("sample-neighbour", "Sampling around single anchors, without the decoder residual"),
+    "sample kde-pca": ("sample-kde-pca", "Sampling from a KDE in the anchors' principal components"),
+}
+
 
 def _rel(plan, path: Path) -> str:
     return str(path.relative_to(plan.out))
@@ -90,7 +97,7 @@ def write_summary(plan) -> Path:
     from hyperzoo.results import results_table
 
     parts.append("## At a glance\n\n" + results_table(out / "zoo.h5", out / "run", out / "predict", out / "sample",
-                                                       out / "sparsify", out / "sample-neighbour"))
+                                                       out / "sparsify", *(out / d for d, _ in COMPARISONS.values())))
 
     parts.append("## The fusion story\n\n" + _fusion_section(plan))
 
@@ -109,14 +116,14 @@ def write_summary(plan) -> Path:
             _include(out / "sample" / "summary.md") + "\n"
             + _image(plan, out / "sample" / "zero_shot_hist.png", "zero-shot accuracy")
             + _image(plan, out / "sample" / "finetune.png", "fine-tuning curves"))
-    for key in (k for k in steps if k.startswith("sample ") and k != "sample neighbour"):
+    for key in (k for k in steps if k.startswith("sample ") and k not in COMPARISONS):
         mode = key.removeprefix("sample ")
         section(f"Sampling {mode} models", key, f"Zero-shot accuracy only (no fine-tuning): its report is "
                 f"[sample-{mode}/summary.md](sample-{mode}/summary.md); the fusion story above quotes it.\n")
-    if "sample neighbour" in steps:
-        section("Sampling around single anchors", "sample neighbour",
-                _include(out / "sample-neighbour" / "summary.md") + "\n"
-                + _image(plan, out / "sample-neighbour" / "zero_shot_hist.png", "zero-shot accuracy"))
+    for key, (folder, title) in COMPARISONS.items():
+        if key in steps:
+            section(title, key, _include(out / folder / "summary.md") + "\n"
+                    + _image(plan, out / folder / "zero_shot_hist.png", "zero-shot accuracy"))
     section("Sparsification", "sparsify",
             _include(out / "sparsify" / "summary.md") + "\n" + _image(plan, out / "sparsify" / "curves.png",
                                                                        "accuracy vs sparsity"))

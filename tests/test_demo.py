@@ -73,6 +73,8 @@ def test_summary_matches_what_each_command_prints(demo):
     best = zero_shot.groupby("source")["test_acc"].max()
     for source in ("sampled", "anchor", "random init"):
         assert f"{source} {best[source]:.3f} / " in summary, source
+    share = (demo / "sample" / "summary.md").read_text().split("mean pairwise aligned distance is ", 1)[1][:5]
+    assert f"sampling: diversity of the kept samples | {share.split('%')[0]}% of the anchors'" in summary
     predict_summary = (demo / "predict" / "summary.md").read_text().strip().splitlines()
     table_rows = [line for line in predict_summary if line.startswith("| ")]
     assert table_rows and all(row in summary for row in table_rows)
@@ -172,6 +174,12 @@ def test_eurosat_plan_reuses_a_zoo_and_names_its_rerun_command(tmp_path):
     runs = {s.name: s.argv[s.argv.index("--run") + 1] for s in gen.steps if "--run" in s.argv}
     assert runs["predict"].endswith("/run") and runs["sample"].endswith("/run-gen")
     assert runs["sparsify"].endswith("/run-gen") and runs["sample neighbour"].endswith("/run-gen")
+    assert runs["sample kde-pca"].endswith("/run-gen")
+    # the default sampler adds the anchor's decoding error; the comparisons do not
+    argv = {s.name: s.argv for s in gen.steps}
+    for name in ("sample", "sparsify"):
+        assert argv[name][argv[name].index("--residual") + 1] == "anchor", name
+    assert "--residual" not in argv["sample neighbour"] and "--residual" not in argv["sample kde-pca"]
     assert "hyperrep train gen" in {s.name for s in gen.steps}
     fresh = eurosat_plan(tmp_path / "fresh", str(data), **EUROSAT)
     assert fresh.steps[0].argv[:2] == ["zoo", "generate"]
