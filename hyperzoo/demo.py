@@ -108,13 +108,14 @@ def _sample_has_arch() -> bool:
     return sample is not None and any("--arch" in a.option_strings for a in sample._actions)
 
 
-def mode_sample_steps(out: Path, modes: list[str], options: list[str]) -> list[Step]:
+def mode_sample_steps(out: Path, modes: list[str], options: list[str],
+                      sampler: tuple[str, ...] = ("--method", "kde")) -> list[Step]:
     """One ``hyperzoo sample --arch MODE`` per fusion mode: zero-shot accuracy of that mode's
     samples against its anchors and random inits (OUT/sample-MODE/zero_shot.csv)."""
     o = lambda name: str(out / name)  # noqa: E731
     return [Step(f"Sample unseen {mode} models",
                  ["sample", "--zoo", o("zoo.h5"), "--run", o("run"), "--arch", mode, "--out", o(f"sampled-{mode}.h5"),
-                  "--method", "kde", *options, "--report", o(f"sample-{mode}"), "--overwrite"],
+                  *sampler, *options, "--report", o(f"sample-{mode}"), "--overwrite"],
                  done_when=o(f"sample-{mode}/command.txt"), key=f"sample {mode}") for mode in modes]
 
 
@@ -161,6 +162,9 @@ def pipeline_steps(out: Path, rep_config: str, predict: list[str], sample: list[
 # - sparsify: 4 models per source and 3 ratios besides the dense reference (the curve's knee
 #   lies between 0.5 and 0.9 in every demo zoo), instead of every anchor at 5 ratios.
 PREDICT = ["--features", "pool(emb)", "s(W)", "--threads", "1"]
+# every mode is sampled (and the robust draws made) as the EuroSAT pipeline samples: around
+# single anchors, each draw plus its anchor's decoding error (docs/sampling.md)
+DEFAULT_SAMPLER = ["--method", "neighbour", "--residual", "anchor"]
 SPARSIFY_ARCH = "late"  # the mode the full sampling report and sparsification use
 # quick: 2 training models per mode (4 per mode, split per architecture), so both are anchors
 QUICK = dict(n="6", finetune=["--anchors", "2", "--finetune-epochs", "1", "--finetune-models", "2", "--candidates", "4"],
@@ -183,7 +187,7 @@ def make_plan(out: Path, quick: bool, data: str | None) -> DemoPlan:
     arch = SPARSIFY_ARCH if per_mode else None
     more: list[Step] = []
     if per_mode:
-        more = mode_sample_steps(out, [m for m in modes if m != arch], opts["modes"])
+        more = mode_sample_steps(out, [m for m in modes if m != arch], opts["modes"], DEFAULT_SAMPLER)
         plan.mode_samples = {m: out / ("sample" if m == arch else f"sample-{m}") for m in modes}
     elif len(modes) > 1:
         plan.no_mode_samples = "this install's `hyperzoo sample` has no --arch (sampling one fusion mode of a mixed zoo)"
@@ -191,8 +195,9 @@ def make_plan(out: Path, quick: bool, data: str | None) -> DemoPlan:
         plan.mode_samples = {modes[0]: out / "sample"}
     plan.steps = [
         Step("Generate the zoo (Ray, local)", ["zoo", "generate", "--config", str(zoo_config), "--out", str(out / "zoo.h5")]),
-        *pipeline_steps(out, str(out / "hyperrep.toml"), predict=PREDICT, sample=["--n", opts["n"], *opts["finetune"]],
-                        sparsify=opts["sparsify"], more=more, arch=arch),
+        *pipeline_steps(out, str(out / "hyperrep.toml"), predict=PREDICT, method="neighbour",
+                        sample=["--residual", "anchor", "--n", opts["n"], *opts["finetune"]],
+                        sparsify=[*opts["sparsify"], *DEFAULT_SAMPLER], more=more, arch=arch),
     ]
     return plan
 
