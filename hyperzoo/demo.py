@@ -164,7 +164,8 @@ def pipeline_steps(out: Path, rep_config: str, predict: list[str], sample: list[
 PREDICT = ["--features", "pool(emb)", "s(W)", "--threads", "1"]
 # every mode is sampled (and the robust draws made) as the EuroSAT pipeline samples: around
 # single anchors, each draw plus its anchor's decoding error (docs/sampling.md)
-DEFAULT_SAMPLER = ["--method", "neighbour", "--residual", "anchor"]
+RESIDUAL = ["--residual", "anchor"]
+DEFAULT_SAMPLER = ["--method", "neighbour", *RESIDUAL]
 SPARSIFY_ARCH = "late"  # the mode the full sampling report and sparsification use
 # quick: 2 training models per mode (4 per mode, split per architecture), so both are anchors
 QUICK = dict(n="6", finetune=["--anchors", "2", "--finetune-epochs", "1", "--finetune-models", "2", "--candidates", "4"],
@@ -196,7 +197,7 @@ def make_plan(out: Path, quick: bool, data: str | None) -> DemoPlan:
     plan.steps = [
         Step("Generate the zoo (Ray, local)", ["zoo", "generate", "--config", str(zoo_config), "--out", str(out / "zoo.h5")]),
         *pipeline_steps(out, str(out / "hyperrep.toml"), predict=PREDICT, method="neighbour",
-                        sample=["--residual", "anchor", "--n", opts["n"], *opts["finetune"]],
+                        sample=[*RESIDUAL, "--n", opts["n"], *opts["finetune"]],
                         sparsify=[*opts["sparsify"], *DEFAULT_SAMPLER], more=more, arch=arch),
     ]
     return plan
@@ -328,7 +329,7 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
     ]
     # the default sampler (docs/sampling.md, "Decoder residual", chosen on validation accuracy):
     # a draw near one anchor, plus that anchor's decoding error; 64 drawn, the best 16 by val acc
-    default = ["--scale", EUROSAT_SCALE, "--residual", "anchor"]
+    default = ["--scale", EUROSAT_SCALE, *RESIDUAL]
     steps += pipeline_steps(
         out, str(Path(rep_config).resolve()), predict=list(predict),
         method="neighbour", sample=[*default, "--n", "64", "--select", "16"],
