@@ -61,6 +61,7 @@ class DemoPlan:
     # second thread gains little, and with the other core busy (a Ray worker, anything else)
     # torch's OpenMP threads wait on each other: measured 14x slower hyperrep epochs
     threads: int = 1
+    wall: float = 0.0  # seconds the whole plan took (steps may overlap: hyperzoo.runner)
 
     @property
     def real_data(self) -> bool:
@@ -256,13 +257,23 @@ def _torch_threads(n: int):
         torch.set_num_threads(old)
 
 
-def run_plan(plan: DemoPlan, keep_done: bool = False) -> Path:
+def run_plan(plan: DemoPlan, keep_done: bool = False, jobs: int = 1) -> Path:
     """Run every step, then write the summary. ``keep_done`` skips a step whose outputs an
-    earlier run left complete (delete a step's output to redo it and what reads it)."""
+    earlier run left complete (delete a step's output to redo it and what reads it).
+    ``jobs`` > 1 runs up to that many independent steps at once, as child processes with
+    their logs in OUT/logs (:mod:`hyperzoo.runner`); 1 runs them in order, in this process."""
     from hyperzoo.cli import main
 
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     total = len(plan.steps)
-    for i, step in enumerate(plan.steps, 1):
+    begin = time.perf_counter()
+    if jobs > 1:
+        from hyperzoo.runner import run_parallel
+
+        print(f"running up to {jobs} steps at once; each step's output goes to {plan.out / 'logs'}", file=sys.stderr)
+        run_parallel(plan.steps, jobs, plan.out / "logs", threads=plan.threads, keep_done=keep_done)
+    for i, step in enumerate(plan.steps if jobs == 1 else (), 1):
         if keep_done and step.done_when and Path(step.done_when).exists():
             step.skipped = True
             print(f"\n[{i}/{total}] {step.title}: kept from an earlier run ({step.done_when})", file=sys.stderr)
@@ -276,6 +287,7 @@ def run_plan(plan: DemoPlan, keep_done: bool = False) -> Path:
         step.stdout = tee.buffer.getvalue()
         if code != 0:
             raise RuntimeError(f"demo step {i} ({step.title}) failed with exit code {code}")
+    plan.wall = time.perf_counter() - begin
     from hyperzoo.summary import write_summary
 
     path = write_summary(plan)
@@ -379,5 +391,5 @@ def fusion_plan(out: Path, zoo_config: Path, rep_config: Path, zoo: str | None =
     return plan
 
 
-def run_demo(out: str | Path = "demo-out", quick: bool = False, data: str | None = None) -> Path:
-    return run_plan(make_plan(Path(out).resolve(), quick, data))
+def run_demo(out: str | Path = "demo-out", quick: bool = False, data: str | None = None, jobs: int = 1) -> Path:
+    return run_plan(make_plan(Path(out).resolve(), quick, data), jobs=jobs)

@@ -8,7 +8,7 @@ import argparse
 def _demo(args: argparse.Namespace) -> int:
     from hyperzoo.demo import run_demo
 
-    run_demo(args.out, quick=args.quick, data=args.data)
+    run_demo(args.out, quick=args.quick, data=args.data, jobs=args.jobs)
     return 0
 
 
@@ -23,4 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true", help="a smaller population and shorter training (~2 min)")
     p.add_argument("--data", default=None, metavar="KIND:PATH",
                    help="real data instead of the synthetic default: eurosat-rgb:PATH, eurosat-ms:PATH or benge:PATH")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="steps run at once where they do not depend on each other, each in its own process with "
+                   "its log in DIR/logs (default 1: one after another, in this process)")
     p.set_defaults(func=_demo)

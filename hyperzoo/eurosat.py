@@ -22,9 +22,10 @@ PREDICT = ("--threads", "0", "--supervised", "--supervised-properties", *PROPERT
 
 
 def run_both(out: Path, data_root: str, configs: Path, zoos: dict[str, str | None], *, keep_done: bool = False,
-             max_workers: int = 0, rerun: str = "") -> Path:
+             max_workers: int = 0, rerun: str = "", jobs: int = 1) -> Path:
     """Run the pipeline for each of ``zoos`` (name -> an existing zoo file, or None to generate
-    it) into ``OUT/<name>/`` and write ``OUT/summary.md``; returns its path."""
+    it) into ``OUT/<name>/`` and write ``OUT/summary.md``; returns its path. ``jobs``: steps run
+    at once where they do not depend on each other (``hyperzoo.demo.run_plan``)."""
     from hyperzoo.demo import eurosat_plan, run_plan
     from hyperzoo.results import property_table, zoo_rows
 
@@ -33,7 +34,7 @@ def run_both(out: Path, data_root: str, configs: Path, zoos: dict[str, str | Non
         zoo_config, rep_config = (configs / c for c in ZOOS[name])
         plan = eurosat_plan(out / name, data_root, zoo_config, rep_config, zoo=zoo, max_workers=max_workers,
                             predict=PREDICT, rerun=rerun, gen_config=configs / GENERATE)
-        run_plan(plan, keep_done=keep_done)
+        run_plan(plan, keep_done=keep_done, jobs=jobs)
     sections = []
     for name in ZOOS:  # every zoo with a report in OUT, also those an earlier --only run made
         if not (out / name / "predict" / "results.csv").is_file():

@@ -76,7 +76,7 @@ def _fusion_section(plan) -> str:
 def write_summary(plan) -> Path:
     out = plan.out
     steps = {s.name: s for s in plan.steps}
-    total = sum(s.seconds for s in plan.steps)
+    total = plan.wall or sum(s.seconds for s in plan.steps)
     parts = [
         f"# {plan.title or 'hyperzoo demo' + (' (quick)' if plan.quick else '')}\n",
         _data_line(plan) + "\n",

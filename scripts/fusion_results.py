@@ -32,10 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-workers", type=int, default=0, help="Ray workers for the zoo (0: one per core)")
     p.add_argument("--keep-done", action="store_true",
                    help="skip steps whose outputs an earlier run left in OUT (delete one to redo it)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="pipeline steps run at once where they do not depend on each other; each then logs to OUT/logs")
     args = p.parse_args(argv)
     plan = fusion_plan(Path(args.out).resolve(), Path(args.zoo_config), Path(args.config), zoo=args.zoo,
                        max_workers=args.max_workers)
-    run_plan(plan, keep_done=args.keep_done)
+    run_plan(plan, keep_done=args.keep_done, jobs=args.jobs)
     return 0
 
 

@@ -1,0 +1,78 @@
+"""Steps run several at a time (hyperzoo.runner): real `hyperzoo` child processes writing real
+files; which step waits for which is read off the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hyperzoo.demo import DemoPlan, Step, eurosat_plan, run_plan
+from hyperzoo.runner import dependencies, run_parallel
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _synth(folder: Path) -> Step:
+    return Step(f"synthesise {folder.name}", ["data", "synth", "--kind", "eurosat-rgb", "--out", str(folder), "--n", "20"],
+                key=f"synth {folder.name}")
+
+
+def _info(folder: Path) -> Step:
+    return Step(f"describe {folder.name}", ["data", "info", str(folder)], key=f"info {folder.name}")
+
+
+def test_a_step_waits_for_the_steps_that_write_what_it_names(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    steps = [_synth(a), _synth(b), _info(b), _info(a)]
+    assert dependencies(steps) == [set(), set(), {1}, {0}]
+
+
+def test_the_eurosat_pipeline_trains_both_runs_at_once_and_samples_after_the_generating_one(tmp_path, make_eurosat_rgb):
+    data = make_eurosat_rgb(tmp_path / "data")
+    plan = eurosat_plan(tmp_path / "out", str(data), ROOT / "configs/zoos/eurosat_rgb.toml",
+                        ROOT / "configs/hyperrep/eurosat.toml", gen_config=ROOT / "configs/hyperrep/eurosat_generate.toml")
+    names = [s.name for s in plan.steps]
+    waits = {s.name: {names[j] for j in d} for s, d in zip(plan.steps, dependencies(plan.steps))}
+    assert waits["hyperrep train"] == waits["hyperrep train gen"] == {"zoo generate"}
+    assert waits["predict"] == {"zoo generate", "hyperrep train"}
+    for sampler in ("sample", "sample neighbour", "sample kde-pca"):
+        assert waits[sampler] == {"zoo generate", "hyperrep train gen"}
+    assert waits["sparsify"] == {"zoo generate", "hyperrep train gen", "sample"}
+
+
+def test_independent_steps_run_as_child_processes_and_their_output_is_kept(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    steps = [_synth(a), _synth(b), _info(a), _info(b)]
+    run_parallel(steps, jobs=2, logs=tmp_path / "logs")
+    for folder, info in ((a, steps[2]), (b, steps[3])):
+        assert len(list(folder.rglob("*.jpg"))) == 20
+        assert f"root: {folder}" in info.stdout and "samples: 20 in 10 classes" in info.stdout
+    assert all(s.seconds > 0 and not s.skipped for s in steps)
+    assert (tmp_path / "logs" / "03-info-a.out").read_text() == steps[2].stdout
+
+
+def test_a_failed_step_stops_what_waits_on_it_and_names_its_log(tmp_path):
+    a, bad = tmp_path / "a", tmp_path / "bad"
+    broken = Step("synthesise bad", ["data", "synth", "--kind", "nope", "--out", str(bad)], key="synth bad")
+    steps = [broken, _synth(a), _info(bad)]
+    with pytest.raises(RuntimeError, match=r"(?s)step 1 \(synthesise bad\) failed with exit code 2.*invalid choice: 'nope'"):
+        run_parallel(steps, jobs=2, logs=tmp_path / "logs")
+    assert steps[2].seconds == 0 and steps[2].stdout == ""  # never started
+    assert not bad.exists()
+
+
+def test_kept_steps_are_not_rerun_and_jobs_below_one_is_refused(tmp_path):
+    a = tmp_path / "a"
+    first = _synth(a)
+    first.done_when = str(tmp_path / "marker")
+    (tmp_path / "marker").write_text("")
+    steps = [first, _info(a)]
+    a.mkdir()  # an earlier run's output: the kept step's folder, here empty
+    with pytest.raises(RuntimeError, match="describe a"):  # info ran (exit 2: no images), synth did not
+        run_parallel(steps, jobs=2, logs=tmp_path / "logs", keep_done=True)
+    assert first.skipped and not list(a.iterdir())
+    from eo_tasks.config import ConfigError
+
+    with pytest.raises(ConfigError, match="--jobs must be >= 1"):
+        run_plan(DemoPlan(out=tmp_path / "plan", quick=True, steps=[_info(a)]), jobs=0)
