@@ -402,3 +402,37 @@ def test_reader_answers_what_consumers_ask(tmp_path: Path) -> None:
         assert zoo.twin_config.ratios == (0.5,) and zoo.twin_config.scope == "layer"
         assert zoo.twin_config.finetune_epochs == 1
         assert zoo.config == plan.spec and zoo.config.config_hash == plan.spec.config_hash
+
+
+def test_a_snapshot_of_the_first_models_is_the_same_whenever_it_is_taken(tmp_path: Path) -> None:
+    plan = _plan()
+    path = tmp_path / "z.h5"
+    with ZooWriter(path, plan, "x") as w:
+        for i in (0, 1, 3):  # model 2 still pending
+            w.write(_result(plan, i))
+    with pytest.raises(ValueError, match=r"z\.h5: 1 of its first 3 models have not finished yet \(the first is model 2\)"):
+        snapshot(path, tmp_path / "early.h5", first=3)
+    assert not list(tmp_path.glob("early.h5*"))  # refused before anything was written
+    with pytest.raises(ValueError, match=r"first \(--first\) must be between 1 and its 6 models, got 7"):
+        snapshot(path, tmp_path / "early.h5", first=7)
+    with ZooWriter(path, plan) as w:
+        w.write(_result(plan, 2))
+        w.write(_result(plan, 4))
+    snaps = [snapshot(path, tmp_path / "now.h5", first=3)]
+    with ZooWriter(path, plan) as w:
+        w.write(_result(plan, 5))
+    snaps.append(snapshot(path, tmp_path / "later.h5", first=3))
+    tables, splits = [], []
+    for snap in snaps:
+        with Zoo.open(snap) as zoo:
+            t = zoo.table
+            assert t.index[t.status == "done"].tolist() == [0, 1, 2]
+            assert t.loc[3:, "run"].tolist() == [0, 0, 0] and t.loc[3:, "node"].tolist() == ["", "", ""]
+            assert np.isnan(t.loc[3:, "wall_time"]).all()
+            np.testing.assert_array_equal(zoo.weights(2), _result(plan, 2).weights[-1])
+            with pytest.raises(KeyError, match="model 3 has no stored checkpoint"):  # its row was not copied
+                zoo.weights(3)
+            tables.append(t.drop(columns=["finished_at", "run"]).loc[:2])
+            done = np.flatnonzero(t.status == "done")
+            splits.append({k: v.tolist() for k, v in split_models(done, (0.4, 0.3, 0.3), seed=0).items()})
+    assert tables[0].equals(tables[1]) and splits[0] == splits[1]

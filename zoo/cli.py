@@ -67,7 +67,7 @@ def _snapshot(args: argparse.Namespace) -> int:
     from zoo.reader import Zoo
     from zoo.recovery import snapshot
 
-    out = snapshot(args.zoo, args.out, overwrite=args.overwrite)
+    out = snapshot(args.zoo, args.out, overwrite=args.overwrite, first=args.first)
     with Zoo.open(out) as zoo:
         done = int((zoo.table["status"] == "done").sum())
         print(f"{out}: snapshot of {args.zoo}: {done} of {zoo.num_models} models finished")
@@ -100,6 +100,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     snap.add_argument("zoo", help="zoo HDF5 file (may be open by a running `zoo generate`)")
     snap.add_argument("--out", required=True, help="snapshot file to write (written whole or not at all)")
     snap.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    snap.add_argument("--first", type=int, default=None, metavar="N",
+                      help="keep models 0..N-1 only (all must have finished): the same N gives the same snapshot, "
+                           "and split, whenever it is taken")
     snap.set_defaults(func=_snapshot)
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from zoo.format import FORMAT, STATUS_CODES, NotAZooError
+from eo_tasks.config import ConfigError
+from zoo.format import FORMAT, STATUS_CODES, TABLE_COLUMNS, NotAZooError
 from zoo.hdf5 import is_truncated, marked_open_for_writing
 
 
@@ -37,9 +38,17 @@ def recover(path: str | Path) -> None:
     _write_flushed(path, path, path.with_name(path.name + ".recovering"), "nothing to recover")
 
 
-def snapshot(path: str | Path, out: str | Path, overwrite: bool = False) -> Path:
+AT_FINISH = TABLE_COLUMNS[TABLE_COLUMNS.index("status"):]  # what a pending row has at its fill value
+
+
+def snapshot(path: str | Path, out: str | Path, overwrite: bool = False, first: int | None = None) -> Path:
     """Copy the zoo's last flushed state (its finished models; pending rows left at their fill
     value) to ``out``, which is written whole or not at all.
+
+    ``first``: keep models ``0 .. first - 1`` only, which must all have finished; the later
+    rows are left as if pending. Members train deterministically from their seeds, so the same
+    ``first`` gives the same models, and the same split, whenever and from whichever run of
+    the same config it is taken.
 
     The use: analyses of a zoo that is still being generated. A growing zoo's train/val/test
     split changes with every finished model (``Zoo.select`` splits the finished ones), so a
@@ -51,24 +60,44 @@ def snapshot(path: str | Path, out: str | Path, overwrite: bool = False) -> Path
         raise ValueError(f"{out}: a snapshot must go to another file than the zoo it copies")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} exists (pass overwrite to replace it)")
-    _write_flushed(path, out, out.with_name(out.name + ".partial"), "nothing to copy")
+    _write_flushed(path, out, out.with_name(out.name + ".partial"), "nothing to copy", first)
     return out
 
 
-def _write_flushed(path: Path, out: Path, tmp: Path, why: str) -> None:
+def _write_flushed(path: Path, out: Path, tmp: Path, why: str, first: int | None = None) -> None:
     """``path``'s flushed state, read through SWMR, written to ``tmp`` and renamed to ``out``."""
     with h5py.File(path, "r", libver="latest", swmr=True, locking=False) as src:
         if src.attrs.get("format") != FORMAT:
             raise NotAZooError(f"{path}: not a hyperzoo zoo file, {why}")
+        rows = _kept(path, src, first)  # before anything is written: a refused snapshot leaves no file
         with h5py.File(tmp, "w", libver="latest") as dst:
-            _copy_flushed(src, dst)
+            _copy_flushed(src, dst, rows)
     os.replace(tmp, out)
 
 
-def _copy_flushed(src: h5py.File, dst: h5py.File) -> None:
-    """The attributes, every group, the static datasets and the finished models' rows."""
+def _kept(path: Path, src: h5py.File, first: int | None) -> np.ndarray:
+    """The rows to copy: every finished model, or with ``first`` the first ``first`` models,
+    all of which must have finished."""
+    status = src["models/status"][:]
+    finished = np.flatnonzero(status != STATUS_CODES["pending"])
+    if first is None:
+        return finished
+    if not 1 <= first <= len(status):
+        raise ConfigError(f"{path}: first (--first) must be between 1 and its {len(status)} models, got {first}")
+    missing = np.flatnonzero(status[:first] == STATUS_CODES["pending"])
+    if missing.size:
+        raise ConfigError(f"{path}: {missing.size} of its first {first} models have not finished yet "
+                         f"(the first is model {missing[0]}); take the snapshot once they have")
+    return finished[finished < first]
+
+
+def _copy_flushed(src: h5py.File, dst: h5py.File, finished: np.ndarray | None = None) -> None:
+    """The attributes, every group, the static datasets and the rows of ``finished`` (default:
+    every finished model); the model table's at-finish columns of any other row are left
+    as a pending row has them."""
     num_models = int(src.attrs["num_models"])
-    finished = np.flatnonzero(src["models/status"][:] != STATUS_CODES["pending"])
+    if finished is None:
+        finished = np.flatnonzero(src["models/status"][:] != STATUS_CODES["pending"])
 
     def copy(name: str, obj: h5py.HLObject) -> None:
         if isinstance(obj, h5py.Group):
@@ -84,3 +113,11 @@ def _copy_flushed(src: h5py.File, dst: h5py.File) -> None:
 
     src.visititems(copy)
     dst.attrs.update(dict(src.attrs))
+    # the table was copied after ``finished`` was read: a live writer may have finished more
+    # models since, whose rows were not copied; they, and models past ``first``, stay pending
+    dropped = np.setdiff1d(np.flatnonzero(dst["models/status"][:] != STATUS_CODES["pending"]), finished)
+    for column in AT_FINISH:
+        if dropped.size and f"models/{column}" in dst:
+            ds = dst[f"models/{column}"]
+            for i in dropped:
+                ds[i] = ds.fillvalue
