@@ -25,5 +25,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="real data instead of the synthetic default: eurosat-rgb:PATH, eurosat-ms:PATH or benge:PATH")
     p.add_argument("--jobs", type=int, default=1,
                    help="steps run at once where they do not depend on each other, each in its own process with "
-                   "its log in DIR/logs (default 1: one after another, in this process)")
+                   "its log in DIR/logs (default 1: one after another, in this process); each process pays a few "
+                   "seconds of imports, so it pays off for steps of minutes (the full demo, real data), not --quick")
     p.set_defaults(func=_demo)

@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep-done", action="store_true",
                    help="skip steps whose outputs an earlier run left in OUT (delete one to redo it)")
     p.add_argument("--jobs", type=int, default=1,
-                   help="pipeline steps run at once where they do not depend on each other (2 on 2 cores halves "
-                        "the hyper-representations' wall time); each then logs to OUT/<zoo>/logs")
+                   help="pipeline steps run at once where they do not depend on each other, e.g. the two "
+                        "hyper-representations (each single-threaded); each then logs to OUT/<zoo>/logs")
     args = p.parse_args(argv)
     given = {"256": args.zoo_256, "large": args.zoo_large}
     zoos = {name: given[name] for name in ZOOS if args.only in (None, name)}
