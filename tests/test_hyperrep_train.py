@@ -221,3 +221,19 @@ def test_newer_run_format_and_a_broken_run(tmp_path: Path, tiny_zoo: Path, capsy
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "load_state_dict" in err
     assert not (tmp_path / "e.h5").exists()
+
+
+def test_the_published_scale_config_trains_on_the_cpu_too(tmp_path: Path, tiny_zoo: Path) -> None:
+    """configs/hyperrep/eurosat_published.toml is meant for a GPU; its model and loss run on the
+    CPU path as well (one epoch, the tiny zoo's checkpoints instead of EuroSAT's)."""
+    import dataclasses
+
+    cfg = HyperRepConfig.load(Path(__file__).resolve().parents[1] / "configs/hyperrep/eurosat_published.toml")
+    assert (cfg.model.d_model, cfg.model.depth, cfg.model.lat_dim, cfg.train.epochs) == (256, 8, 64, 100)
+    assert (cfg.loss.behaviour, cfg.loss.gamma, cfg.loss.probe_size) == (9.0, 0.05, 256)
+    cfg = dataclasses.replace(cfg, data=DataSection(), train=dataclasses.replace(
+        cfg.train, epochs=1, device="cpu", threads=1, checkpoint_every=1))
+    out = train_hyperrep(tiny_zoo, cfg, tmp_path / "run")
+    assert len(out.history) == 1 and all(np.isfinite(v) for v in out.history[0].values()), out.history
+    assert out.history[0]["train_behaviour"] > 0
+    assert sum(p.numel() for p in out.rep.net.parameters()) > 4_000_000
