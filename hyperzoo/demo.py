@@ -120,6 +120,11 @@ def mode_sample_steps(out: Path, modes: list[str], options: list[str],
                  done_when=o(f"sample-{mode}/command.txt"), key=f"sample {mode}") for mode in modes]
 
 
+def generating_run(out: Path, gen_config: object) -> list[str]:
+    """``--zoo``/``--run`` of the steps that decode: OUT/run-gen where a generating config is given."""
+    return ["--zoo", str(out / "zoo.h5"), "--run", str(out / ("run-gen" if gen_config else "run"))]
+
+
 def pipeline_steps(out: Path, rep_config: str, predict: list[str], sample: list[str], sparsify: list[str],
                    more: list[Step] = (), arch: str | None = None, method: str = "kde",
                    gen_config: str | None = None) -> list[Step]:
@@ -130,7 +135,7 @@ def pipeline_steps(out: Path, rep_config: str, predict: list[str], sample: list[
     where the run that reads properties best decodes poorly (docs/hyperrep-ablation.md)."""
     o = lambda name: str(out / name)  # noqa: E731
     zr = ["--zoo", o("zoo.h5"), "--run", o("run")]
-    gen = ["--zoo", o("zoo.h5"), "--run", o("run-gen" if gen_config else "run")]
+    gen = generating_run(out, gen_config)
     pick = ["--arch", arch] if arch else []
     train_gen = [Step("Train the generating hyper-representation",
                       ["hyperrep", "train", "--zoo", o("zoo.h5"), "--config", gen_config, "--out", o("run-gen")],
@@ -324,7 +329,7 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
         link = out / "zoo.h5"
         if not link.exists():
             link.symlink_to(Path(zoo).expanduser().resolve())
-    gen = ["--zoo", o("zoo.h5"), "--run", o("run-gen" if gen_config else "run")]
+    gen = generating_run(out, gen_config)
     # the comparisons beside the default sampler: the same neighbour draws without the decoder
     # residual, and the best KDE of docs/sampling.md (a density over 4 principal components of
     # the anchors, not over 4,224 dimensions), plain
