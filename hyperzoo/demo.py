@@ -262,23 +262,13 @@ def _torch_threads(n: int):
         torch.set_num_threads(old)
 
 
-def run_plan(plan: DemoPlan, keep_done: bool = False, jobs: int = 1) -> Path:
-    """Run every step, then write the summary. ``keep_done`` skips a step whose outputs an
-    earlier run left complete (delete a step's output to redo it and what reads it).
-    ``jobs`` > 1 runs up to that many independent steps at once, as child processes with
-    their logs in OUT/logs (:mod:`hyperzoo.runner`); 1 runs them in order, in this process."""
+def _run_in_process(plan: DemoPlan, keep_done: bool) -> None:
+    """The steps one after another, each through ``hyperzoo.cli.main`` in this process, its
+    stdout shown and kept for the summary."""
     from hyperzoo.cli import main
 
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     total = len(plan.steps)
-    begin = time.perf_counter()
-    if jobs > 1:
-        from hyperzoo.runner import run_parallel
-
-        print(f"running up to {jobs} steps at once; each step's output goes to {plan.out / 'logs'}", file=sys.stderr)
-        run_parallel(plan.steps, jobs, plan.out / "logs", threads=plan.threads, keep_done=keep_done)
-    for i, step in enumerate(plan.steps if jobs == 1 else (), 1):
+    for i, step in enumerate(plan.steps, 1):
         if keep_done and step.done_when and Path(step.done_when).exists():
             step.skipped = True
             print(f"\n[{i}/{total}] {step.title}: kept from an earlier run ({step.done_when})", file=sys.stderr)
@@ -292,6 +282,23 @@ def run_plan(plan: DemoPlan, keep_done: bool = False, jobs: int = 1) -> Path:
         step.stdout = tee.buffer.getvalue()
         if code != 0:
             raise RuntimeError(f"demo step {i} ({step.title}) failed with exit code {code}")
+
+
+def run_plan(plan: DemoPlan, keep_done: bool = False, jobs: int = 1) -> Path:
+    """Run every step, then write the summary. ``keep_done`` skips a step whose outputs an
+    earlier run left complete (delete a step's output to redo it and what reads it).
+    ``jobs`` > 1 runs up to that many independent steps at once, as child processes with
+    their logs in OUT/logs (:mod:`hyperzoo.runner`); 1 runs them in order, in this process."""
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    begin = time.perf_counter()
+    if jobs > 1:
+        from hyperzoo.runner import run_parallel
+
+        print(f"running up to {jobs} steps at once; each step's output goes to {plan.out / 'logs'}", file=sys.stderr)
+        run_parallel(plan.steps, jobs, plan.out / "logs", threads=plan.threads, keep_done=keep_done)
+    else:
+        _run_in_process(plan, keep_done)
     plan.wall = time.perf_counter() - begin
     from hyperzoo.summary import write_summary
 
