@@ -55,20 +55,33 @@ def _child_env(threads: int) -> dict[str, str]:
     return env
 
 
+def _last_line(*paths: Path) -> str:
+    """The last non-empty line of the most recently written of ``paths`` (read from its end)."""
+    present = [p for p in paths if p.exists() and p.stat().st_size]
+    if not present:
+        return ""
+    path = max(present, key=lambda p: p.stat().st_mtime)
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - 4096))
+        lines = [line.strip() for line in f.read().decode(errors="replace").replace("\r", "\n").splitlines()]
+    return next((line for line in reversed(lines) if line), "")
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     text = path.read_text(errors="replace").splitlines() if path.exists() else []
     return "\n".join(text[-lines:])
 
 
 def run_parallel(steps: Sequence, jobs: int, logs: Path, threads: int = 1, keep_done: bool = False,
-                 poll: float = 0.5) -> None:
+                 poll: float = 0.5, report_every: float = 60.0) -> None:
     """Run ``steps`` (``hyperzoo.demo.Step``), up to ``jobs`` at once, each as ``python -m
     hyperzoo.cli ARGV`` with its stdout in ``LOGS/NN-name.out`` and its stderr (progress) in
     ``LOGS/NN-name.log``; fills in each step's ``seconds``, ``stdout`` and ``skipped``.
 
     A step starts once every step it waits for (:func:`dependencies`) has finished or was kept
     (``keep_done``). When one fails, no new step starts, those running finish, and a
-    RuntimeError names the failed step, its exit code, its log and the log's last lines."""
+    RuntimeError names the failed step, its exit code, its log and the log's last lines.
+    Every ``report_every`` seconds each running step's latest progress line is shown."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     logs.mkdir(parents=True, exist_ok=True)
@@ -86,6 +99,7 @@ def run_parallel(steps: Sequence, jobs: int, logs: Path, threads: int = 1, keep_
     env = _child_env(threads)
     running: dict[int, tuple[subprocess.Popen, float, Path, Path]] = {}
     failed: list[tuple[int, int]] = []
+    reported = time.perf_counter()
     try:
         while pending or running:
             while not failed and len(running) < jobs:
@@ -103,6 +117,12 @@ def run_parallel(steps: Sequence, jobs: int, logs: Path, threads: int = 1, keep_
             if not running:
                 break  # a failure stopped the rest; what waits on it never starts
             time.sleep(poll)
+            if time.perf_counter() - reported >= report_every:
+                reported = time.perf_counter()
+                for i, (_, start, out, err) in running.items():
+                    line = _last_line(err, out)[:160]
+                    print(f"[{i + 1}/{total}] {steps[i].title}, {reported - start:.0f} s: {line}", file=sys.stderr,
+                          flush=True)
             for i, (proc, start, out, err) in list(running.items()):
                 code = proc.poll()
                 if code is None:

@@ -3,6 +3,7 @@ files; which step waits for which is read off the commands."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,12 @@ def test_the_eurosat_pipeline_trains_both_runs_at_once_and_samples_after_the_gen
     assert waits["sparsify"] == {"zoo generate", "hyperrep train gen", "sample"}
 
 
-def test_independent_steps_run_as_child_processes_and_their_output_is_kept(tmp_path):
+def test_independent_steps_run_as_child_processes_and_their_output_is_kept(tmp_path, capsys):
     a, b = tmp_path / "a", tmp_path / "b"
     steps = [_synth(a), _synth(b), _info(a), _info(b)]
-    run_parallel(steps, jobs=2, logs=tmp_path / "logs")
+    run_parallel(steps, jobs=2, logs=tmp_path / "logs", report_every=0)
+    shown = capsys.readouterr().err
+    assert re.search(r"\[1/4\] synthesise a, \d+ s: ", shown)  # the running steps' progress, at every poll here
     for folder, info in ((a, steps[2]), (b, steps[3])):
         assert len(list(folder.rglob("*.jpg"))) == 20
         assert f"root: {folder}" in info.stdout and "samples: 20 in 10 classes" in info.stdout
