@@ -46,9 +46,9 @@ def snapshot(path: str | Path, out: str | Path, overwrite: bool = False, first: 
     value) to ``out``, which is written whole or not at all.
 
     ``first``: keep models ``0 .. first - 1`` only, which must all have finished; the later
-    rows are left as if pending. Members train deterministically from their seeds, so the same
-    ``first`` gives the same models, and the same split, whenever and from whichever run of
-    the same config it is taken.
+    rows are left as if pending. The same ``first`` names the same members (seeds,
+    hyperparameters, split) whenever it is taken; their weights are bit-identical where they
+    were trained on the same kind of processor.
 
     The use: analyses of a zoo that is still being generated. A growing zoo's train/val/test
     split changes with every finished model (``Zoo.select`` splits the finished ones), so a
