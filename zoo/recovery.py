@@ -48,7 +48,7 @@ def snapshot(path: str | Path, out: str | Path, overwrite: bool = False, first: 
     ``first``: keep models ``0 .. first - 1`` only, which must all have finished; the later
     rows are left as if pending. The same ``first`` names the same members (seeds,
     hyperparameters, split) whenever it is taken; their weights are bit-identical where they
-    were trained on the same kind of processor.
+    were trained on the same machine and install.
 
     The use: analyses of a zoo that is still being generated. A growing zoo's train/val/test
     split changes with every finished model (``Zoo.select`` splits the finished ones), so a
