@@ -97,3 +97,29 @@ def test_train_eval_size_is_seeded_subset():
     a = train_model(_spec(), _task(), cfg).final
     b = train_model(_spec(), _task(), cfg).final
     assert a == b
+
+
+def test_eval_epochs_evaluates_only_those_and_trains_the_same_weights():
+    cfg = TrainConfig(epochs=4, lr=3e-3, batch_size=32, seed=5)
+    every, some = [], []
+    train_model(_spec(), _task(), cfg, callback=lambda e, w, m: every.append((e, w.copy(), m)))
+    result = train_model(_spec(), _task(), cfg, callback=lambda e, w, m: some.append((e, w.copy(), m)),
+                         eval_epochs=(0, 2, 4))
+    assert [e for e, _, _ in some] == [0, 2, 4]
+    assert [h["epoch"] for h in result.history] == [0.0, 2.0, 4.0]
+    for (e, w, m), (e_all, w_all, m_all) in zip(some, [every[0], every[2], every[4]]):
+        assert e == e_all and np.array_equal(w, w_all) and m == m_all
+
+
+def test_channels_last_training_flattens_like_a_contiguous_copy():
+    result = train_model(_spec(fusion="late"), _task(), TrainConfig(epochs=1, batch_size=32, seed=2))
+    state = result.model.state_dict()
+    contiguous = {k: v.contiguous() for k, v in state.items()}
+    layout = result.model.layout
+    assert np.array_equal(layout.flatten(state), layout.flatten(contiguous))
+    # and a model rebuilt from the flat vector (contiguous weights) predicts the same logits
+    rebuilt = type(result.model)(result.model.spec, seed=None)
+    rebuilt.load_state_dict(layout.unflatten(layout.flatten(state)))
+    batch = {k: v[:50] for k, v in _task().splits["test"].inputs.items()}
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(batch), result.model.eval()(batch), rtol=1e-5, atol=1e-5)

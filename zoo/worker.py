@@ -110,7 +110,7 @@ def run_member(task: MemberTask, arrays: dict[str, Any]) -> ModelRecord:
         result.train_size = len(data.splits["train"])
         spec = ModelSpec.from_json(task.spec_json)
         _inject(task.fault)
-        train_model(spec, data, task.train, callback=on_epoch)
+        train_model(spec, data, task.train, callback=on_epoch, eval_epochs=keep)
         result.status = "done"
         if task.sparsify.ratios and kept:
             _twins(result, spec, data, task, kept[-1][1], prune_and_finetune)
