@@ -4,7 +4,7 @@
         --zoo-256 ../runs/eurosat_rgb.h5 --zoo-large ../runs/eurosat_rgb_large.h5 --keep-done
 
 For each zoo (configs/zoos/eurosat_rgb.toml: 256 models, about an hour on 2 cores;
-configs/zoos/eurosat_rgb_large.toml: 1,200 models, hours) it generates the zoo unless one is
+configs/zoos/eurosat_rgb_large.toml: 1,020 models, about 75 min) it generates the zoo unless one is
 given (resumable), trains its hyper-representation (configs/hyperrep/eurosat.toml, chosen
 on validation models: docs/hyperrep-ablation.md), predicts properties with the supervised row, samples, sparsifies, and
 writes OUT/<zoo>/summary.md; OUT/summary.md holds both zoos' property tables. Rerunning
