@@ -8,6 +8,10 @@ Trains ``--models`` members of the large EuroSAT zoo's architecture (configs/zoo
 memory format, on one thread. The inputs are random (SYNTHETIC): only the timings matter, and
 the two formats train the same models on the same batches. Prints seconds per model in each
 format, their ratio, and the largest difference between the two formats' final weights.
+
+Then the hyper-representation's behavioural loss (``hyperrep.losses.run_models``, forward and
+backward of 32 such models on 64 probe images): ``vmap`` over the models (what it runs on a
+GPU) against its CPU path, one model after another on a channels-last probe.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from eo_tasks.models.family import spec_for
 from eo_tasks.models.spec import ArchConfig
 from eo_tasks.train import loop
 from eo_tasks.train.config import TrainConfig
+from hyperrep.losses import batched_params, run_models
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "leaky_relu")
 
@@ -48,12 +53,40 @@ def _run(fmt: torch.memory_format, data: TaskData, models: int) -> tuple[float, 
     return (time.perf_counter() - start) / models, weights
 
 
+def _behaviour(models: int = 32, probes: int = 64, reps: int = 3) -> tuple[float, float, float]:
+    from torch.func import functional_call, vmap
+
+    arch = ArchConfig(fusion="single", channels=(8, 8, 8), kernel_sizes=(3, 3, 3), hidden=32, activation="gelu")
+    data = _task(probes, 2)
+    net = loop.build_model(spec_for(arch, data.info.modalities, 10, 32), seed=0).eval()
+    flat = torch.randn(models, net.layout.num_params, generator=torch.Generator().manual_seed(1)) * 0.1
+    probe = {"rgb": data.splits["train"].inputs["rgb"]}
+
+    def with_vmap(f: torch.Tensor) -> torch.Tensor:
+        return vmap(lambda p: functional_call(net, p, (probe,)))(batched_params(net.layout, f))
+
+    def timed(fn) -> tuple[float, torch.Tensor]:
+        f = flat.clone().requires_grad_()
+        fn(f).square().mean().backward()  # warm-up
+        start = time.perf_counter()
+        for _ in range(reps):
+            f.grad = None
+            out = fn(f)
+            out.square().mean().backward()
+        return (time.perf_counter() - start) / reps, out.detach()
+
+    t_vmap, out_vmap = timed(with_vmap)
+    t_loop, out_loop = timed(lambda f: run_models(net, net.layout, f, probe))
+    return t_vmap, t_loop, float((out_vmap - out_loop).abs().max())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--eval", type=int, default=3200)
     args = parser.parse_args()
+    torch.set_num_threads(1)  # as the zoo's workers and the hyper-representation's configs run
     data = _task(args.train, args.eval)
     default = loop.MEMORY_FORMAT
     _run(torch.contiguous_format, data, 1)  # warm-up: imports, allocator
@@ -66,6 +99,11 @@ def main() -> None:
     print(f"channels-last: {last:.2f} s/model")
     print(f"ratio NCHW / channels-last: {nchw / last:.2f}x")
     print(f"largest weight difference between the formats after training: {diff:.2e}")
+    t_vmap, t_loop, out_diff = _behaviour()
+    print("behavioural loss, 32 models x 64 probe images, forward + backward:")
+    print(f"vmap:                       {t_vmap:.3f} s")
+    print(f"CPU loop, channels-last:    {t_loop:.3f} s")
+    print(f"ratio vmap / loop: {t_vmap / t_loop:.2f}x; largest output difference {out_diff:.2e}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -45,7 +46,16 @@ def test_r2_meter_streams() -> None:
     assert perfect.value() == 1.0
 
 
-def test_behaviour_loss_runs_the_real_models_and_is_differentiable() -> None:
+@pytest.fixture(params=[1, 2], ids=["one-thread-loop", "vmap"])
+def threads(request):
+    """run_models loops over the models on one CPU thread and vmaps them otherwise: test both."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(old)
+
+
+def test_behaviour_loss_runs_the_real_models_and_is_differentiable(threads) -> None:
     spec = make_spec("late")
     net = build_model(spec).eval()
     flat = zoo_weights(spec, n=3)
