@@ -100,8 +100,7 @@ def run_member(task: MemberTask, arrays: dict[str, Any]) -> ModelRecord:
     keep = set(task.keep_epochs)
 
     def on_epoch(epoch: int, flat: np.ndarray, metrics: dict[str, float]) -> None:
-        if epoch in keep:
-            kept.append((epoch, flat.copy(), dict(metrics)))
+        kept.append((epoch, flat.copy(), dict(metrics)))  # called at the kept epochs only
 
     try:
         data = arrays_to_data(arrays)
