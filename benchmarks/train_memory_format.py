@@ -27,7 +27,7 @@ from eo_tasks.models.family import spec_for
 from eo_tasks.models.spec import ArchConfig
 from eo_tasks.train import loop
 from eo_tasks.train.config import TrainConfig
-from hyperrep.losses import batched_params, run_models
+from hyperrep.losses import run_models
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "leaky_relu")
 
@@ -54,16 +54,11 @@ def _run(fmt: torch.memory_format, data: TaskData, models: int) -> tuple[float, 
 
 
 def _behaviour(models: int = 32, probes: int = 64, reps: int = 3) -> tuple[float, float, float]:
-    from torch.func import functional_call, vmap
-
     arch = ArchConfig(fusion="single", channels=(8, 8, 8), kernel_sizes=(3, 3, 3), hidden=32, activation="gelu")
     data = _task(probes, 2)
     net = loop.build_model(spec_for(arch, data.info.modalities, 10, 32), seed=0).eval()
     flat = torch.randn(models, net.layout.num_params, generator=torch.Generator().manual_seed(1)) * 0.1
     probe = {"rgb": data.splits["train"].inputs["rgb"]}
-
-    def with_vmap(f: torch.Tensor) -> torch.Tensor:
-        return vmap(lambda p: functional_call(net, p, (probe,)))(batched_params(net.layout, f))
 
     def timed(fn) -> tuple[float, torch.Tensor]:
         f = flat.clone().requires_grad_()
@@ -75,8 +70,8 @@ def _behaviour(models: int = 32, probes: int = 64, reps: int = 3) -> tuple[float
             out.square().mean().backward()
         return (time.perf_counter() - start) / reps, out.detach()
 
-    t_vmap, out_vmap = timed(with_vmap)
-    t_loop, out_loop = timed(lambda f: run_models(net, net.layout, f, probe))
+    t_vmap, out_vmap = timed(lambda f: run_models(net, net.layout, f, probe, vectorise=True))
+    t_loop, out_loop = timed(lambda f: run_models(net, net.layout, f, probe, vectorise=False))
     return t_vmap, t_loop, float((out_vmap - out_loop).abs().max())
 
 

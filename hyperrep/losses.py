@@ -67,16 +67,20 @@ def batched_params(layout: Layout, flat: torch.Tensor) -> dict[str, torch.Tensor
     return {t.name: flat[:, t.offset : t.offset + t.size].reshape(flat.shape[0], *t.shape) for t in layout.tensors}
 
 
-def run_models(net: nn.Module, layout: Layout, flat: torch.Tensor, probe: Mapping[str, torch.Tensor]) -> torch.Tensor:
+def run_models(net: nn.Module, layout: Layout, flat: torch.Tensor, probe: Mapping[str, torch.Tensor],
+               vectorise: bool | None = None) -> torch.Tensor:
     """Outputs ``[B, N, classes]`` of the network ``net`` under each row of ``flat`` on ``probe``.
 
-    ``net`` must be in eval mode (no dropout); its own parameters are not used. On one CPU
-    thread the models run one after another on a channels-last probe: under ``vmap`` torch's
-    CPU max-pool takes the slow NCHW path, and the loop is about 1.8x faster with the same
-    outputs (benchmarks/train_memory_format.py); with more threads, or on a GPU, ``vmap``.
+    ``net`` must be in eval mode (no dropout); its own parameters are not used. ``vectorise``
+    None chooses: on one CPU thread the models run one after another on a channels-last probe
+    (under ``vmap`` torch's CPU max-pool takes the slow NCHW path, and the loop is about 1.8x
+    faster with the same outputs: benchmarks/train_memory_format.py); with more threads, or on
+    a GPU, ``vmap``. True or False forces ``vmap`` or the loop.
     """
     params = batched_params(layout, flat)
-    if flat.device.type == "cpu" and torch.get_num_threads() == 1:
+    if vectorise is None:
+        vectorise = not (flat.device.type == "cpu" and torch.get_num_threads() == 1)
+    if not vectorise:
         probe = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v for k, v in probe.items()}
         return torch.stack([functional_call(net, {k: v[i] for k, v in params.items()}, (probe,))
                             for i in range(flat.shape[0])])

@@ -217,12 +217,15 @@ def _fit(model, spec, data, cfg, device, callback, progress, mask_state, eval_ep
     record(0)
     model.train()
     n = len(train)
+    # once, not per batch: a gathered batch of a channels-last tensor stays channels-last, so
+    # each step copies its images once instead of twice (gather, then reformat)
+    inputs, labels_all = _to(train.inputs, device), train.labels.to(device)
     for epoch in range(1, cfg.epochs + 1):
-        perm = torch.randperm(n, generator=order_gen)
+        perm = torch.randperm(n, generator=order_gen).to(device)
         for start in range(0, n, cfg.batch_size):
             idx = perm[start : start + cfg.batch_size]
-            batch = _to({k: v[idx] for k, v in train.inputs.items()}, device)
-            labels = train.labels[idx].to(device)
+            batch = {k: v[idx] for k, v in inputs.items()}
+            labels = labels_all[idx]
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(batch)
             loss = loss_fn(logits.float(), labels, spec.multilabel)
