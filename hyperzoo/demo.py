@@ -44,6 +44,13 @@ class Step:
     def name(self) -> str:
         return self.key or " ".join(self.argv[:2] if self.argv[0] in ("zoo", "hyperrep") else self.argv[:1])
 
+    def keep(self, keep_done: bool, index: int, total: int) -> bool:
+        """Whether an earlier run's output is kept instead of running this step (marks it skipped)."""
+        self.skipped = keep_done and bool(self.done_when) and Path(self.done_when).exists()
+        if self.skipped:
+            print(f"[{index}/{total}] {self.title}: kept from an earlier run ({self.done_when})", file=sys.stderr)
+        return self.skipped
+
 
 @dataclass
 class DemoPlan:
@@ -269,9 +276,7 @@ def _run_in_process(plan: DemoPlan, keep_done: bool) -> None:
 
     total = len(plan.steps)
     for i, step in enumerate(plan.steps, 1):
-        if keep_done and step.done_when and Path(step.done_when).exists():
-            step.skipped = True
-            print(f"\n[{i}/{total}] {step.title}: kept from an earlier run ({step.done_when})", file=sys.stderr)
+        if step.keep(keep_done, i, total):
             continue
         print(f"\n[{i}/{total}] {step.title}\n$ hyperzoo {shlex.join(step.argv)}", file=sys.stderr, flush=True)
         tee = _Tee(sys.stdout)

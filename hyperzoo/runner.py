@@ -90,10 +90,8 @@ def run_parallel(steps: Sequence, jobs: int, logs: Path, threads: int = 1, keep_
     finished: set[int] = set()
     pending = []
     for i, step in enumerate(steps):
-        if keep_done and step.done_when and Path(step.done_when).exists():
-            step.skipped = True
+        if step.keep(keep_done, i + 1, total):
             finished.add(i)
-            print(f"[{i + 1}/{total}] {step.title}: kept from an earlier run ({step.done_when})", file=sys.stderr)
         else:
             pending.append(i)
     env = _child_env(threads)

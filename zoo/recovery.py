@@ -91,13 +91,10 @@ def _kept(path: Path, src: h5py.File, first: int | None) -> np.ndarray:
     return finished[finished < first]
 
 
-def _copy_flushed(src: h5py.File, dst: h5py.File, finished: np.ndarray | None = None) -> None:
-    """The attributes, every group, the static datasets and the rows of ``finished`` (default:
-    every finished model); the model table's at-finish columns of any other row are left
-    as a pending row has them."""
+def _copy_flushed(src: h5py.File, dst: h5py.File, finished: np.ndarray) -> None:
+    """The attributes, every group, the static datasets and the rows of ``finished``; the
+    model table's at-finish columns of any other row are left as a pending row has them."""
     num_models = int(src.attrs["num_models"])
-    if finished is None:
-        finished = np.flatnonzero(src["models/status"][:] != STATUS_CODES["pending"])
 
     def copy(name: str, obj: h5py.HLObject) -> None:
         if isinstance(obj, h5py.Group):
