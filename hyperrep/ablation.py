@@ -109,17 +109,23 @@ def _score(data, settings: AblationSettings, feature_sets: tuple[str, ...], vari
 
 
 def run_ablation(ablation: Ablation, zoo: str | Path, out: str | Path,
-                 progress: Callable[[str], None] | None = None, train: bool = True) -> pd.DataFrame:
-    """Train and score every variant (resuming runs and keeping variants already scored in
-    ``OUT/<name>/scores.csv``); write ``OUT/ablation.csv`` and ``OUT/ablation.md``.
-    ``train=False`` only writes the tables of the variants already scored."""
+                 progress: Callable[[str], None] | None = None, train: bool = True,
+                 only: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Train and score every variant, or the variants named in ``only`` (resuming runs and
+    keeping variants already scored in ``OUT/<name>/scores.csv``); write ``OUT/ablation.csv``
+    and ``OUT/ablation.md`` with every variant scored so far. ``train=False`` only writes the
+    tables. Processes given disjoint ``only`` can share one OUT and run side by side."""
     from hyperrep.downstream import load_data
     from hyperrep.train import train_hyperrep
 
+    unknown = sorted(set(only) - set(ablation.variants))
+    if unknown:
+        raise ConfigError(f"unknown variant(s) {unknown}; the ablation has {sorted(ablation.variants)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda line: None)
-    for name, cfg in ablation.variants.items() if train else ():
+    chosen = {k: v for k, v in ablation.variants.items() if not only or k in only}
+    for name, cfg in chosen.items() if train else ():
         folder = out / _slug(name)
         if (folder / "scores.csv").exists():
             continue

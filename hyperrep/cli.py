@@ -83,7 +83,8 @@ def run_ablate(args: argparse.Namespace) -> int:
 
     ablation = Ablation.load(args.config)
     rows = run_ablation(ablation, args.zoo, args.out, progress=None if args.quiet else _progress,
-                        train=not args.report_only)
+                        train=not args.report_only,
+                        only=tuple(v for v in args.variants.split(",") if v) if args.variants else ())
     done = rows.loc[rows["variant"] != "weights only", "variant"].nunique()
     print(f"{args.out}/ablation.md: {done} of {len(ablation.variants)} variants scored")
     return 0
@@ -110,6 +111,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     abl.add_argument("--out", required=True, help="folder for the variants' runs and the tables (resumable)")
     abl.add_argument("--report-only", action="store_true",
                      help="train nothing: write the tables of the variants scored so far")
+    abl.add_argument("--variants", default="",
+                     help="comma-separated variants to train (default: all); two processes with disjoint "
+                          "lists can share --out, the tables then hold every variant scored so far")
     abl.add_argument("--quiet", action="store_true")
     abl.set_defaults(func=run_ablate)
 

@@ -10,7 +10,7 @@ import pytest
 
 from downstream_zoo import HYPERREP_CONFIG, tiny_zoo_and_run
 from eo_tasks.config import ConfigError
-from hyperrep.ablation import Ablation, validation_halves
+from hyperrep.ablation import Ablation, run_ablation, validation_halves
 from hyperzoo.cli import main
 
 ABLATION = """
@@ -51,7 +51,13 @@ def test_ablate_trains_each_variant_and_scores_on_validation_models(tmp_path: Pa
     config = tmp_path / "ablation.toml"
     config.write_text(ABLATION.format(base=HYPERREP_CONFIG))
     out = tmp_path / "out"
-    assert main(["hyperrep", "ablate", "--config", str(config), "--zoo", str(zoo), "--out", str(out), "--quiet"]) == 0
+    args = ["hyperrep", "ablate", "--config", str(config), "--zoo", str(zoo), "--out", str(out), "--quiet"]
+    assert main([*args, "--variants", "narrow"]) == 0  # one variant: what a second process would leave
+    assert set(pd.read_csv(out / "ablation.csv")["variant"]) == {"narrow", "weights only"}
+    assert not (out / "base").exists()
+    narrow_done = (out / "narrow" / "scores.csv").stat().st_mtime_ns
+    assert main(args) == 0  # the rest: narrow is kept, base trains
+    assert (out / "narrow" / "scores.csv").stat().st_mtime_ns == narrow_done
     rows = pd.read_csv(out / "ablation.csv")
     assert set(rows["variant"]) == {"base", "narrow", "weights only"}
     assert set(rows.loc[rows["variant"] == "weights only", "feature_set"]) == {"s(W)", "W"}
@@ -76,6 +82,9 @@ def test_unknown_key_in_a_variant_is_one_config_error(tmp_path: Path) -> None:
     config.write_text(ABLATION.format(base=HYPERREP_CONFIG) + "\n[variants.bad]\nmodel = {lat_dimm = 3}\n")
     with pytest.raises(ConfigError, match=r"variants\.bad.*lat_dimm"):
         Ablation.load(config)
+    config.write_text(ABLATION.format(base=HYPERREP_CONFIG))
+    with pytest.raises(ConfigError, match=r"unknown variant\(s\) \['wide'\]"):
+        run_ablation(Ablation.load(config), tmp_path / "absent.h5", tmp_path / "out", only=("base", "wide"))
     config.write_text(f'base = "{HYPERREP_CONFIG}"\n')
     with pytest.raises(ConfigError, match=r"\[variants\] is empty"):
         Ablation.load(config)
