@@ -35,7 +35,7 @@ class AblationSettings:
     base: str  # the run config every variant starts from (relative to the ablation TOML)
     properties: tuple[str, ...] = ("test_acc", "epoch", "gap")
     features: tuple[str, ...] = ("emb", "pool(emb)", "emb+s(W)", "pool(emb)+s(W)")
-    predictors: tuple[str, ...] = ("ridge", "gbt")
+    predictors: tuple[str, ...] = ("ridge", "gbt", "blend")
     seed: int = 0  # which validation models tune and which score
     resamples: int = 500  # bootstrap resamples of the scoring models behind each interval
     threads: int = 0  # cores for the readouts (0: all); training uses the run config's threads
@@ -133,10 +133,12 @@ def run_ablation(ablation: Ablation, zoo: str | Path, out: str | Path,
         train_hyperrep(zoo, cfg, folder / "run", progress=progress)
         data, _ = load_data(zoo, folder / "run")
         with_baselines = not (out / "baselines.csv").exists()
+        # a blend reads s(W) · gbt, so every variant scores s(W); it is kept once, as a baseline
+        extra = BASELINES if with_baselines else ("s(W)",) if "blend" in ablation.settings.predictors else ()
         table = _score(_halves(data, ablation.settings.seed), ablation.settings,
-                       ablation.settings.features + (BASELINES if with_baselines else ()), name)
+                       ablation.settings.features + extra, name)
         base = table["feature_set"].isin(BASELINES)
-        if base.any():
+        if with_baselines:
             table[base].assign(variant="weights only").to_csv(out / "baselines.csv", index=False)
         table[~base].to_csv(folder / "scores.csv", index=False)
         say(f"[ablate] {name}: trained and scored in {time.perf_counter() - start:.0f} s")

@@ -16,7 +16,8 @@ import pandas as pd
 PROPERTIES = ("test_acc", "epoch", "gap", "test_acc_cloudy", "cloudy_drop")
 CLASSES = ("fusion_mode",)  # class properties: balanced accuracy
 FEATURES = (("emb", "ridge"), ("pool(emb)", "ridge"), ("pool(emb)", "gbt"), ("W", "ridge"), ("s(W)", "ridge"),
-            ("s(W)", "gbt"), ("emb+s(W)", "ridge"), ("pool(emb)+s(W)", "ridge"), ("pool(emb)+s(W)", "gbt"))
+            ("s(W)", "gbt"), ("emb+s(W)", "ridge"), ("pool(emb)+s(W)", "ridge"), ("pool(emb)+s(W)", "gbt"),
+            ("emb+s(W)", "blend"), ("pool(emb)+s(W)", "blend"))
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

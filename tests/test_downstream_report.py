@@ -32,12 +32,31 @@ def report(zoo_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.
 def test_every_feature_set_and_predictor_runs(report):
     _, res = report
     assert set(res["property"]) == PROPERTIES
-    assert len(res) == len(PROPERTIES) * len(FEATURE_SETS) * len(PREDICTORS)
+    numbers = {p for p in PROPERTIES if p not in ("activation", "init")}
+    # a blend is a row of emb+s(W) and pool(emb)+s(W), for numbers only
+    assert len(res) == len(PROPERTIES) * len(FEATURE_SETS) * (len(PREDICTORS) - 1) + len(numbers) * 2
+    assert set(res.loc[res["predictor"] == "blend", "property"]) == numbers
     assert (res["note"] == "").all(), res.loc[res["note"] != "", ["feature_set", "predictor", "property", "note"]]
     numbers = res[res["kind"] == "number"]
     classes = res[res["kind"] == "class"]
     assert numbers[["r2", "kendall_tau", "mae"]].notna().all().all()
     assert classes[["accuracy", "balanced_accuracy"]].notna().all().all()
+
+
+def test_blend_averages_its_two_readouts(report):
+    out, res = report
+    preds = pd.read_csv(out / "predictions.csv")
+    cell = lambda fs, pr, prop: preds[(preds["feature_set"] == fs) & (preds["predictor"] == pr)  # noqa: E731
+                                      & (preds["property"] == prop)].set_index(["model", "epoch"])["pred"].astype(float)
+    rows = res.set_index(["feature_set", "predictor", "property"])
+    for fs, emb in (("emb+s(W)", "emb"), ("pool(emb)+s(W)", "pool(emb)")):
+        for prop in ("test_acc", "epoch"):
+            w = float(rows.loc[(fs, "blend", prop), "chosen"].split()[0].removeprefix("w="))
+            assert 0.0 <= w <= 0.95
+            expected = w * cell("s(W)", "gbt", prop) + (1 - w) * cell(emb, "ridge", prop)
+            pd.testing.assert_series_equal(cell(fs, "blend", prop), expected, check_names=False, atol=1e-6)
+            # w = 0 is among the choices, so on the validation models it is no worse than its ridge readout
+            assert rows.loc[(fs, "blend", prop), "val_score"] >= rows.loc[(emb, "ridge", prop), "val_score"] - 1e-9
 
 
 def test_properties_the_weights_determine_are_predicted(report):

@@ -8,6 +8,7 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from eo_tasks.models import ArchConfig, InputSpec, layout_for, spec_for
+from hyperrep.downstream.blend import choose_weight, readouts
 from hyperrep.downstream.bootstrap import (class_replicates, intervals, number_replicates, paired_difference,
                                            resample_counts)
 from hyperrep.downstream.evaluation import INTERVAL_COLUMNS, DownstreamData, evaluate
@@ -233,7 +234,8 @@ def test_evaluate_runs_every_combination_on_one_split(layout):
     res = ev.results
     props = {p.name for p in ev.properties}
     assert props == {"test_acc", "val_acc", "epoch", "gap", "lr", "activation"}
-    assert len(res) == len(props) * len(FEATURE_SETS) * 2
+    numbers = {p.name for p in ev.properties if p.kind == "number"}
+    assert len(res) == len(props) * len(FEATURE_SETS) * 2 + len(numbers) * 2  # + the two blends of numbers
     assert (res["note"] == "").all(), res[res["note"] != ""]
     assert res["split_id"].nunique() == 1 and res[["n_train", "n_val", "n_test"]].drop_duplicates().shape[0] == 1
     assert set(ev.predictions["model"]) == {10, 11}
@@ -254,6 +256,22 @@ def test_evaluate_marks_what_it_skips(layout):
     fresh = _population(layout)
     no_emb = evaluate(DownstreamData(fresh.rows, fresh.weights, layout), feature_sets=("emb",), threads=1)
     assert no_emb.results["note"].str.contains("no hyper-representation run").all()
+
+
+def test_blend_weight_is_chosen_on_validation_rows_and_needs_both_readouts(layout):
+    y = np.array([0.0, 1.0, 2.0, 3.0])
+    assert choose_weight(y, emb_val=y, stats_val=y + 5) == 0.0  # the embedding alone is exact
+    assert choose_weight(y, emb_val=y - 1, stats_val=y + 1) == 0.5  # opposite errors cancel halfway
+    assert choose_weight(y, emb_val=y + 4, stats_val=y) == 0.95  # never 1: the row must read the embedding
+    assert choose_weight(y, emb_val=y, stats_val=y) == 0.95  # a tie credits the embedding less
+    assert choose_weight(y[:0], y[:0], y[:0]) == 0.5  # no validation rows
+    with pytest.raises(ValueError, match="cannot be blended"):
+        readouts("s(W)")
+    data = _population(layout)
+    ev = evaluate(data, feature_sets=("emb", "emb+s(W)"), predictors=("ridge", "blend"), threads=1)
+    blends = ev.results[ev.results["predictor"] == "blend"]
+    assert len(blends) and blends["note"].str.contains("needs s\\(W\\) · gbt").all(), blends["note"]
+    assert blends["r2"].isna().all()
 
 
 def test_data_checks_the_split(layout):

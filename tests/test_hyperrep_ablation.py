@@ -17,7 +17,7 @@ ABLATION = """
 base = "{base}"
 properties = ["test_acc", "epoch"]
 features = ["pool(emb)", "pool(emb)+s(W)"]
-predictors = ["ridge"]
+predictors = ["ridge", "gbt", "blend"]
 resamples = 50
 threads = 1
 
@@ -62,6 +62,9 @@ def test_ablate_trains_each_variant_and_scores_on_validation_models(tmp_path: Pa
     assert set(rows["variant"]) == {"base", "narrow", "weights only"}
     assert set(rows.loc[rows["variant"] == "weights only", "feature_set"]) == {"s(W)", "W"}
     assert set(rows.loc[rows["variant"] == "base", "feature_set"]) == {"pool(emb)", "pool(emb)+s(W)"}
+    # base was scored second, without the baselines, yet its blends read s(W) · gbt
+    blends = rows[(rows["predictor"] == "blend") & (rows["variant"] != "weights only")]
+    assert set(blends["variant"]) == {"base", "narrow"} and blends["r2"].notna().all(), blends
     from zoo import Zoo
 
     with Zoo.open(zoo) as z:

@@ -41,6 +41,7 @@ class Target:
     skip: str
 
 
+VAL_PRED = "_val_pred"  # a fitted cell's validation-row predictions, in its record
 Cell = tuple[int, Target, str, str]  # (index in the results, target, feature set, predictor)
 Fitted = tuple[int, dict, pd.DataFrame]  # (index, result columns, test-row predictions)
 
@@ -74,13 +75,16 @@ def fit_group(cells: Sequence[Cell], x: np.ndarray, *, models: np.ndarray, epoch
         pred = model.predict(x_test)
         # the validation models' score at the chosen settings: what picks a feature set and
         # predictor for a table without looking at the test models
-        val_score = np.nan
+        val_score, val_pred = np.nan, np.zeros(0)
         if t.masks["val"].any():
-            val_score = score(t.prop.kind, y[t.masks["val"]], model.predict(x_val))[PRIMARY_METRIC[t.prop.kind]]
+            val_pred = model.predict(x_val)
+            val_score = score(t.prop.kind, y[t.masks["val"]], val_pred)[PRIMARY_METRIC[t.prop.kind]]
         record, pred_rows = scored_cell(
             t, fs, method, pred, models=models, epochs=epochs, seed=seed, resamples=resamples, start=start,
             selected_on_val=model.selected_on_val_, n_features=int(x.shape[1]), chosen=model.chosen,
             reduced_to=np.nan if model.selected_ is None else len(model.selected_), val_score=val_score)
+        # not a result column: what a blend of this cell with another is chosen on
+        record[VAL_PRED] = val_pred
         yield i, record, pred_rows
 
 

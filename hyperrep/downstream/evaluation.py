@@ -29,10 +29,11 @@ from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import SPLITS
 from eo_tasks.models.layout import Layout
 from hyperrep.downstream.bootstrap import RESAMPLES
+from hyperrep.downstream.blend import BLEND_SETS, blend_cells
 from hyperrep.downstream.cells import Target, quiet, run_groups
 from hyperrep.downstream.features import FEATURE_SETS, WeightStats, feature_matrix
-from hyperrep.downstream.names import PRIMARY_METRIC, SUPERVISED, SUPERVISED_SET
-from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS, PREDICTORS
+from hyperrep.downstream.names import BLEND, PREDICTORS, PRIMARY_METRIC, SUPERVISED, SUPERVISED_SET
+from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS
 from hyperrep.downstream.properties import Property, select_properties
 from hyperrep.downstream.roles import RoleStats
 from hyperrep.downstream.spaces import GBT_COMPONENTS
@@ -245,14 +246,19 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
         raise ConfigError(f"supervised row asked for {sorted(tunes - {t.prop.name for t in targets})}, not among "
                           f"the properties {[t.prop.name for t in targets]}")
     cells = [(t, fs, method) for t in targets
-             for fs, method in [*((f, m) for f in feature_sets for m in predictors),
+             for fs, method in [*((f, m) for f in feature_sets for m in predictors
+                                  if m != BLEND or (f in BLEND_SETS and t.prop.kind == "number")),
                                 *([(SUPERVISED_SET, SUPERVISED)]
                                   if supervised and (tunes is None or t.prop.name in tunes) else [])]]
     records: list[dict] = []
     groups: dict[tuple[str, str], list[int]] = {}  # cells sharing a scaler and basis
     tuned: list[int] = []  # the supervised cells
+    blends: list[int] = []  # fitted after the cells they average
     for i, (t, fs, method) in enumerate(cells):
         records.append(_base_record(t, fs, method, data))
+        if method == BLEND:
+            blends.append(i)
+            continue
         if method == SUPERVISED:
             reason = t.skip or ("" if run is not None else "no hyper-representation run given")
             records[i]["note"] = reason
@@ -285,6 +291,10 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
             log(f"[predict] {records[i]['property']} from {records[i]['feature_set']} with "
                 f"{records[i]['predictor']}: {main} {record[main]:.3f} ({record['seconds']:.1f} s; "
                 f"{done} of {total} fitted)")
+    settings.pop("gbt_components")
+    for i, record, pred in blend_cells(blends, cells, records, predictions, features, **settings):
+        records[i].update(record)
+        predictions[i] = pred
     results = pd.DataFrame.from_records(records).reindex(columns=list(RESULT_COLUMNS))
     results["note"] = results["note"].fillna("")
     ran = [p for p in predictions if p is not None]

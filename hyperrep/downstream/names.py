@@ -1,7 +1,11 @@
 """Names of the feature sets and predictors (no heavy imports: the CLI parser reads them)."""
 
 FEATURE_SETS = ("emb", "pool(emb)", "W", "s(W)", "emb+s(W)", "pool(emb)+s(W)")
-PREDICTORS = ("ridge", "gbt")
+FITTED = ("ridge", "gbt")  # PropertyPredictor's methods
+# emb+s(W) and pool(emb)+s(W) only, numbers only: the embedding's ridge readout averaged with
+# s(W) · gbt (hyperrep.downstream.blend); no fit of its own
+BLEND = "blend"
+PREDICTORS = (*FITTED, BLEND)
 # The supervised row (hyperrep.downstream.supervised): the run's encoder fine-tuned with a
 # property head on the training models. Not a feature set a predictor reads, so it is one
 # row "encoder · supervised" outside the feature set x predictor grid, and never run by

@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, mean_absolute_error, r2_score
 
-from hyperrep.downstream.names import PREDICTORS
+from hyperrep.downstream.names import FITTED
 from hyperrep.downstream.spaces import GBT_COMPONENTS, Prepared, prepare, screen
 
 # scikit-learn >= 1.7 takes the validation rows for early stopping in fit (X_val, y_val)
@@ -104,8 +104,8 @@ class PropertyPredictor:
     def __post_init__(self) -> None:
         if self.kind not in ("number", "class"):
             raise ValueError(f"kind must be 'number' or 'class', got {self.kind!r}")
-        if self.method not in PREDICTORS:
-            raise ValueError(f"method must be one of {PREDICTORS}, got {self.method!r}")
+        if self.method not in FITTED:
+            raise ValueError(f"method must be one of {FITTED}, got {self.method!r}")
 
     # ---- fitting --------------------------------------------------------------------
     def fit(

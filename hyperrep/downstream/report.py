@@ -33,7 +33,7 @@ from hyperrep.downstream.evaluation import DownstreamData, Evaluation, evaluate
 from hyperrep.downstream.features import FEATURE_SETS
 from hyperrep.downstream.names import SUPERVISED, SUPERVISED_SET
 from hyperrep.downstream.plots import plot_embedding_pca, plot_pred_vs_true
-from hyperrep.downstream.predictors import PREDICTORS
+from hyperrep.downstream.names import PREDICTORS
 from hyperrep.downstream.spaces import GBT_COMPONENTS
 from hyperrep.downstream.tables import results_markdown, summary_markdown
 
@@ -83,7 +83,9 @@ def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str
     lines.append("- ridge: ridge regression (numbers) or logistic regression (classes), regularisation chosen on "
                  "the validation models; gbt: histogram gradient-boosted trees on at most the features most "
                  "associated with the property on the training rows (column reduced_to), boosted until the validation "
-                 "models' loss has not improved for 20 rounds, the rounds that score best on them kept")
+                 "models' loss has not improved for 20 rounds, the rounds that score best on them kept; blend (numbers, "
+                 "emb+s(W) and pool(emb)+s(W)): w · [s(W) · gbt] + (1 - w) · [the embedding · ridge], w in 0..0.95 "
+                 "chosen on the validation models (column chosen)")
     if evaluation.supervised is not None:
         lines.append(supervised_line(evaluation.supervised))
     lines.append(f"- intervals: 95% percentile bootstrap over the test models ({evaluation.resamples} resamples, "
