@@ -291,10 +291,13 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
             log(f"[predict] {records[i]['property']} from {records[i]['feature_set']} with "
                 f"{records[i]['predictor']}: {main} {record[main]:.3f} ({record['seconds']:.1f} s; "
                 f"{done} of {total} fitted)")
-    settings.pop("gbt_components")
-    for i, record, pred in blend_cells(blends, cells, records, predictions, features, **settings):
+    scoring = {k: v for k, v in settings.items() if k != "gbt_components"}
+    for i, record, pred in blend_cells(blends, cells, records, predictions, features, **scoring):
         records[i].update(record)
         predictions[i] = pred
+        if log is not None and pred is not None:
+            log(f"[predict] {records[i]['property']} from {records[i]['feature_set']} with blend: "
+                f"r2 {record['r2']:.3f} ({record['chosen']})")
     results = pd.DataFrame.from_records(records).reindex(columns=list(RESULT_COLUMNS))
     results["note"] = results["note"].fillna("")
     ran = [p for p in predictions if p is not None]
