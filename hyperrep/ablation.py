@@ -24,6 +24,7 @@ import pandas as pd
 
 from eo_tasks.config import ConfigError, from_dict, load_toml
 from hyperrep.config import HyperRepConfig
+from hyperrep.downstream.names import BLEND
 
 BASELINES = ("s(W)", "W")
 COLUMNS = ("variant", "feature_set", "predictor", "property", "r2", "r2_lo", "r2_hi", "kendall_tau",
@@ -134,7 +135,7 @@ def run_ablation(ablation: Ablation, zoo: str | Path, out: str | Path,
         data, _ = load_data(zoo, folder / "run")
         with_baselines = not (out / "baselines.csv").exists()
         # a blend reads s(W) · gbt, so every variant scores s(W); it is kept once, as a baseline
-        extra = BASELINES if with_baselines else ("s(W)",) if "blend" in ablation.settings.predictors else ()
+        extra = BASELINES if with_baselines else ("s(W)",) if BLEND in ablation.settings.predictors else ()
         table = _score(_halves(data, ablation.settings.seed), ablation.settings,
                        ablation.settings.features + extra, name)
         base = table["feature_set"].isin(BASELINES)

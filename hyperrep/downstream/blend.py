@@ -20,7 +20,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
+from hyperrep.downstream.cells import VAL_PRED, scored_cell
 from hyperrep.downstream.names import BLEND
+from hyperrep.downstream.predictors import score
 
 __all__ = ["BLEND", "BLEND_SETS", "blend", "blend_cells", "choose_weight", "readouts"]
 # feature set -> the embedding readout it blends with s(W) · gbt
@@ -60,9 +62,6 @@ def blend_cells(indices: Sequence[int], cells: Sequence[tuple], records: Sequenc
     """(index, result columns, test-row predictions) of each blend cell of ``cells`` (target,
     feature set, predictor), from the fitted records and predictions of the two readouts it
     averages; a blend whose readouts did not run gets a note and no predictions."""
-    from hyperrep.downstream.cells import VAL_PRED, scored_cell
-    from hyperrep.downstream.predictors import score
-
     where = {(t.prop.name, fs, m): i for i, (t, fs, m) in enumerate(cells)}
     for i in indices:
         start = time.perf_counter()
@@ -75,14 +74,13 @@ def blend_cells(indices: Sequence[int], cells: Sequence[tuple], records: Sequenc
             yield i, {"note": note}, None
             continue
         emb, stats = (records[j] for j in found)
-        weight = choose_weight(t.values[t.masks["val"]], emb[VAL_PRED], stats[VAL_PRED])
+        y_val = t.values[t.masks["val"]]
+        weight = choose_weight(y_val, emb[VAL_PRED], stats[VAL_PRED])
         pred = blend(weight, predictions[found[0]]["pred"].to_numpy(), predictions[found[1]]["pred"].to_numpy())
-        val_score = np.nan
-        if t.masks["val"].any():
-            val_score = score("number", t.values[t.masks["val"]], blend(weight, emb[VAL_PRED], stats[VAL_PRED]))["r2"]
+        val_score = score("number", y_val, blend(weight, emb[VAL_PRED], stats[VAL_PRED]))["r2"] if len(y_val) else np.nan
         record, pred_rows = scored_cell(
             t, fs, BLEND, pred, models=models, epochs=epochs, seed=seed, resamples=resamples, start=start,
-            selected_on_val=bool(t.masks["val"].any()), n_features=x.shape[1] if isinstance(x, np.ndarray) else np.nan,
+            selected_on_val=bool(len(y_val)), n_features=x.shape[1] if isinstance(x, np.ndarray) else np.nan,
             chosen=f"w={weight:.2f} on s(W)·gbt", reduced_to=np.nan, val_score=val_score)
         yield i, record, pred_rows
 

@@ -31,9 +31,8 @@ from eo_tasks.data.splits import SPLITS
 from hyperrep.downstream.bootstrap import RESAMPLES
 from hyperrep.downstream.evaluation import DownstreamData, Evaluation, evaluate
 from hyperrep.downstream.features import FEATURE_SETS
-from hyperrep.downstream.names import SUPERVISED, SUPERVISED_SET
+from hyperrep.downstream.names import PREDICTORS, SUPERVISED, SUPERVISED_SET
 from hyperrep.downstream.plots import plot_embedding_pca, plot_pred_vs_true
-from hyperrep.downstream.names import PREDICTORS
 from hyperrep.downstream.spaces import GBT_COMPONENTS
 from hyperrep.downstream.tables import results_markdown, summary_markdown
 
