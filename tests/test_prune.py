@@ -200,7 +200,7 @@ def test_oneshot_plan_is_prune_and_finetune() -> None:
 @pytest.mark.parametrize("kwargs, word", [
     ({"schedule": "cubic"}, "schedule"), ({"scope": "neuron"}, "scope"), ({"steps": 0}, "steps"),
     ({"step_epochs": -1}, "step_epochs"), ({"finetune_epochs": -1}, "finetune_epochs"), ({"protect": 1.5}, "protect"),
-    ({"keep": "best-test"}, "keep"), ({"lr_scale": 0.0}, "lr_scale"),
+    ({"keep": "best-test"}, "keep"), ({"lr_scale": 0.0}, "lr_scale"), ({"distill": 1.5}, "distill"),
 ])
 def test_bad_prune_options_are_a_config_error(kwargs, word) -> None:
     with pytest.raises(ConfigError, match=word):
@@ -223,3 +223,19 @@ def test_best_val_keeps_the_best_validation_epoch_and_the_mask() -> None:
     assert metrics["finetune_epochs"] == 4
     again, _ = sparsify_model(spec, data, cfg, flat, 0.7, plan)
     assert np.array_equal(out, again)
+
+
+def test_distilled_twins_keep_the_mask_and_differ_from_plain_ones() -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    data = _task_data()
+    cfg = TrainConfig(epochs=5, batch_size=16, lr=1e-2, seed=0)
+    flat = flat_weights(build_model(spec, seed=0))
+    plan = PruneConfig(schedule="gradual", steps=2, step_epochs=1, finetune_epochs=1, distill=0.5)
+    out, metrics = sparsify_model(spec, data, cfg, flat, 0.6, plan)
+    plain, _ = sparsify_model(spec, data, cfg, flat, 0.6, dataclasses.replace(plan, distill=0.0))
+    widx = _weight_index(layout)
+    assert int((out[widx] == 0).sum()) == round(0.6 * widx.size)
+    assert not np.array_equal(out, plain)
+    assert np.array_equal(out, sparsify_model(spec, data, cfg, flat, 0.6, plan)[0])
+    assert "distilled" in plan.describe() and "distilled" not in PruneConfig().describe()

@@ -99,7 +99,8 @@ def test_gradual_curves_are_exact_and_report_val_drops() -> None:
     assert {"drop_sparsity", "val_drop_sparsity", "twin_wall_s"} <= set(table.columns)
 
 
-@pytest.mark.parametrize("flag, value", [("--steps", "0"), ("--step-epochs", "-1"), ("--protect", "1.5")])
+@pytest.mark.parametrize("flag, value", [("--steps", "0"), ("--step-epochs", "-1"), ("--protect", "1.5"),
+                                         ("--distill", "1.5")])
 def test_bad_schedule_options_are_one_line(flag, value, tmp_path, monkeypatch, capsys) -> None:
     from hyperzoo.cli import main
 

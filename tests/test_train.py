@@ -8,7 +8,8 @@ from eo_tasks.data.types import ModalityInfo, TaskData, TaskInfo, TensorSet
 from eo_tasks.models.family import spec_for
 from eo_tasks.models.spec import ArchConfig
 from eo_tasks.train.config import TrainConfig
-from eo_tasks.train.loop import DivergedError, train_model
+from eo_tasks.config import ConfigError
+from eo_tasks.train.loop import DivergedError, Distill, predict_logits, soft_loss, train_model
 
 MODS = (ModalityInfo("s2", "image", 4), ModalityInfo("season", "vector", 2))
 
@@ -123,3 +124,49 @@ def test_channels_last_training_flattens_like_a_contiguous_copy():
     batch = {k: v[:50] for k, v in _task().splits["test"].inputs.items()}
     with torch.no_grad():
         torch.testing.assert_close(rebuilt.eval()(batch), result.model.eval()(batch), rtol=1e-5, atol=1e-5)
+
+
+def test_soft_loss_is_zero_at_the_teacher_and_the_scaled_kl_elsewhere():
+    g = torch.Generator().manual_seed(0)
+    student, teacher = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    assert soft_loss(teacher, teacher, 2.0, multilabel=False).item() == pytest.approx(0.0, abs=1e-7)
+    p, q = torch.softmax(teacher / 2, 1), torch.softmax(student / 2, 1)
+    expected = 4 * (p * (p.log() - q.log())).sum(1).mean()
+    assert soft_loss(student, teacher, 2.0, multilabel=False).item() == pytest.approx(expected.item(), rel=1e-5)
+    multi = soft_loss(student, teacher, 1.0, multilabel=True).item()
+    assert multi > soft_loss(teacher, teacher, 1.0, multilabel=True).item()
+
+
+@pytest.mark.parametrize("multilabel", [False, True])
+def test_distilling_from_itself_leaves_a_model_where_it_is(multilabel):
+    # a student that starts as its teacher has nothing to learn from the soft loss alone (weight 1):
+    # plain SGD leaves it where it was, while the labels alone move it
+    spec = _spec(multilabel)
+    task = _task(multilabel)
+    flat = train_model(spec, task, TrainConfig(epochs=1)).model
+    flat = flat.layout.flatten(flat.state_dict())
+    cfg = TrainConfig(epochs=1, optimizer="sgd", momentum=0.0, lr=0.05, seed=3)
+    kept = train_model(spec, task, cfg, init_weights=flat, distill=Distill(flat, 1.0)).model
+    moved = train_model(spec, task, cfg, init_weights=flat).model
+    assert np.allclose(kept.layout.flatten(kept.state_dict()), flat, atol=1e-5)
+    assert not np.allclose(moved.layout.flatten(moved.state_dict()), flat, atol=1e-3)
+
+
+def test_distillation_pulls_a_student_towards_its_teacher():
+    spec = _spec()
+    task = _task()
+    teacher = train_model(spec, task, TrainConfig(epochs=3, seed=1)).model
+    flat = teacher.layout.flatten(teacher.state_dict())
+    cfg = TrainConfig(epochs=2, seed=5)
+    def disagreement(model):
+        return (predict_logits(model, task.splits["test"]).argmax(1)
+                != predict_logits(teacher, task.splits["test"]).argmax(1)).float().mean().item()
+    taught = train_model(spec, task, cfg, distill=Distill(flat, 1.0)).model  # from a fresh init
+    alone = train_model(spec, task, cfg).model
+    assert disagreement(taught) < disagreement(alone)
+
+
+@pytest.mark.parametrize("kwargs", [{"weight": 0.0}, {"weight": 1.5}, {"weight": 0.5, "temperature": 0.0}])
+def test_bad_distillation_is_a_config_error(kwargs):
+    with pytest.raises(ConfigError, match="distillation"):
+        Distill(np.zeros(3, np.float32), **kwargs)

@@ -54,6 +54,25 @@ class TrainResult:
         return self.history[-1]
 
 
+@dataclass(frozen=True)
+class Distill:
+    """Knowledge distillation (Hinton et al. 2015) from a fixed teacher of the same spec: the
+    loss becomes ``(1 - weight) * task loss + weight * T^2 * soft loss``, the soft loss being the
+    KL divergence from the teacher's softened class distribution (multi-label: binary cross-entropy
+    against its softened sigmoids) at temperature ``T``. A pruned twin fine-tuned this way learns
+    what the dense model computes, not only the labels of a small train split."""
+
+    teacher: np.ndarray  # flat weights
+    weight: float
+    temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.weight <= 1.0:
+            raise ConfigError(f"distillation weight must be in (0, 1], got {self.weight}")
+        if not self.temperature > 0:
+            raise ConfigError(f"distillation temperature must be > 0, got {self.temperature}")
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -67,6 +86,16 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
     """The batch on ``device``, image planes channels-last (see :data:`MEMORY_FORMAT`)."""
     return {k: v.to(device, non_blocking=True, memory_format=MEMORY_FORMAT) if v.dim() == 4
             else v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def soft_loss(logits: torch.Tensor, teacher: torch.Tensor, temperature: float, multilabel: bool) -> torch.Tensor:
+    """The distillation term, scaled by T^2 so that its gradients keep their size as T changes."""
+    s, t = logits / temperature, teacher / temperature
+    if multilabel:
+        loss = F.binary_cross_entropy_with_logits(s, torch.sigmoid(t))
+    else:
+        loss = F.kl_div(F.log_softmax(s, dim=1), F.log_softmax(t, dim=1), reduction="batchmean", log_target=True)
+    return loss * temperature**2
 
 
 def loss_fn(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool) -> torch.Tensor:
@@ -146,6 +175,7 @@ def train_model(
     init_weights: np.ndarray | None = None,
     mask: np.ndarray | None = None,
     eval_epochs: Collection[int] | None = None,
+    distill: Distill | None = None,
 ) -> TrainResult:
     """Train one model; evaluate at epoch 0 and after every epoch, handing each to ``callback``
     (metrics per split, plus ``test_acc_cloudy``/``test_acc_clear`` where the test split flags
@@ -155,6 +185,7 @@ def train_model(
     ``mask`` (flat, 0/1) keeps pruned weights at zero after every step (masked fine-tuning).
     ``eval_epochs`` evaluates (and calls back) at those epochs only, e.g. the checkpoints a zoo
     keeps; None: every epoch. The weights are checked for divergence after every epoch either way.
+    ``distill`` adds a soft loss against a fixed teacher's logits on the train split (:class:`Distill`).
     Raises :class:`DivergedError` when the loss or the weights stop being finite.
     """
     start_time = time.perf_counter()
@@ -177,14 +208,23 @@ def train_model(
                 with torch.no_grad():
                     for name, p in model.named_parameters():
                         p.mul_(mask_state[name])
-            history = _fit(model, spec, data, cfg, device, callback, progress, mask_state, eval_epochs)
+            history = _fit(model, spec, data, cfg, device, callback, progress, mask_state, eval_epochs, distill)
     finally:
         torch.set_num_threads(old_threads)
     model.cpu()
     return TrainResult(model=model, history=history, wall_time=time.perf_counter() - start_time)
 
 
-def _fit(model, spec, data, cfg, device, callback, progress, mask_state, eval_epochs) -> list[dict[str, float]]:
+def _teacher_logits(spec: ModelSpec, distill: Distill, train: TensorSet, cfg: TrainConfig,
+                    device: torch.device) -> torch.Tensor:
+    teacher = build_model(spec, seed=cfg.seed)
+    teacher.load_state_dict(teacher.layout.unflatten(np.asarray(distill.teacher, np.float32)))
+    teacher.to(device, memory_format=MEMORY_FORMAT)
+    return predict_logits(teacher, train, cfg.eval_batch_size, device).to(device)
+
+
+def _fit(model, spec, data, cfg, device, callback, progress, mask_state, eval_epochs,
+         distill) -> list[dict[str, float]]:
     train = data.splits["train"]
     if len(train) == 0:
         raise DataError("the train split is empty")
@@ -220,6 +260,7 @@ def _fit(model, spec, data, cfg, device, callback, progress, mask_state, eval_ep
     # once, not per batch: a gathered batch of a channels-last tensor stays channels-last, so
     # each step copies its images once instead of twice (gather, then reformat)
     inputs, labels_all = _to(train.inputs, device), train.labels.to(device)
+    soft = _teacher_logits(spec, distill, train, cfg, device) if distill is not None else None
     for epoch in range(1, cfg.epochs + 1):
         perm = torch.randperm(n, generator=order_gen).to(device)
         for start in range(0, n, cfg.batch_size):
@@ -229,6 +270,9 @@ def _fit(model, spec, data, cfg, device, callback, progress, mask_state, eval_ep
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 logits = model(batch)
             loss = loss_fn(logits.float(), labels, spec.multilabel)
+            if soft is not None:
+                loss = (1 - distill.weight) * loss + distill.weight * soft_loss(
+                    logits.float(), soft[idx], distill.temperature, spec.multilabel)
             if not torch.isfinite(loss):
                 raise DivergedError(epoch, f"loss is {loss.item()}")
             optimizer.zero_grad(set_to_none=True)

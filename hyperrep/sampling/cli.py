@@ -65,7 +65,8 @@ def check_sparsify_options(args: argparse.Namespace) -> None:
     check_options(args, {"robust_shift": Interval(), "max_models": NON_NEGATIVE_INT, "scale": Interval(0, None),
                          "drop": Interval(0, 1, closed="neither"), "steps": POSITIVE_INT,
                          "step_epochs": NON_NEGATIVE_INT, "protect": Interval(0, 1),
-                         "finetune_subset": NON_NEGATIVE_INT, "lr_scale": Interval(0, None, closed="neither")})
+                         "finetune_subset": NON_NEGATIVE_INT, "lr_scale": Interval(0, None, closed="neither"),
+                         "distill": Interval(0, 1)})
     try:
         parse_ratios(args.ratios)
     except ConfigError:
@@ -117,7 +118,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
     cfg = CurveConfig(
         ratios=parse_ratios(args.ratios), scope=args.scope, finetune_epochs=args.finetune_epochs,
         schedule=args.schedule, steps=args.steps, step_epochs=args.step_epochs, protect=args.protect,
-        finetune_subset=args.finetune_subset, keep=args.keep, lr_scale=args.lr_scale,
+        finetune_subset=args.finetune_subset, keep=args.keep, lr_scale=args.lr_scale, distill=args.distill,
         anchors=args.anchors, method=args.method, n=args.n, select=args.select, seed=args.seed,
         robust_shift=args.robust_shift, max_models=args.max_models, drop=args.drop,
         pca_components=args.pca_components, residual=args.residual, scale=args.scale,
@@ -206,6 +207,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default last)")
     p.add_argument("--lr-scale", type=float, default=1.0,
                    help="fine-tune at this multiple of the zoo recipe's learning rate (default 1)")
+    p.add_argument("--distill", type=float, default=0.0,
+                   help="weight in [0, 1] of a distillation loss against each model as given (temperature 2), "
+                        "dense reference included (default 0: labels only)")
     p.add_argument("--anchors", type=float, default=0.3, help="top-Q training models (count, or fraction below 1)")
     p.add_argument("--method", default="kde", choices=from_methods + ("kde-layer", "kde-pca"),
                    help="sampling method (with --run)")
