@@ -140,3 +140,29 @@ def test_drop_against_the_original_accuracy() -> None:
     assert row["drop_sparsity"] == pytest.approx(0.5 + 0.4 * 0.02 / 0.08)
     assert row["drop_vs_original"] == 0.0
     assert drop_point([0, 0.5, 0.9], [0.80, 0.80, 0.70], reference=0.81) == pytest.approx(0.5 + 0.4 * 0.01 / 0.1)
+
+
+def test_distilled_curves_teach_with_the_dense_reference() -> None:
+    import dataclasses
+
+    from eo_tasks.config import ConfigError
+    from eo_tasks.train.prune import PruneConfig, sparsify_model
+
+    model = build_model(SPEC, seed=0)
+    flat = flat_weights(model)
+    recipe = TrainConfig(epochs=1, batch_size=8, lr=1e-2, threads=1)
+    plan = PruneConfig(finetune_epochs=2, distill=0.7)
+    plain = prune_curves([("m0", "trained", flat)], SPEC, _data(), recipe, parse_ratios("0.6"),
+                         prune=dataclasses.replace(plan, distill=0.0)).set_index("ratio")
+    taught = prune_curves([("m0", "trained", flat)], SPEC, _data(), recipe, parse_ratios("0.6"),
+                          prune=plan).set_index("ratio")
+    # the dense reference is fine-tuned on the labels alone, exactly as without distillation
+    assert taught.loc[0.0].drop("wall_s").equals(plain.loc[0.0].drop("wall_s"))
+    # and it, not the model as given, is what the pruned twin learns from
+    dense, _ = sparsify_model(SPEC, _data(), recipe, flat, 0.0, dataclasses.replace(plan, distill=0.0))
+    _, from_dense = sparsify_model(SPEC, _data(), recipe, flat, 0.6, plan, teacher=dense)
+    _, from_given = sparsify_model(SPEC, _data(), recipe, flat, 0.6, plan)
+    assert taught.loc[0.6, "val_acc"] == from_dense["val_acc"] and taught.loc[0.6, "test_acc"] == from_dense["test_acc"]
+    assert not np.isclose(from_dense["val_loss"], from_given["val_loss"])
+    with pytest.raises(ConfigError, match="include 0"):
+        prune_curves([("m0", "trained", flat)], SPEC, _data(), recipe, [0.6], prune=plan)

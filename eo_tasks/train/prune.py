@@ -23,9 +23,10 @@ at once, then fine-tunes with the mask held; ``"gradual"`` prunes in ``steps`` s
 step but the last, so the surviving weights adapt while the network thins out. Both end
 with ``finetune_epochs`` masked epochs at the final ratio. The recipe's learning rate is
 constant (``eo_tasks.train.loop``), so learning-rate rewinding (Renda et al. 2020) is what
-fine-tuning at the recipe's rate already does. ``distill`` > 0 fine-tunes every step against
-the model as given as well as the labels (:class:`~eo_tasks.train.loop.Distill`), the dense
-reference (ratio 0) included, so that both sides of a drop get the same fine-tune.
+fine-tuning at the recipe's rate already does. ``distill`` > 0 fine-tunes every step against a
+dense teacher's outputs as well as the labels (:class:`~eo_tasks.train.loop.Distill`): the model
+as given, or the teacher :func:`sparsify_model` is handed (``hyperrep.sparsify`` hands it the
+dense reference, the model fine-tuned alike without pruning).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class PruneConfig:
     protect: float = 1.0  # most a protected layer (input convs, output layer) may lose; 1: no cap
     keep: str = "last"  # the twin is the final fine-tune's last epoch, or its best by validation accuracy
     lr_scale: float = 1.0  # fine-tune at this multiple of the recipe's learning rate
-    distill: float = 0.0  # weight of the soft loss against the model as given (0: labels only)
+    distill: float = 0.0  # weight of the soft loss against a dense teacher (0: labels only)
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -89,7 +90,7 @@ class PruneConfig:
         cap = f", protected layers lose at most {self.protect:g}" if self.protect < 1 else ""
         tail = (f" at {self.lr_scale:g} x the recipe's lr" if self.lr_scale != 1 else "") + (
             "; the twin is the final fine-tune's epoch with the best validation accuracy" if self.keep == "best-val"
-            else "") + (f"; distilled from the model as given (weight {self.distill:g})" if self.distill else "")
+            else "") + (f"; distilled from the dense model (weight {self.distill:g})" if self.distill else "")
         if self.schedule == "gradual":
             return (f"gradual magnitude pruning ({self.scope}{cap}): {self.steps} cubic steps, {self.step_epochs} masked "
                     f"epoch(s) after each but the last, then {self.finetune_epochs} at the final ratio{tail}")
@@ -229,6 +230,7 @@ def sparsify_model(
     flat: np.ndarray,
     ratio: float,
     prune: PruneConfig,
+    teacher: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """One sparsified twin of ``flat`` made as ``prune`` says; returns its weights and metrics
     as :func:`prune_and_finetune` does, ``pruned_*`` being the model just after the last
@@ -238,7 +240,8 @@ def sparsify_model(
     ratio 0 the model as given, for either schedule).
     Step ``t`` trains with seed ``cfg.seed + t``. ``keep="best-val"`` picks the final
     fine-tune's epoch (0 = just pruned) with the highest ``val_acc``, the earliest on ties:
-    validation only, the test split never takes part."""
+    validation only, the test split never takes part. With ``prune.distill``, every fine-tune
+    also learns ``teacher``'s outputs (flat weights of the same spec; None: ``flat`` as given)."""
     from eo_tasks.models.family import layout_for
     from eo_tasks.train.loop import Distill, train_model
 
@@ -246,7 +249,8 @@ def sparsify_model(
     layout = layout_for(spec)
     ratios = cubic_ratios(float(ratio), prune.steps) if prune.schedule == "gradual" else [float(ratio)]
     current = np.asarray(flat, dtype=np.float32)
-    teacher = Distill(current.copy(), prune.distill) if prune.distill else None
+    teach = Distill(np.asarray(flat if teacher is None else teacher, np.float32).copy(), prune.distill) \
+        if prune.distill else None
     best: list = []  # [val_acc, epoch, weights, metrics] of the best final-fine-tune epoch so far
 
     def keep_best(epoch: int, weights: np.ndarray, metrics: dict[str, float]) -> None:
@@ -263,7 +267,7 @@ def sparsify_model(
         step_cfg = dataclasses.replace(cfg, epochs=epochs, seed=cfg.seed + t, lr=cfg.lr * prune.lr_scale)
         callback = keep_best if last and prune.keep == "best-val" else None
         result = train_model(spec, data, step_cfg, callback=callback, init_weights=current * mask, mask=mask,
-                             distill=teacher)
+                             distill=teach)
         current = result.model.layout.flatten(result.model.state_dict())
         first = first or {f"start_{k}": v for k, v in result.history[0].items() if k.endswith("_acc")}
     metrics = dict(result.final)

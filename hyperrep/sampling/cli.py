@@ -208,8 +208,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-scale", type=float, default=1.0,
                    help="fine-tune at this multiple of the zoo recipe's learning rate (default 1)")
     p.add_argument("--distill", type=float, default=0.0,
-                   help="weight in [0, 1] of a distillation loss against each model as given (temperature 2), "
-                        "dense reference included (default 0: labels only)")
+                   help="weight in [0, 1] of a distillation loss (temperature 2) in every pruned twin's fine-tune, "
+                        "the teacher being its model's dense reference: the same fine-tune without pruning "
+                        "(default 0: labels only)")
     p.add_argument("--anchors", type=float, default=0.3, help="top-Q training models (count, or fraction below 1)")
     p.add_argument("--method", default="kde", choices=from_methods + ("kde-layer", "kde-pca"),
                    help="sampling method (with --run)")

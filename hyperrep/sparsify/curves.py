@@ -4,12 +4,16 @@ Every model is pruned at every ratio (``eo_tasks.train.prune``: exactly
 ``round(ratio * prunable)`` weights zeroed, globally or per layer, in one shot or in
 gradual steps, :class:`eo_tasks.train.prune.PruneConfig`) and fine-tuned with the mask
 held and one recipe for all. Ratio 0 is the dense reference and goes through the same
-schedule and epochs, so a curve's drop is due to pruning alone.
+schedule and epochs, so a curve's drop is due to pruning alone. With distillation
+(``PruneConfig.distill``) the dense reference is fine-tuned on the labels alone, as without, and
+is the teacher of every pruned twin of its model: a twin learns from the best dense model the
+same fine-tune makes, not from the (often under-trained) model as given.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -52,14 +56,21 @@ def prune_curves(
     given, replaces ``scope`` and ``finetune_epochs`` (one-shot pruning with those otherwise).
     ``log`` gets a progress line per model."""
     prune = prune or PruneConfig(scope=scope, finetune_epochs=finetune_epochs)
+    if prune.distill and 0.0 not in {float(r) for r in ratios}:
+        raise ConfigError("distillation teaches with the dense reference: the ratios must include 0")
     rows = []
     for k, (name, source, flat) in enumerate(models, 1):
         flat = np.asarray(flat, dtype=np.float32)
-        for ratio in ratios:
-            row = {"model": name, "source": source, "ratio": float(ratio), "scope": prune.scope,
+        teacher = None
+        for ratio in sorted(float(r) for r in ratios):  # 0 first: the teacher of the others
+            row = {"model": name, "source": source, "ratio": ratio, "scope": prune.scope,
                    "schedule": prune.schedule}
             try:
-                _, m = sparsify_model(spec, data, recipe, flat, float(ratio), prune)
+                if ratio == 0.0:
+                    twin, m = sparsify_model(spec, data, recipe, flat, ratio, replace(prune, distill=0.0))
+                    teacher = twin
+                else:
+                    _, m = sparsify_model(spec, data, recipe, flat, ratio, prune, teacher=teacher)
                 row.update(test_acc=m.get("test_acc", np.nan), val_acc=m.get("val_acc", np.nan),
                            pruned_test_acc=m.get("pruned_test_acc", np.nan),
                            start_test_acc=m.get("start_test_acc", np.nan), sparsity=m["sparsity"], wall_s=m["wall_s"])
