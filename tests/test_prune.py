@@ -207,12 +207,15 @@ def test_bad_prune_options_are_a_config_error(kwargs, word) -> None:
         PruneConfig(**kwargs)
 
 
-def test_best_val_keeps_the_best_validation_epoch_and_the_mask() -> None:
+def _untrained():
+    """(spec, layout, data, flat weights of a fresh model) for the twin tests."""
     spec = _spec()
-    layout = layout_for(spec)
-    data = _task_data()
+    return spec, layout_for(spec), _task_data(), flat_weights(build_model(spec, seed=0))
+
+
+def test_best_val_keeps_the_best_validation_epoch_and_the_mask() -> None:
+    spec, layout, data, flat = _untrained()
     cfg = TrainConfig(epochs=5, batch_size=16, lr=3e-2, seed=0)
-    flat = flat_weights(build_model(spec, seed=0))
     plan = PruneConfig(finetune_epochs=4, keep="best-val", lr_scale=0.5)
     out, metrics = sparsify_model(spec, data, cfg, flat, 0.7, plan)
     last, last_metrics = sparsify_model(spec, data, cfg, flat, 0.7, dataclasses.replace(plan, keep="last"))
@@ -226,11 +229,8 @@ def test_best_val_keeps_the_best_validation_epoch_and_the_mask() -> None:
 
 
 def test_distilled_twins_keep_the_mask_and_differ_from_plain_ones() -> None:
-    spec = _spec()
-    layout = layout_for(spec)
-    data = _task_data()
+    spec, layout, data, flat = _untrained()
     cfg = TrainConfig(epochs=5, batch_size=16, lr=1e-2, seed=0)
-    flat = flat_weights(build_model(spec, seed=0))
     plan = PruneConfig(schedule="gradual", steps=2, step_epochs=1, finetune_epochs=1, distill=0.5)
     out, metrics = sparsify_model(spec, data, cfg, flat, 0.6, plan)
     plain, _ = sparsify_model(spec, data, cfg, flat, 0.6, dataclasses.replace(plan, distill=0.0))
