@@ -15,6 +15,14 @@ import numpy as np
 import pandas as pd
 
 
+def _row(readout: str, epoch, rows: pd.DataFrame, total: float) -> dict:
+    t, p = rows["true"].astype(float).to_numpy(), rows["pred"].astype(float).to_numpy()
+    se = (p - t) ** 2
+    return {"readout": readout, "epoch": epoch, "n": len(t), "true mean": t.mean(), "true sd": t.std(ddof=1),
+            "bias": (p - t).mean(), "rmse": np.sqrt(se.mean()), "share of squared error": se.sum() / total,
+            "R² within epoch": 1 - se.sum() / ((t - t.mean()) ** 2).sum(), "r within epoch": np.corrcoef(t, p)[0, 1]}
+
+
 def error_table(predictions: pd.DataFrame, prop: str, readouts: list[tuple[str, str]]) -> pd.DataFrame:
     rows = []
     for fs, method in readouts:
@@ -22,21 +30,9 @@ def error_table(predictions: pd.DataFrame, prop: str, readouts: list[tuple[str, 
                           & (predictions["predictor"] == method)]
         if sel.empty:
             raise SystemExit(f"no test predictions for {fs}·{method} of {prop!r} in the report")
-        true, pred = sel["true"].astype(float).to_numpy(), sel["pred"].astype(float).to_numpy()
-        total = float(((pred - true) ** 2).sum())
-        for epoch, g in sel.groupby(sel["epoch"].astype(int)):
-            t, p = g["true"].astype(float).to_numpy(), g["pred"].astype(float).to_numpy()
-            se = (p - t) ** 2
-            rows.append({"readout": f"{fs}·{method}", "epoch": epoch, "n": len(g), "true mean": t.mean(),
-                         "true sd": t.std(ddof=1), "bias": (p - t).mean(), "rmse": np.sqrt(se.mean()),
-                         "share of squared error": se.sum() / total,
-                         "R² within epoch": 1 - se.sum() / ((t - t.mean()) ** 2).sum(),
-                         "r within epoch": np.corrcoef(t, p)[0, 1]})
-        rows.append({"readout": f"{fs}·{method}", "epoch": "all", "n": len(sel), "true mean": true.mean(),
-                     "true sd": true.std(ddof=1), "bias": (pred - true).mean(),
-                     "rmse": np.sqrt(total / len(sel)), "share of squared error": 1.0,
-                     "R² within epoch": 1 - total / ((true - true.mean()) ** 2).sum(),
-                     "r within epoch": np.corrcoef(true, pred)[0, 1]})
+        total = float(((sel["pred"].astype(float) - sel["true"].astype(float)) ** 2).sum())
+        groups = [*sel.groupby(sel["epoch"].astype(int)), ("all", sel)]
+        rows += [_row(f"{fs}·{method}", epoch, g, total) for epoch, g in groups]
     return pd.DataFrame(rows)
 
 

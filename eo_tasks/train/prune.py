@@ -249,7 +249,7 @@ def sparsify_model(
     layout = layout_for(spec)
     ratios = cubic_ratios(float(ratio), prune.steps) if prune.schedule == "gradual" else [float(ratio)]
     current = np.asarray(flat, dtype=np.float32)
-    teach = Distill(np.asarray(flat if teacher is None else teacher, np.float32).copy(), prune.distill) \
+    teach = Distill(current if teacher is None else np.asarray(teacher, np.float32), prune.distill) \
         if prune.distill else None
     best: list = []  # [val_acc, epoch, weights, metrics] of the best final-fine-tune epoch so far
 

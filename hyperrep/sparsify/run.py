@@ -56,7 +56,7 @@ class CurveConfig:
     finetune_subset: int = 0  # fine-tune on a seeded subset of this many training images; 0: all
     keep: str = "last"  # PruneConfig.keep: last | best-val
     lr_scale: float = 1.0  # fine-tune at this multiple of the zoo recipe's lr
-    distill: float = 0.0  # PruneConfig.distill: soft-loss weight against the model as given
+    distill: float = 0.0  # PruneConfig.distill: soft-loss weight against each model's dense reference
     anchors: float = 0.3  # top-Q training models (count >= 1, or fraction < 1)
     method: str = "kde"  # sampling method for sampled / robust-sampled
     n: int = 10
