@@ -18,6 +18,7 @@ from eo_tasks.config import ConfigError
 from eo_tasks.train.prune import (
     PruneConfig,
     cubic_ratios,
+    lamp_scores,
     magnitude_mask,
     prunable_slices,
     protected_layers,
@@ -37,7 +38,7 @@ def _weight_index(layout) -> np.ndarray:
     return np.concatenate([np.arange(s.start, s.stop) for s in prunable_slices(layout)])
 
 
-@pytest.mark.parametrize("scope", ["global", "layer"])
+@pytest.mark.parametrize("scope", ["global", "layer", "lamp"])
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 0.333, 0.5, 0.9, 1.0])
 def test_exact_count_weights_only(scope: str, ratio: float) -> None:
     spec = _spec()
@@ -75,6 +76,32 @@ def test_layer_scope_prunes_each_layer_by_the_ratio() -> None:
     for s in prunable_slices(layout):
         n = s.stop - s.start
         assert abs(int((l[s] == 0).sum()) - 0.5 * n) <= 1
+
+
+def test_lamp_scores_by_hand_and_scale_free_per_layer() -> None:
+    spec = _spec()
+    layout = layout_for(spec)
+    flat = flat_weights(build_model(spec, seed=1)).copy()
+    slices = prunable_slices(layout)
+    first = slices[0]
+    flat[first] = 0.0
+    flat[first.start:first.start + 3] = [3.0, -1.0, 2.0]  # squares 1, 4, 9 after 0s: tails 14, 13, 9
+    scores = lamp_scores(flat, layout)
+    assert scores[first.start:first.start + 3] == pytest.approx([1.0, 1 / 14, 4 / 13])
+    assert (scores[first.start + 3:first.stop] == 0).all()  # zeros (already pruned) score 0
+    widx = _weight_index(layout)
+    assert (np.delete(scores, widx) == 0).all()
+    # a layer scaled down by 1e6 keeps its share (global magnitude pruning would empty it) and
+    # within every layer the pruned weights are its smallest
+    flat = flat_weights(build_model(spec, seed=1)).copy()
+    base = magnitude_mask(flat, layout, 0.9, "lamp")
+    flat[slices[1]] *= 1e-6
+    mask = magnitude_mask(flat, layout, 0.9, "lamp")
+    assert np.array_equal(mask, base) and (magnitude_mask(flat, layout, 0.9, "global")[slices[1]] == 0).all()
+    for s in slices:
+        kept = mask[s] == 1
+        assert kept.any()  # a layer's largest weight scores 1: never pruned below 100%
+        assert np.abs(flat[s][~kept]).max() <= np.abs(flat[s][kept]).min()
 
 
 def test_ties_are_deterministic_and_bad_input_rejected() -> None:
@@ -132,7 +159,7 @@ def test_cubic_schedule_ends_at_the_target() -> None:
     assert cubic_ratios(0.5, 1) == [0.5]
 
 
-@pytest.mark.parametrize("scope", ["global", "layer"])
+@pytest.mark.parametrize("scope", ["global", "layer", "lamp"])
 @pytest.mark.parametrize("ratio", [0.5, 0.7, 0.8])
 def test_protect_caps_the_input_and_output_layers(scope: str, ratio: float) -> None:
     spec = _spec()
@@ -157,7 +184,7 @@ def test_protect_caps_the_input_and_output_layers(scope: str, ratio: float) -> N
         magnitude_mask(flat, layout, 0.99, scope, protect=0.0)
 
 
-@pytest.mark.parametrize("scope", ["global", "layer"])
+@pytest.mark.parametrize("scope", ["global", "layer", "lamp"])
 def test_gradual_schedule_is_exact_masked_and_seeded(scope: str) -> None:
     spec = _spec()
     layout = layout_for(spec)

@@ -7,7 +7,13 @@ of these prunable weights, and exactly ``round(ratio * prunable)`` of them are z
 
 - ``scope="global"``: the smallest magnitudes over all layers together;
 - ``scope="layer"``: every layer loses the same fraction, each layer's count apportioned by
-  largest remainder so that the counts still add up to ``round(ratio * prunable)``.
+  largest remainder so that the counts still add up to ``round(ratio * prunable)``;
+- ``scope="lamp"``: the smallest LAMP scores over all layers (Lee et al. 2021, "Layer-adaptive
+  sparsity for the magnitude-based pruning"): a weight's squared magnitude over the sum of the
+  squares of its layer's weights that are at least as large. Global magnitude pruning empties
+  the layers of small weights first; LAMP's score is scale-free per layer, so each layer keeps
+  its own largest weights (its largest always scores 1 and survives), which at high sparsity
+  is where global magnitude pruning loses accuracy.
 
 ``protect`` (< 1) caps the fraction pruned from the *protected* layers, the ones that read
 an input (``*.conv0``) and the output layer: they are small and every weight there carries
@@ -44,7 +50,7 @@ from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
 
-SCOPES = ("global", "layer")
+SCOPES = ("global", "layer", "lamp")
 SCHEDULES = ("oneshot", "gradual")
 KEEPS = ("last", "best-val")
 
@@ -126,6 +132,22 @@ def _smallest(values: np.ndarray, k: int) -> np.ndarray:
     return order[:k]
 
 
+def lamp_scores(flat: np.ndarray, layout: Layout) -> np.ndarray:
+    """LAMP score of every prunable weight (0 elsewhere): ``w_u^2 / sum_{v >= u} w_v^2`` over
+    its layer's weights sorted by magnitude, ties in position order; a pruned (zero) weight
+    scores 0, so a gradual schedule's masks only grow."""
+    scores = np.zeros(layout.num_params, dtype=np.float64)
+    for s in prunable_slices(layout):
+        squared = np.asarray(flat[s], dtype=np.float64) ** 2
+        order = np.argsort(squared, kind="stable")
+        ranked = squared[order]
+        # every weight's denominator: itself and all the layer's weights ranked after it
+        tail = np.cumsum(ranked[::-1])[::-1]
+        part = np.divide(ranked, tail, out=np.zeros_like(ranked), where=tail > 0)
+        scores[s.start + order] = part
+    return scores
+
+
 def _apportion(sizes: list[int], ratio: float, total: int) -> list[int]:
     exact = [ratio * s for s in sizes]
     counts = [math.floor(e) for e in exact]
@@ -175,15 +197,16 @@ def magnitude_mask(flat: np.ndarray, layout: Layout, ratio: float, scope: str = 
         raise ValueError(f"cannot prune {total} weights with the protected layers capped at {protect:g}: "
                          f"at most {sum(caps)} may go")
     mask = np.ones(layout.num_params, dtype=np.float32)
-    if scope == "global":
-        # the smallest magnitudes overall, a layer's candidates being only its ``cap`` smallest:
-        # the same set a greedy pass in magnitude order that skips full layers would take
+    if scope in ("global", "lamp"):
+        score = np.abs(flat) if scope == "global" else lamp_scores(flat, layout)
+        # the smallest scores overall, a layer's candidates being only its ``cap`` smallest:
+        # the same set a greedy pass in score order that skips full layers would take
         index = []
         for s, cap in zip(slices, caps):
-            order = np.argsort(np.abs(flat[s]), kind="stable")
+            order = np.argsort(score[s], kind="stable")
             index.append(s.start + order[:cap])
         index = np.sort(np.concatenate(index))
-        mask[index[_smallest(flat[index], total)]] = 0.0
+        mask[index[_smallest(score[index], total)]] = 0.0
     else:
         for s, k in zip(slices, _capped_counts(sizes, total, caps, ratio)):
             mask[s.start + _smallest(flat[s], k)] = 0.0

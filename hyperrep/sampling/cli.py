@@ -187,7 +187,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampled", default=None, help="a sampled zoo (hyperzoo sample) to prune as 'sampled'")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--ratios", default="0.5,0.7,0.9", help="pruning ratios, comma-separated (0 is always added)")
-    p.add_argument("--scope", default="global", choices=("global", "layer"))
+    p.add_argument("--scope", default="global", choices=("global", "layer", "lamp"),
+                   help="global: smallest magnitudes over all layers; layer: the same fraction per layer; lamp: "
+                        "smallest LAMP scores (Lee et al. 2021), magnitude relative to the layer (default global)")
     p.add_argument("--finetune-epochs", type=int, default=1,
                    help="masked fine-tune epochs at the final ratio (default 1)")
     p.add_argument("--schedule", default="oneshot", choices=("oneshot", "gradual"),

@@ -71,8 +71,6 @@ class CurveConfig:
     scale: float = 0.2  # neighbour: SamplerConfig.neighbour_scale
 
     def __post_init__(self) -> None:
-        if self.scope not in ("global", "layer"):
-            raise ConfigError(f"scope must be 'global' or 'layer', got {self.scope!r}")
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.finetune_epochs < 0 or self.max_models < 0 or self.finetune_subset < 0 or not 0 < self.drop < 1:
