@@ -12,8 +12,8 @@ of these prunable weights, and exactly ``round(ratio * prunable)`` of them are z
   sparsity for the magnitude-based pruning"): a weight's squared magnitude over the sum of the
   squares of its layer's weights that are at least as large. Global magnitude pruning empties
   the layers of small weights first; LAMP's score is scale-free per layer, so each layer keeps
-  its own largest weights (its largest always scores 1 and survives), which at high sparsity
-  is where global magnitude pruning loses accuracy.
+  its own largest weights (its largest always scores 1, so it goes last), which at high
+  sparsity is where global magnitude pruning loses accuracy.
 
 ``protect`` (< 1) caps the fraction pruned from the *protected* layers, the ones that read
 an input (``*.conv0``) and the output layer: they are small and every weight there carries
