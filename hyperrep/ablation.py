@@ -2,7 +2,8 @@
 
 An ablation TOML names a base run config, settings every variant shares (``[common]``), and
 variants, each a partial config merged over them (``[variants.<name>]``, the same tables
-and keys as ``configs/hyperrep/*.toml``; an unknown key fails with its path). Each variant
+and keys as ``configs/hyperrep/*.toml``; an unknown key fails with its path); a variant's
+``readout`` table changes how its run is read, not trained (:class:`Readout`). Each variant
 trains its own run (resumable) under ``OUT/<name>/run`` on the zoo's training models. Its
 readouts (the feature sets of ``hyperzoo predict`` that read an embedding) are then fitted
 on the training models' checkpoints, tuned on one half of the validation models and scored
@@ -42,11 +43,23 @@ class AblationSettings:
     threads: int = 0  # cores for the readouts (0: all); training uses the run config's threads
 
 
+@dataclass(frozen=True)
+class Readout:
+    """How a variant's run is read: a lever that needs no training."""
+
+    views: int = 1  # each checkpoint embedded as its mean over itself and views - 1 neuron permutations
+
+    def __post_init__(self) -> None:
+        if self.views < 1:
+            raise ValueError(f"views must be >= 1, got {self.views}")
+
+
 @dataclass
 class Ablation:
     settings: AblationSettings
     variants: dict[str, HyperRepConfig]
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # as written, for the tables
+    readouts: dict[str, Readout] = field(default_factory=dict)  # variants not named: Readout()
 
     @staticmethod
     def load(path: str | Path) -> Ablation:
@@ -58,13 +71,15 @@ class Ablation:
         if not variants:
             raise ConfigError(f"{path}: [variants] is empty; name at least one variant (an empty table is the base)")
         base = load_toml((path.parent / settings.base).resolve())
-        configs = {}
+        configs, readouts = {}, {}
         for name, over in variants.items():
             if not isinstance(over, dict):
                 raise ConfigError(f"{path}: variants.{name} must be a table of config overrides")
+            over = dict(over)
+            readouts[name] = from_dict(Readout, over.pop("readout", {}), where=f"{path}: variants.{name}.readout")
             merged = _merge(_merge(base, common), over)
             configs[name] = HyperRepConfig.from_dict(merged, where=f"{path}: variants.{name}")
-        return Ablation(settings, configs, dict(variants))
+        return Ablation(settings, configs, dict(variants), readouts)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +147,7 @@ def run_ablation(ablation: Ablation, zoo: str | Path, out: str | Path,
             continue
         start = time.perf_counter()
         train_hyperrep(zoo, cfg, folder / "run", progress=progress)
-        data, _ = load_data(zoo, folder / "run")
+        data, _ = load_data(zoo, folder / "run", views=ablation.readouts.get(name, Readout()).views)
         with_baselines = not (out / "baselines.csv").exists()
         # a blend reads s(W) · gbt, so every variant scores s(W); it is kept once, as a baseline
         extra = BASELINES if with_baselines else ("s(W)",) if BLEND in ablation.settings.predictors else ()

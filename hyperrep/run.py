@@ -25,6 +25,7 @@ from eo_tasks.config import ConfigError
 from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.loop import resolve_device
+from hyperrep.augment import Permuter
 from hyperrep.config import HyperRepConfig
 from hyperrep.model import HyperRepNet, TokenDims
 from hyperrep.runfolder import RUN_FILES, read_layouts, read_meta, read_norms, read_specs
@@ -75,6 +76,7 @@ class HyperRep:
         sp = self.space
         self.dims = TokenDims(sp.num_tokens, sp.token_size, sp.num_layers, sp.max_neurons, sp.num_archs)
         self.net = (net if net is not None else HyperRepNet(self.dims, config.model)).to(self.device)
+        self._permuters: dict[int, Permuter] = {}
 
     # ---- loading ------------------------------------------------------------------------
     @classmethod
@@ -158,16 +160,36 @@ class HyperRep:
     # ---- numpy API ----------------------------------------------------------------------
     @torch.no_grad()
     def embed(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256, *,
-              arch: int | None = None) -> np.ndarray:
-        """Flat weights ``[N, P]`` (or one ``[P]``) of architecture ``arch`` -> embeddings ``[N, E]`` (or ``[E]``)."""
+              arch: int | None = None, views: int = 1, seed: int = 0) -> np.ndarray:
+        """Flat weights ``[N, P]`` (or one ``[P]``) of architecture ``arch`` -> embeddings ``[N, E]`` (or ``[E]``).
+
+        ``views > 1``: the mean embedding of each model as given and ``views - 1`` random
+        neuron permutations of it (seeded by ``seed``). The encoder reads neurons in order
+        and contrastive training only draws permuted views together, so one model's
+        embedding still carries its neuron order; the mean reads the function more than the
+        order, which is what a property readout wants. Not for decoding: a mean over
+        permutations decodes to no single model."""
+        if views < 1:
+            raise ValueError(f"views must be >= 1, got {views}")
         a = self.arch(arch)
         w, single = _as_batch(weights, self.layouts[a].num_params)
         self.net.eval()
         std = self.standardizers[a]
-        out = [self.encode_tokens(std.forward(w[i : i + batch_size].to(self.device)), a).float().cpu()
-               for i in range(0, len(w), batch_size)]
+        gen = torch.Generator(device=self.device).manual_seed(seed) if views > 1 else None
+        out = []
+        for i in range(0, len(w), batch_size):
+            flat = std.forward(w[i : i + batch_size].to(self.device))
+            total = self.encode_tokens(flat, a).float()
+            for _ in range(views - 1):
+                total += self.encode_tokens(self._permuter(a)(flat, gen), a).float()
+            out.append((total / views).cpu())
         emb = torch.cat(out).numpy() if out else np.zeros((0, self.embedding_dims[a]), np.float32)
         return emb[0] if single else emb
+
+    def _permuter(self, arch: int) -> Permuter:
+        if arch not in self._permuters:
+            self._permuters[arch] = Permuter(self.layouts[arch])
+        return self._permuters[arch]
 
     @torch.no_grad()
     def decode(self, embeddings: np.ndarray | torch.Tensor, batch_size: int = 256, *,

@@ -109,7 +109,7 @@ def test_cli_writes_the_command_line_and_keeps_an_existing_report(zoo_run, tmp_p
     zoo, run = zoo_run
     out = tmp_path / "cli-report"
     argv = ["predict", "--zoo", str(zoo), "--run", str(run), "--out", str(out),
-            "--features", "emb", "s(W)", "--predictors", "ridge", "--min-epoch", "1", "--threads", "1"]
+            "--features", "emb", "s(W)", "--predictors", "ridge", "--min-epoch", "1", "--threads", "1", "--views", "2"]
     assert main(argv) == 0
     command, where = (out / "command.txt").read_text().splitlines()
     # the recorded command, every option spelled out, parses back to the same request
@@ -121,6 +121,7 @@ def test_cli_writes_the_command_line_and_keeps_an_existing_report(zoo_run, tmp_p
     res = pd.read_csv(out / "results.csv")
     assert set(res["feature_set"]) == {"emb", "s(W)"} and set(res["predictor"]) == {"ridge"}
     assert "epoch >= 1" in (out / "results.md").read_text()
+    assert "mean over 2 views of each checkpoint" in (out / "results.md").read_text()
     before = (out / "results.csv").read_bytes()
     assert main(argv) == 2
     assert "already holds a report" in capsys.readouterr().err

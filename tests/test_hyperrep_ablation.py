@@ -10,7 +10,7 @@ import pytest
 
 from downstream_zoo import HYPERREP_CONFIG, tiny_zoo_and_run
 from eo_tasks.config import ConfigError
-from hyperrep.ablation import Ablation, run_ablation, validation_halves
+from hyperrep.ablation import Ablation, Readout, run_ablation, validation_halves
 from hyperzoo.cli import main
 
 ABLATION = """
@@ -90,4 +90,33 @@ def test_unknown_key_in_a_variant_is_one_config_error(tmp_path: Path) -> None:
         run_ablation(Ablation.load(config), tmp_path / "absent.h5", tmp_path / "out", only=("base", "wide"))
     config.write_text(f'base = "{HYPERREP_CONFIG}"\n')
     with pytest.raises(ConfigError, match=r"\[variants\] is empty"):
+        Ablation.load(config)
+
+
+def test_a_readout_variant_scores_the_same_run_read_another_way(tmp_path: Path,
+                                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    import shutil
+
+    zoo, _ = tiny_zoo_and_run(tmp_path_factory)
+    config = tmp_path / "ablation.toml"
+    config.write_text(ABLATION.format(base=HYPERREP_CONFIG).replace(
+        "[variants.narrow]\nmodel = {lat_dim = 4}", "[variants.views]\nreadout = {views = 3}"))
+    out = tmp_path / "out"
+    args = ["hyperrep", "ablate", "--config", str(config), "--zoo", str(zoo), "--out", str(out), "--quiet"]
+    assert main([*args, "--variants", "base"]) == 0
+    shutil.copytree(out / "base" / "run", out / "views" / "run")
+    trained = (out / "views" / "run" / "model.pt").read_bytes()
+    assert main([*args, "--variants", "views"]) == 0
+    assert (out / "views" / "run" / "model.pt").read_bytes() == trained  # the same run, not retrained
+    rows = pd.read_csv(out / "ablation.csv")
+    ridge = rows[(rows["feature_set"] == "pool(emb)") & (rows["predictor"] == "ridge")].set_index(
+        ["variant", "property"])["r2"]
+    assert ridge.loc["views"].notna().all() and not ridge.loc["views"].equals(ridge.loc["base"])
+    assert "| views | readout.views = 3 | 2 |" in (out / "ablation.md").read_text()
+    assert Ablation.load(config).readouts == {"base": Readout(), "views": Readout(views=3)}
+    config.write_text(ABLATION.format(base=HYPERREP_CONFIG) + "\n[variants.bad]\nreadout = {view = 3}\n")
+    with pytest.raises(ConfigError, match=r"variants\.bad\.readout.*'view'"):
+        Ablation.load(config)
+    config.write_text(ABLATION.format(base=HYPERREP_CONFIG) + "\n[variants.bad]\nreadout = {views = 0}\n")
+    with pytest.raises(ConfigError, match=r"variants\.bad\.readout: views must be >= 1"):
         Ablation.load(config)

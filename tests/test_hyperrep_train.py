@@ -237,3 +237,19 @@ def test_the_published_scale_config_trains_on_the_cpu_too(tmp_path: Path, tiny_z
     assert len(out.history) == 1 and all(np.isfinite(v) for v in out.history[0].values()), out.history
     assert out.history[0]["train_behaviour"] > 0
     assert sum(p.numel() for p in out.rep.net.parameters()) > 4_000_000
+
+
+def test_embedding_views_average_out_the_neuron_order(tmp_path: Path, tiny_zoo: Path) -> None:
+    ws = from_zoo(tiny_zoo, config().data)
+    rep = train_hyperrep(ws, config(train={"epochs": 1}), tmp_path / "run").rep
+    final = torch.from_numpy(ws.weights[ws.epoch == 3])
+    permuted = Permuter(ws.layout)(final, torch.Generator().manual_seed(7))  # the same models
+    np.testing.assert_array_equal(rep.embed(final, views=1), rep.embed(final))
+    np.testing.assert_array_equal(rep.embed(final, views=4, seed=3), rep.embed(final, views=4, seed=3))
+    assert not np.array_equal(rep.embed(final, views=4, seed=3), rep.embed(final, views=4, seed=4))
+    one = np.linalg.norm(rep.embed(final) - rep.embed(permuted), axis=1)
+    # two means over 64 random permutations estimate the same average over all of them
+    many = np.linalg.norm(rep.embed(final, views=64) - rep.embed(permuted, views=64, seed=1), axis=1)
+    assert many.mean() < 0.5 * one.mean(), (many, one)
+    with pytest.raises(ValueError, match="views must be >= 1"):
+        rep.embed(final, views=0)

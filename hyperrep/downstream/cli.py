@@ -23,6 +23,7 @@ def command_line(args: argparse.Namespace) -> str:
     argv += ["--min-epoch", str(args.min_epoch)]
     if args.split_seed is not None:
         argv += ["--split-seed", str(args.split_seed)]
+    argv += ["--views", str(args.views)]
     argv += ["--max-gbt-features", str(args.max_gbt_features), "--gbt-components", str(args.gbt_components),
              "--resamples", str(args.resamples), "--seed", str(args.seed),
              "--threads", str(args.threads), "--jobs", str(args.jobs)]
@@ -40,7 +41,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 def check_predict_options(args: argparse.Namespace) -> None:
     """The options of ``hyperzoo predict`` that argparse cannot check, before any file is read."""
-    check_options(args, {"epochs": NON_NEGATIVE_INT, "min_epoch": NON_NEGATIVE_INT, "split_seed": SEED,
+    check_options(args, {"epochs": NON_NEGATIVE_INT, "min_epoch": NON_NEGATIVE_INT, "split_seed": SEED, "views": POSITIVE_INT,
                          "max_gbt_features": POSITIVE_INT, "gbt_components": NON_NEGATIVE_INT,
                          "resamples": NON_NEGATIVE_INT, "seed": SEED, "threads": NON_NEGATIVE_INT,
                          "jobs": NON_NEGATIVE_INT, "supervised_epochs": POSITIVE_INT})
@@ -59,7 +60,7 @@ def _predict(args: argparse.Namespace) -> int:
         args.zoo, args.run, args.out,
         feature_sets=tuple(args.features), predictors=tuple(args.predictors),
         epochs=None if args.epochs is None else tuple(args.epochs), min_epoch=args.min_epoch,
-        split_seed=args.split_seed, max_gbt_features=args.max_gbt_features, seed=args.seed,
+        split_seed=args.split_seed, views=args.views, max_gbt_features=args.max_gbt_features, seed=args.seed,
         threads=args.threads or None, jobs=args.jobs or None, resamples=args.resamples,
         gbt_components=args.gbt_components or None,
         overwrite=args.overwrite, command=command_line(args),
@@ -106,6 +107,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-epoch", type=int, default=0, help="drop checkpoints before this epoch (1: no inits)")
     p.add_argument("--split-seed", type=int, default=None,
                    help="seed of the split by model (default: the run's data.split_seed)")
+    p.add_argument("--views", type=int, default=1,
+                   help="embed each checkpoint as its mean over itself and VIEWS - 1 random neuron "
+                   "permutations of it (default 1: as given)")
     p.add_argument("--max-gbt-features", type=int, default=4096,
                    help="skip (n/a) gradient boosting on feature sets wider than this")
     p.add_argument("--gbt-components", type=int, default=256,

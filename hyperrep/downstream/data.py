@@ -66,6 +66,7 @@ def load_data(
     split_seed: int | None = None,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     device: str = "cpu",
+    views: int = 1,
 ) -> tuple[DownstreamData, dict[str, str]]:
     """Every kept checkpoint of the zoo's selected models with its properties, weights and
     (given ``run_dir``) embedding; and a dict describing where they came from.
@@ -73,7 +74,8 @@ def load_data(
     With a run, the models are selected (status, max_abs, architectures) and split (seed)
     as the run's ``[data]`` section selected them for training; ``split_seed`` overrides
     the seed. Without one: finished models of every architecture, ``|w| <= 1e3``, seed
-    ``split_seed`` or 0.
+    ``split_seed`` or 0. ``views``: each checkpoint's embedding is its mean over itself and
+    ``views - 1`` random neuron permutations of it (:meth:`HyperRep.embed`).
     """
     from zoo import Zoo
 
@@ -130,8 +132,11 @@ def load_data(
                                     "s(W) per layer role, raw W and per-token embeddings n/a")
     embeddings = pooled = None
     if rep is not None and run is not None:
-        embeddings, pooled = _embed(rep, weights, archs, layouts, run_arch)
+        embeddings, pooled = _embed(rep, weights, archs, layouts, run_arch, views)
         sources["run"] = str(run)
+        if views > 1:
+            sources["embedding"] = (f"mean over {views} views of each checkpoint: as given and {views - 1} random "
+                                    "neuron permutations (seed 0)")
         _check_run_split(run, rows, notes)
     if not mixed:
         return DownstreamData(rows, weights, next(iter(layouts.values())), embeddings, notes, pooled), sources
@@ -150,17 +155,17 @@ def _weights(zoo, picked: pd.DataFrame, layouts: dict) -> np.ndarray:
     return out
 
 
-def _embed(rep, weights: np.ndarray, archs: np.ndarray, layouts: dict, run_arch: dict[int, int]):
+def _embed(rep, weights: np.ndarray, archs: np.ndarray, layouts: dict, run_arch: dict[int, int], views: int = 1):
     """(per-token embeddings or None for several architectures, pooled embeddings) of every row."""
     if len(layouts) == 1:
         (zoo_arch,) = layouts
-        embeddings = rep.embed(weights, arch=run_arch[zoo_arch])
+        embeddings = rep.embed(weights, arch=run_arch[zoo_arch], views=views)
         return embeddings, rep.pool(embeddings, arch=run_arch[zoo_arch])
     pooled = np.zeros((len(weights), rep.pooled_dim), np.float32)
     for a, layout in layouts.items():
         rows = np.flatnonzero(archs == a)
         if len(rows):
-            emb = rep.embed(weights[rows, : layout.num_params], arch=run_arch[a])
+            emb = rep.embed(weights[rows, : layout.num_params], arch=run_arch[a], views=views)
             pooled[rows] = rep.pool(emb, arch=run_arch[a])
     return None, pooled
 

@@ -144,6 +144,7 @@ def property_report(
     epochs: tuple[int, ...] | None = None,
     min_epoch: int = 0,
     split_seed: int | None = None,
+    views: int = 1,
     max_gbt_features: int = 4096,
     seed: int = 0,
     threads: int | None = None,
@@ -164,6 +165,8 @@ def property_report(
     (1 drops the untrained initialisations). ``split_seed`` overrides the seed of the
     split by model; by default a run's own ``data.split_seed`` is used (0 without a run),
     so the embedding's test models are models the hyper-representation never trained on.
+    ``views``: each checkpoint's embedding is its mean over itself and ``views - 1`` random
+    neuron permutations of it (:meth:`~hyperrep.run.HyperRep.embed`).
     ``threads``, ``jobs``, ``resamples``, ``gbt_components``, ``log``: see
     :func:`~hyperrep.downstream.evaluation.evaluate`. ``supervised`` (or naming ``"encoder"``
     among the feature sets or ``"supervised"`` among the predictors) adds the supervised row:
@@ -175,7 +178,8 @@ def property_report(
     check_out_dir(out_dir, overwrite)  # before minutes of fitting, not after
     if supervised and SUPERVISED_SET not in feature_sets:
         feature_sets = (*feature_sets, SUPERVISED_SET)
-    data, sources = load_data(zoo_path, run_dir, epochs=epochs, min_epoch=min_epoch, split_seed=split_seed)
+    data, sources = load_data(zoo_path, run_dir, epochs=epochs, min_epoch=min_epoch, split_seed=split_seed,
+                              views=views)
     run = None
     if run_dir is not None and (SUPERVISED_SET in feature_sets or SUPERVISED in predictors):
         from hyperrep.run import HyperRep
