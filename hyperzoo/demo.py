@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import shlex
 import sys
 import time
@@ -39,6 +40,8 @@ class Step:
     done_when: str = ""  # a file this step writes last: with keep_done, its presence skips the step
     skipped: bool = False
     key: str = ""  # how the summary finds the step (default: its subcommand)
+    finished: bool = False  # ran now and exited 0
+    earlier: float | None = None  # a kept step: the seconds its earlier run recorded (OUT/step_times.json)
 
     @property
     def name(self) -> str:
@@ -287,6 +290,32 @@ def _run_in_process(plan: DemoPlan, keep_done: bool) -> None:
         step.stdout = tee.buffer.getvalue()
         if code != 0:
             raise RuntimeError(f"demo step {i} ({step.title}) failed with exit code {code}")
+        step.finished = True
+
+
+STEP_TIMES = "step_times.json"
+
+
+def remember_times(plan: DemoPlan) -> None:
+    """Record each step finished now in ``OUT/step_times.json`` (seconds, keyed by its command)
+    and give each kept step the seconds its earlier run recorded, so that a ``--keep-done``
+    rerun's summary still quotes every step's wall time. A step whose command changed has no
+    record: its kept output came from another command."""
+    path = plan.out / STEP_TIMES
+    try:
+        times = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        times = {}  # a damaged record costs only the quoted times; it is rewritten below
+    for step in plan.steps:
+        command = shlex.join(step.argv)
+        if step.finished:
+            times[command] = round(step.seconds, 1)
+        elif step.skipped:
+            step.earlier = times.get(command)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(times, indent=1) + "\n")
+    tmp.replace(path)
 
 
 def run_plan(plan: DemoPlan, keep_done: bool = False, jobs: int = 1) -> Path:
@@ -297,13 +326,17 @@ def run_plan(plan: DemoPlan, keep_done: bool = False, jobs: int = 1) -> Path:
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
     begin = time.perf_counter()
-    if jobs > 1:
-        from hyperzoo.runner import run_parallel
+    try:
+        if jobs > 1:
+            from hyperzoo.runner import run_parallel
 
-        print(f"running up to {jobs} steps at once; each step's output goes to {plan.out / 'logs'}", file=sys.stderr)
-        run_parallel(plan.steps, jobs, plan.out / "logs", threads=plan.threads, keep_done=keep_done)
-    else:
-        _run_in_process(plan, keep_done)
+            print(f"running up to {jobs} steps at once; each step's output goes to {plan.out / 'logs'}",
+                  file=sys.stderr)
+            run_parallel(plan.steps, jobs, plan.out / "logs", threads=plan.threads, keep_done=keep_done)
+        else:
+            _run_in_process(plan, keep_done)
+    finally:  # the steps that finished keep their times, even when a later one fails
+        remember_times(plan)
     plan.wall = time.perf_counter() - begin
     from hyperzoo.summary import write_summary
 

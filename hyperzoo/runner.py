@@ -132,6 +132,7 @@ def run_parallel(steps: Sequence, jobs: int, logs: Path, threads: int = 1, keep_
                 state = "done" if code == 0 else f"FAILED (exit code {code})"
                 print(f"[{i + 1}/{total}] {step.title}: {state} in {step.seconds:.0f} s", file=sys.stderr, flush=True)
                 if code == 0:
+                    step.finished = True
                     finished.add(i)
                 else:
                     failed.append((i, code))

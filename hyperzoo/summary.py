@@ -73,6 +73,13 @@ def _fusion_section(plan) -> str:
     return story_markdown(story, "fusion.png")
 
 
+def wall_cell(step) -> str:
+    """A step's wall time for the summary's table: now, or as an earlier run recorded it."""
+    if not step.skipped:
+        return f"{step.seconds:.1f} s"
+    return "kept from an earlier run" if step.earlier is None else f"{step.earlier:.1f} s (earlier run)"
+
+
 def write_summary(plan) -> Path:
     out = plan.out
     steps = {s.name: s for s in plan.steps}
@@ -82,8 +89,9 @@ def write_summary(plan) -> Path:
         _data_line(plan) + "\n",
         f"hyperzoo {__version__}, Python {platform.python_version()}, {platform.machine()}; "
         f"total wall time {total:.0f} s"
-        + (f" for the steps run now; {sum(s.skipped for s in plan.steps)} kept from an earlier run (their wall "
-           "times are in that run's summary)" if any(s.skipped for s in plan.steps) else "") + ".\n",
+        + (f" for the steps run now; {sum(s.skipped for s in plan.steps)} kept from an earlier run (the table "
+           "quotes their earlier wall times where that run recorded them)" if any(s.skipped for s in plan.steps)
+           else "") + ".\n",
         "Rerun everything with `"
         + (plan.rerun or ("hyperzoo demo" + (" --quick" if plan.quick else "")
                           + (f" --data {plan.data_kind}:{plan.data_root}" if plan.real_data else "")
@@ -91,7 +99,7 @@ def write_summary(plan) -> Path:
         + "`, or any step alone with the command shown under it.\n",
         "| step | command | wall time |\n|---|---|---:|\n"
         + "".join(f"| {s.title} | `hyperzoo {shlex.join(s.argv)}` | "
-                  f"{'kept from an earlier run' if s.skipped else f'{s.seconds:.1f} s'} |\n" for s in plan.steps),
+                  f"{wall_cell(s)} |\n" for s in plan.steps),
     ]
 
     from hyperzoo.results import results_table

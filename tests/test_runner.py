@@ -79,3 +79,37 @@ def test_kept_steps_are_not_rerun_and_jobs_below_one_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="--jobs must be >= 1"):
         run_plan(DemoPlan(out=tmp_path / "plan", quick=True, steps=[_info(a)]), jobs=0)
+
+
+def test_a_kept_step_quotes_the_wall_time_its_earlier_run_recorded(tmp_path):
+    import json
+
+    from hyperzoo.demo import STEP_TIMES, remember_times
+    from hyperzoo.summary import wall_cell
+
+    a, out = tmp_path / "a", tmp_path / "out"
+
+    def plan(n: int = 20) -> DemoPlan:
+        step = _synth(a)
+        step.argv[-1], step.done_when = str(n), str(a)
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        return DemoPlan(out=out, quick=True, steps=[step, _info(tmp_path / "empty")])  # the second fails
+
+    first = plan()
+    with pytest.raises(RuntimeError, match="describe empty"):
+        run_plan(first)  # in process: the first step finishes, the second fails
+    recorded = json.loads((out / STEP_TIMES).read_text())
+    assert list(recorded) == [" ".join(first.steps[0].argv)]  # the failed step records nothing
+    assert recorded[" ".join(first.steps[0].argv)] == round(first.steps[0].seconds, 1) > 0
+
+    again = plan()
+    with pytest.raises(RuntimeError, match="describe empty"):
+        run_plan(again, keep_done=True)
+    kept = again.steps[0]
+    assert kept.skipped and kept.earlier == recorded[" ".join(kept.argv)]
+    assert wall_cell(kept) == f"{kept.earlier:.1f} s (earlier run)"
+    changed = plan(n=21)  # another command: its kept output is not what the record timed
+    assert changed.steps[0].keep(True, 1, 2)
+    remember_times(changed)
+    assert changed.steps[0].earlier is None and wall_cell(changed.steps[0]) == "kept from an earlier run"
+    assert json.loads((out / STEP_TIMES).read_text()) == recorded
