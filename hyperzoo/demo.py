@@ -396,12 +396,13 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
         out, str(Path(rep_config).resolve()), predict=list(predict),
         method="neighbour", sample=[*default, "--n", "64", "--select", "16"],
         # docs/sparsity.md's schedule E (gradual in 5 steps, best validation epoch kept) with LAMP
-        # scores (chosen on validation accuracy, both zoos), on 3 models per source at the ratios
-        # around the 80% goal; robust draws with the default sampler
+        # scores, fine-tuned on the whole train split (both chosen on validation accuracy, both
+        # zoos), on 3 models per source at the ratios around the 80% goal; robust draws with the
+        # default sampler
         sparsify=["--ratios", "0.7,0.8,0.9", "--max-models", "3", "--n", "16", "--select", "3",
                   "--robust-shift", "0.5", "--method", "neighbour", *default, "--scope", "lamp", "--schedule", "gradual",
                   "--steps", "5", "--step-epochs", "2", "--finetune-epochs", "5", "--keep", "best-val",
-                  "--finetune-subset", "4000"],
+                  "--finetune-subset", "0"],
         more=more, gen_config=str(Path(gen_config).resolve()) if gen_config else None,
     )
     plan.steps = steps
