@@ -40,6 +40,8 @@ def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
     (["sparsify", "--zoo", "z.h5", "--out", "o", "--ratios", "0.5,1.2"], "--ratios"),
     (["sparsify", "--zoo", "z.h5", "--out", "o", "--drop", "0"], "--drop"),
     (["sparsify", "--zoo", "z.h5", "--out", "o", "--robust-shift", "0.5"], "--robust-shift"),
+    (["sparsify", "--zoo", "z.h5", "--out", "o", "--threads", "-1"], "--threads"),
+    (["sample", "--zoo", "z.h5", "--run", "r", "--out", "s.h5", "--threads", "-2"], "--threads"),
     (["hyperrep", "embed", "--run", "r", "--zoo", "z.h5", "--out", "e.h5", "--batch-size", "0"], "--batch-size"),
     (["hyperrep", "embed", "--run", "r", "--zoo", "z.h5", "--out", "e.h5", "--device", "gpu0"], "--device"),
     (["hyperrep", "train", "--zoo", "z.h5", "--config", "c.toml", "--out", "r", "--device", "tpu"], "--device"),

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from zoo_configs import small_cnn_zoo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,16 +157,17 @@ def test_cli_sample_then_sparsify(tiny, tmp_path) -> None:
 
     zoo_path, run = tiny
     sampled = tmp_path / "s.h5"
+    threads = torch.get_num_threads()
     rc = main(["sample", "--zoo", str(zoo_path), "--run", str(run), "--out", str(sampled), "--method", "neighbour",
-               "--n", "3", "--anchors", "3", "--seed", "1", "--no-report"])
+               "--n", "3", "--anchors", "3", "--seed", "1", "--no-report", "--threads", "1"])
     assert rc == 0 and sampled.is_file()
     assert main(["sample", "--zoo", str(zoo_path), "--run", str(run), "--out", str(sampled), "--no-report"]) == 2
 
     out = tmp_path / "sparsify"
     rc = main(["sparsify", "--zoo", str(zoo_path), "--run", str(run), "--sampled", str(sampled), "--out", str(out),
                "--ratios", "0.5", "--scope", "layer", "--finetune-epochs", "1", "--anchors", "3", "--n", "3",
-               "--max-models", "2", "--robust-shift", "0.5"])
-    assert rc == 0
+               "--max-models", "2", "--robust-shift", "0.5", "--threads", "1"])
+    assert rc == 0 and torch.get_num_threads() == threads  # torch's setting is given back
     for name in ("curves.csv", "curves.png", "twin_prediction.csv", "anchors.csv", "summary.md", "command.txt"):
         assert (out / name).is_file(), name
     curves = pd.read_csv(out / "curves.csv")
