@@ -256,25 +256,10 @@ class _Tee(io.TextIOBase):
         return self.buffer.write(text)
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    """torch's intra-op threads set to ``n`` (0: left alone) for one step, restored after."""
-    if n <= 0:
-        yield
-        return
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _run_in_process(plan: DemoPlan, keep_done: bool) -> None:
     """The steps one after another, each through ``hyperzoo.cli.main`` in this process, its
     stdout shown and kept for the summary."""
+    from eo_tasks.train.loop import torch_threads
     from hyperzoo.cli import main
 
     total = len(plan.steps)
@@ -284,7 +269,7 @@ def _run_in_process(plan: DemoPlan, keep_done: bool) -> None:
         print(f"\n[{i}/{total}] {step.title}\n$ hyperzoo {shlex.join(step.argv)}", file=sys.stderr, flush=True)
         tee = _Tee(sys.stdout)
         start = time.perf_counter()
-        with contextlib.redirect_stdout(tee), _torch_threads(plan.threads):
+        with contextlib.redirect_stdout(tee), torch_threads(plan.threads):
             code = main(step.argv)
         step.seconds = time.perf_counter() - start
         step.stdout = tee.buffer.getvalue()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import shlex
 import sys
@@ -26,23 +25,6 @@ ARCH_HELP = ("the architecture to work on, where the zoo or the run has several:
 
 def _command(args: argparse.Namespace) -> str:
     return "hyperzoo " + shlex.join(getattr(args, "argv", sys.argv[1:]))
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    """torch's intra-op threads set to ``n`` for the block (0: torch's default). Two sparsify
-    processes of two threads each on a 2-core machine ran about 6x slower than with one each."""
-    if not n:
-        yield
-        return
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _bandwidth(text: str) -> str | float:
@@ -97,7 +79,9 @@ def check_sparsify_options(args: argparse.Namespace) -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     check_sample_options(args)
-    with _torch_threads(args.threads):
+    from eo_tasks.train.loop import torch_threads
+
+    with torch_threads(args.threads):
         return _sample(args)
 
 
@@ -137,7 +121,9 @@ def _sample(args: argparse.Namespace) -> int:
 
 def run_sparsify(args: argparse.Namespace) -> int:
     check_sparsify_options(args)
-    with _torch_threads(args.threads):
+    from eo_tasks.train.loop import torch_threads
+
+    with torch_threads(args.threads):
         return _sparsify(args)
 
 
