@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from eo_tasks.config import ConfigError
+from eo_tasks.train.loop import torch_threads
 from hyperrep.augment import Augmenter, View
 from hyperrep.behaviour import Behaviour, behaviour_pool, behaviour_setup, probe_inputs
 from hyperrep.config import HyperRepConfig
@@ -317,11 +318,5 @@ def train_hyperrep(data: WeightSet | ZooWeights | str | Path, cfg: HyperRepConfi
         from hyperrep.data import from_zoo
 
         data = from_zoo(data, cfg.data)
-    threads = cfg.train.threads
-    old = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(cfg.train.threads):
         return Trainer(data, cfg, Path(run_dir), progress).fit()
-    finally:
-        torch.set_num_threads(old)

@@ -84,11 +84,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``n`` for the block and given back after (0: left
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for the block and given back after (0 or None: left
     alone). Two processes of two threads each on a 2-core machine run several times slower
     than with one each, so a job sharing the cores asks for one."""
-    if n <= 0:
+    if not n or n <= 0:
         yield
         return
     old = torch.get_num_threads()
@@ -207,10 +207,7 @@ def train_model(
     """
     start_time = time.perf_counter()
     device = resolve_device(cfg.device)
-    old_threads = torch.get_num_threads()
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             torch.manual_seed(cfg.seed)
             model = build_model(spec, seed=cfg.seed)
@@ -226,8 +223,6 @@ def train_model(
                     for name, p in model.named_parameters():
                         p.mul_(mask_state[name])
             history = _fit(model, spec, data, cfg, device, callback, progress, mask_state, eval_epochs, distill)
-    finally:
-        torch.set_num_threads(old_threads)
     model.cpu()
     return TrainResult(model=model, history=history, wall_time=time.perf_counter() - start_time)
 

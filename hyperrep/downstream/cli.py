@@ -41,8 +41,8 @@ def command_line(args: argparse.Namespace) -> str:
 
 def check_predict_options(args: argparse.Namespace) -> None:
     """The options of ``hyperzoo predict`` that argparse cannot check, before any file is read."""
-    check_options(args, {"epochs": NON_NEGATIVE_INT, "min_epoch": NON_NEGATIVE_INT, "split_seed": SEED, "views": POSITIVE_INT,
-                         "max_gbt_features": POSITIVE_INT, "gbt_components": NON_NEGATIVE_INT,
+    check_options(args, {"epochs": NON_NEGATIVE_INT, "min_epoch": NON_NEGATIVE_INT, "split_seed": SEED,
+                         "views": POSITIVE_INT, "max_gbt_features": POSITIVE_INT, "gbt_components": NON_NEGATIVE_INT,
                          "resamples": NON_NEGATIVE_INT, "seed": SEED, "threads": NON_NEGATIVE_INT,
                          "jobs": NON_NEGATIVE_INT, "supervised_epochs": POSITIVE_INT})
     if args.run is None and not args.no_run:

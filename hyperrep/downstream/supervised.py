@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eo_tasks.train.loop import torch_threads
 from hyperrep.augment import Augmenter
 from hyperrep.downstream.cells import Cell, Fitted, scored_cell
 from hyperrep.downstream.predictors import Kind, _selection_score, score
@@ -107,18 +107,6 @@ class _Regressor(nn.Module):
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         return self.head((self.pooled(tokens, positions) - self.mean) / self.scale)
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Torch's intra-op threads set for a block and restored after it."""
-    old = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def run_archs(rep: HyperRep, layouts: dict, row_archs: np.ndarray) -> np.ndarray:
