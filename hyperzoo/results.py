@@ -117,12 +117,13 @@ def sample_rows(report: Path) -> list[tuple[str, str]]:
 
 
 def sparsify_rows(folder: Path, drop: float = 0.02) -> list[tuple[str, str]]:
-    from hyperrep.sparsify.curves import drop_table
+    from hyperrep.sparsify.curves import drop_table, format_drop
 
     table = drop_table(pd.read_csv(folder / "curves.csv"), drop)
-    cells = [f"{r.source} {_fmt(r.drop_sparsity, 2) if r.drop_sparsity is not None else f'>{r.max_ratio:g}'}"
-             f" (dense {r.dense_acc:.3f})" for r in table.itertuples()]
-    return [(f"sparsity at a {drop * 100:g}-point drop", "; ".join(cells))]
+    cells = [f"{r.source} {format_drop(r.drop_sparsity, r.drop_lo, r.drop_hi, 2)} (dense {r.dense_acc:.3f}, "
+             f"{r.models} models)" for r in table.itertuples()]
+    return [(f"sparsity at a {drop * 100:g}-point drop, 95% interval over models (never: within the margin "
+             f"up to ratio {table['max_ratio'].max():g})", "; ".join(cells))]
 
 
 def results_table(zoo: Path, run: Path, predict: Path, sample: Path, sparsify: Path,

@@ -182,7 +182,11 @@ def test_cli_sample_then_sparsify(tiny, tmp_path) -> None:
     twins = pd.read_csv(out / "twin_prediction.csv")
     assert set(twins["feature"]) == {"embedding", "dense_acc", "embedding+dense_acc"} and (twins["ratio"] == 0.5).all()
     assert "stored in the zoo" in twins["twins"].iloc[0]
-    assert "drops by" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "drops by" in summary and "bootstrap interval over the source's models" in summary
+    # two models per source: every drop sparsity carries an interval, "[lo, hi]" (a bound may read never)
+    rows = [line for line in summary.splitlines() if line.startswith(("| trained", "| sampled", "| robust"))]
+    assert len(rows) == 3 and all(" [" in row.split("|")[6] for row in rows), rows
 
 
 def _layout(zoo_path: Path):

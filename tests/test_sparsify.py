@@ -59,6 +59,32 @@ def test_drop_point_interpolates_and_says_never() -> None:
     assert pd.isna(table.loc["y", "drop_sparsity"]) and "never" in table.loc["y", "note"]
 
 
+def test_drop_interval_resamples_models() -> None:
+    import pandas as pd
+
+    from hyperrep.sparsify.curves import drop_interval, format_drop
+
+    def curves(rows):  # one curve per model over ratios 0, 0.5, 0.9
+        return pd.DataFrame([{"model": f"m{k}", "source": "x", "ratio": r, "test_acc": a}
+                             for k, accs in enumerate(rows) for r, a in zip((0.0, 0.5, 0.9), accs)])
+
+    same = curves([[0.8, 0.79, 0.70]] * 4)
+    point = drop_point([0, 0.5, 0.9], [0.8, 0.79, 0.70])
+    assert drop_interval(same) == pytest.approx((point, point))  # identical models: no spread
+    mixed = curves([[0.8, 0.79, 0.70], [0.8, 0.70, 0.60], [0.8, 0.80, 0.79], [0.8, 0.78, 0.65]])
+    lo, hi = drop_interval(mixed)
+    table = drop_table(mixed).iloc[0]
+    assert lo < table["drop_sparsity"] < hi < 0.9
+    assert (table["drop_lo"], table["drop_hi"]) == (lo, hi)
+    assert drop_interval(mixed) == (lo, hi)
+    # a quarter of the resamples draw only the model that never drops: the upper bound says "never"
+    assert np.isinf(drop_interval(curves([[0.8, 0.8, 0.8], [0.8, 0.7, 0.6]]))[1])
+    assert drop_interval(curves([[0.8, 0.7, 0.6]])) is None  # one model: nothing to resample
+    assert np.isnan(drop_table(curves([[0.8, 0.7, 0.6]])).iloc[0]["drop_lo"])
+    assert format_drop(0.8016, 0.747, np.inf) == "0.802 [0.75, never]"
+    assert format_drop(None) == "never"
+
+
 def test_twin_prediction_recovers_a_linear_signal() -> None:
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((60, 6))

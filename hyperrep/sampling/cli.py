@@ -142,11 +142,12 @@ def _sparsify(args: argparse.Namespace) -> int:
     result = sparsity_curves(args.zoo, args.out, run_dir=args.run, sampled_path=args.sampled, config=cfg,
                              data_root=args.data_root, command=_command(args), arch=args.arch,
                              log=lambda line: print(line, file=sys.stderr, flush=True))
+    from hyperrep.sparsify.curves import format_drop
+
     for row in result.drops.itertuples():
-        when = f"{row.drop_sparsity:.3f}" if row.drop_sparsity is not None and row.drop_sparsity == row.drop_sparsity \
-            else "never"
         print(f"  {row.source:<15} dense {row.dense_acc:.4f}  at {row.max_ratio:g}: {row.acc_at_max_ratio:.4f}  "
-              f"drops by {args.drop:g} at sparsity {when}")
+              f"drops by {args.drop:g} at sparsity {format_drop(row.drop_sparsity, row.drop_lo, row.drop_hi)} "
+              f"({row.models} models; 95% interval over them)")
     print(f"curves: {result.out / 'curves.csv'}, plot: {result.out / 'curves.png'}")
     return 0
 

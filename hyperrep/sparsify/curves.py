@@ -113,10 +113,38 @@ def drop_point(ratios: Sequence[float], accs: Sequence[float], drop: float = 0.0
     return None
 
 
+def drop_interval(curves: pd.DataFrame, drop: float = 0.02, metric: str = "test_acc", resamples: int = 1000,
+                  seed: int = 0, level: float = 0.95) -> tuple[float, float] | None:
+    """A percentile bootstrap interval over MODELS for the drop sparsity of one source's mean
+    curve: each resample draws the models with replacement (a model brings all its ratios),
+    averages their curves and reads the crossing (:func:`drop_point`). A resample whose mean
+    curve never drops counts as infinitely sparse, so an upper bound of ``inf`` reads "never
+    drops within the ratios tried". None with fewer than 2 models: there is nothing to resample.
+    """
+    from hyperrep.downstream.bootstrap import resample_counts
+
+    acc = curves.pivot_table(index="model", columns="ratio", values=metric, aggfunc="mean", dropna=False)
+    if len(acc) < 2:
+        return None
+    values = acc.to_numpy(dtype=float)
+    seen = np.isfinite(values).astype(float)
+    counts = resample_counts(len(acc), resamples, seed).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (counts @ np.nan_to_num(values)) / (counts @ seen)  # [resamples, ratios]
+    ratios = acc.columns.to_numpy(dtype=float)
+    points = [drop_point(ratios, row, drop) for row in means]
+    points = np.sort([np.inf if p is None else p for p in points])
+    tail = (1.0 - level) / 2.0
+    lo = points[int(np.floor(tail * (len(points) - 1)))]
+    hi = points[int(np.ceil((1.0 - tail) * (len(points) - 1)))]
+    return float(lo), float(hi)
+
+
 def drop_table(curves: pd.DataFrame, drop: float = 0.02) -> pd.DataFrame:
     """Per source: dense test accuracy, test accuracy at the highest ratio, the drop sparsity
-    of the mean test curve and (where the curves have ``val_acc``) of the mean validation
-    curve, the one to choose pruning options on; ``twin_wall_s``: mean seconds per twin.
+    of the mean test curve with its 95% bootstrap interval over models (``drop_lo``,
+    ``drop_hi``: :func:`drop_interval`; ``inf`` = never drops; NaN with one model) and (where
+    the curves have ``val_acc``) of the mean validation curve, the one to choose pruning options on; ``twin_wall_s``: mean seconds per twin.
 
     ``original_acc`` is the mean test accuracy of the models as given (ratio 0 before any
     fine-tune), and ``drop_vs_original`` the sparsity where the mean test curve falls
@@ -134,6 +162,8 @@ def drop_table(curves: pd.DataFrame, drop: float = 0.02) -> pd.DataFrame:
             "acc_at_max_ratio": float(m["mean"].iloc[int(np.argmax(m["ratio"]))]),
             "drop_sparsity": point,
         }
+        ci = drop_interval(curves[curves["source"] == source], drop)
+        row["drop_lo"], row["drop_hi"] = ci if ci is not None else (np.nan, np.nan)
         if val is not None:
             v = val[val["source"] == source]
             row["val_drop_sparsity"] = drop_point(v["ratio"], v["mean"], drop)
@@ -149,3 +179,15 @@ def drop_table(curves: pd.DataFrame, drop: float = 0.02) -> pd.DataFrame:
         row["note"] = "" if point is not None else f"never drops by {drop:.2f} up to ratio {m['ratio'].max():g}"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def format_drop(point: float | None, lo: float = np.nan, hi: float = np.nan, digits: int = 3) -> str:
+    """``0.802 [0.77, never]``: a drop sparsity (None or NaN: ``never``) and, where there is one,
+    its interval (:func:`drop_interval`; ``inf``: never)."""
+    def one(v: float | None, d: int) -> str:
+        return "never" if v is None or pd.isna(v) or np.isinf(v) else f"{v:.{d}f}"
+
+    text = one(point, digits)
+    if not (pd.isna(lo) and pd.isna(hi)):
+        text += f" [{one(lo, 2)}, {one(hi, 2)}]"
+    return text

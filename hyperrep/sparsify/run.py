@@ -40,7 +40,7 @@ from hyperrep.sampling.evaluate import Evaluator
 from hyperrep.sampling.kde import METHODS, SamplerConfig
 from hyperrep.sampling.plots import band_plot, markdown_table
 from hyperrep.sampling.sample import SampleConfig, draw_models, load_run_and_context, run_arch
-from hyperrep.sparsify.curves import drop_table, mean_curves, parse_ratios, prune_curves
+from hyperrep.sparsify.curves import drop_table, format_drop, mean_curves, parse_ratios, prune_curves
 from hyperrep.sparsify.twins import robust_direction, twin_prediction, twin_verdict
 
 
@@ -253,9 +253,11 @@ def sparsity_curves(
 def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.DataFrame | None,
              run_dir: object, sampled: object) -> str:
     shown = drops.copy()
-    for col in ("drop_sparsity", "val_drop_sparsity", "drop_vs_original"):
+    shown["drop_sparsity"] = [format_drop(r.drop_sparsity, r.drop_lo, r.drop_hi) for r in drops.itertuples()]
+    shown = shown.drop(columns=["drop_lo", "drop_hi"])
+    for col in ("val_drop_sparsity", "drop_vs_original"):
         if col in shown:
-            shown[col] = [("never" if v is None or pd.isna(v) else f"{v:.3f}") for v in shown[col]]
+            shown[col] = [format_drop(v) for v in shown[col]]
     lines = [
         "# Sparsification report",
         "",
@@ -274,7 +276,9 @@ def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.D
         f"## Sparsity at which mean test accuracy drops by {cfg.drop:g}",
         "",
         "Linearly interpolated between the two ratios around the crossing; `never` = the mean curve stays "
-        "within the margin up to the largest ratio. `drop_sparsity` reads the mean test curve, "
+        "within the margin up to the largest ratio. `drop_sparsity` reads the mean test curve, with a 95% "
+        "bootstrap interval over the source's models in brackets (models resampled with all their ratios; "
+        "`never` as a bound: that share of resamples never drops), "
         "`val_drop_sparsity` the mean validation curve (the one to choose pruning options on); "
         "`original_acc` is the models' test accuracy as given (no fine-tune) and `drop_vs_original` where the "
         "mean test curve falls the margin below it; `twin_wall_s`: seconds per twin.",
