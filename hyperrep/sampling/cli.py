@@ -128,7 +128,7 @@ def run_sparsify(args: argparse.Namespace) -> int:
 
 
 def _sparsify(args: argparse.Namespace) -> int:
-    from hyperrep.sparsify.curves import parse_ratios
+    from hyperrep.sparsify.curves import format_drop, parse_ratios
     from hyperrep.sparsify.run import CurveConfig, sparsity_curves
 
     cfg = CurveConfig(
@@ -142,8 +142,6 @@ def _sparsify(args: argparse.Namespace) -> int:
     result = sparsity_curves(args.zoo, args.out, run_dir=args.run, sampled_path=args.sampled, config=cfg,
                              data_root=args.data_root, command=_command(args), arch=args.arch,
                              log=lambda line: print(line, file=sys.stderr, flush=True))
-    from hyperrep.sparsify.curves import format_drop
-
     for row in result.drops.itertuples():
         print(f"  {row.source:<15} dense {row.dense_acc:.4f}  at {row.max_ratio:g}: {row.acc_at_max_ratio:.4f}  "
               f"drops by {args.drop:g} at sparsity {format_drop(row.drop_sparsity, row.drop_lo, row.drop_hi)} "

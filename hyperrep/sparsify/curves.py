@@ -134,6 +134,8 @@ def drop_interval(curves: pd.DataFrame, drop: float = 0.02, metric: str = "test_
     ratios = acc.columns.to_numpy(dtype=float)
     points = [drop_point(ratios, row, drop) for row in means]
     points = np.sort([np.inf if p is None else p for p in points])
+    # order statistics, not bootstrap.percentile_interval: that one drops non-finite resamples and
+    # interpolates, while a "never" here is a real outcome that must stay an unbounded bound
     tail = (1.0 - level) / 2.0
     lo = points[int(np.floor(tail * (len(points) - 1)))]
     hi = points[int(np.ceil((1.0 - tail) * (len(points) - 1)))]
@@ -144,7 +146,8 @@ def drop_table(curves: pd.DataFrame, drop: float = 0.02) -> pd.DataFrame:
     """Per source: dense test accuracy, test accuracy at the highest ratio, the drop sparsity
     of the mean test curve with its 95% bootstrap interval over models (``drop_lo``,
     ``drop_hi``: :func:`drop_interval`; ``inf`` = never drops; NaN with one model) and (where
-    the curves have ``val_acc``) of the mean validation curve, the one to choose pruning options on; ``twin_wall_s``: mean seconds per twin.
+    the curves have ``val_acc``) of the mean validation curve, the one to choose pruning options
+    on; ``twin_wall_s``: mean seconds per twin.
 
     ``original_acc`` is the mean test accuracy of the models as given (ratio 0 before any
     fine-tune), and ``drop_vs_original`` the sparsity where the mean test curve falls
@@ -185,7 +188,7 @@ def format_drop(point: float | None, lo: float = np.nan, hi: float = np.nan, dig
     """``0.802 [0.77, never]``: a drop sparsity (None or NaN: ``never``) and, where there is one,
     its interval (:func:`drop_interval`; ``inf``: never)."""
     def one(v: float | None, d: int) -> str:
-        return "never" if v is None or pd.isna(v) or np.isinf(v) else f"{v:.{d}f}"
+        return "never" if pd.isna(v) or np.isinf(v) else f"{v:.{d}f}"
 
     text = one(point, digits)
     if not (pd.isna(lo) and pd.isna(hi)):
