@@ -21,6 +21,7 @@ from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
 from hyperrep.config import LossSection
 from hyperrep.data import WeightSet, task_inputs
+from hyperrep.probes import load_probe_inputs
 
 
 @dataclass
@@ -66,6 +67,9 @@ def behaviour_pool(data: WeightSet, lc: LossSection, seed: int, device: torch.de
     if not data.source or not Path(data.source).is_file():
         raise ConfigError("loss.probe = \"data\" needs weights read from a zoo file (hyperrep.data.from_zoo); "
                           "use loss.probe = \"random\" otherwise")
+    if lc.probe_file:
+        inputs = load_probe_inputs(lc.probe_file, data.source, lc.probe_pool, seed)
+        return {k: v.to(device) for k, v in inputs.items()}
     try:
         inputs = task_inputs(data.source, lc.probe_pool, seed, lc.probe_root or None)
     except DataError as err:

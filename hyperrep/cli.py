@@ -1,4 +1,4 @@
-"""``hyperzoo hyperrep train`` and ``hyperzoo hyperrep embed``."""
+"""``hyperzoo hyperrep train``, ``embed``, ``probes`` and ``ablate``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="hyperrep TOML (see configs/hyperrep/)")
     p.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
     p.add_argument("--device", default=None, help="override [train].device (auto, cpu, cuda, cuda:1)")
+    p.add_argument("--probes", default=None,
+                   help="probe inputs saved by `hyperzoo hyperrep probes` (overrides [loss] probe_file): "
+                        "the behavioural loss on a machine without the zoo's data")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     p.add_argument("--workers", type=int, default=1,
                    help="data-parallel workers on Ray Train (default 1: one process, no Ray)")
@@ -43,6 +46,8 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = HyperRepConfig.load(args.config)
     if args.device:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=args.device))
+    if args.probes:
+        cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, probe_file=args.probes))
     data = from_zoo(args.zoo, cfg.data)
     progress = None if args.quiet else _progress
     if progress:
@@ -78,6 +83,21 @@ def run_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_probes(args: argparse.Namespace) -> int:
+    from eo_tasks.options import POSITIVE_INT, check_options
+    from hyperrep.config import HyperRepConfig
+    from hyperrep.probes import save_probe_inputs
+
+    check_options(args, {"n": POSITIVE_INT})
+    n, seed = args.n, args.seed
+    if args.config:
+        cfg = HyperRepConfig.load(args.config)
+        n, seed = cfg.loss.probe_pool, cfg.train.seed
+    out = save_probe_inputs(args.zoo, args.out, n, seed, args.root)
+    print(f"{out}: {n} probe inputs (seed {seed}) of {args.zoo}'s task, {out.stat().st_size / 2**20:.1f} MiB")
+    return 0
+
+
 def run_ablate(args: argparse.Namespace) -> int:
     from hyperrep.ablation import Ablation, run_ablation
 
@@ -104,6 +124,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--batch-size", type=int, default=256)
     embed.add_argument("--quiet", action="store_true")
     embed.set_defaults(func=run_embed)
+    probes = rsub.add_parser("probes", help="save the behavioural loss's probe inputs of a zoo's task to a file, "
+                                            "for training on a machine without the dataset (train --probes)")
+    probes.add_argument("--zoo", required=True, help="zoo HDF5 file")
+    probes.add_argument("--out", required=True, help=".npz file to write")
+    probes.add_argument("--config", default=None,
+                        help="hyperrep TOML whose loss.probe_pool and train.seed to use (instead of --n/--seed)")
+    probes.add_argument("--n", type=int, default=512, help="pool size, = loss.probe_pool (default 512)")
+    probes.add_argument("--seed", type=int, default=0, help="= train.seed of the run (default 0)")
+    probes.add_argument("--root", default=None, help="the dataset's folder, if not where the zoo says")
+    probes.set_defaults(func=run_probes)
     abl = rsub.add_parser("ablate", help="train variants of a run config and compare their embeddings' readouts "
                                          "on validation models only (see configs/ablation/)")
     abl.add_argument("--config", required=True, help="ablation TOML: base config, [common], [variants.<name>]")

@@ -106,6 +106,7 @@ class LossSection:
     probe_size: int = 32  # probe inputs per step, drawn from a fixed pool
     probe_pool: int = 512  # the pool's size
     probe_root: str = ""  # data folder of the zoo's task when the path stored in the zoo does not resolve here
+    probe_file: str = ""  # the pool saved by `hyperzoo hyperrep probes` (a machine without the data)
     behaviour_every: int = 1  # compute it every this many steps (it runs the CNNs)
 
     def __post_init__(self) -> None:

@@ -253,3 +253,34 @@ def test_embedding_views_average_out_the_neuron_order(tmp_path: Path, tiny_zoo: 
     assert many.mean() < 0.5 * one.mean(), (many, one)
     with pytest.raises(ValueError, match="views must be >= 1"):
         rep.embed(final, views=0)
+
+
+def test_a_saved_probe_file_stands_in_for_the_dataset(tmp_path: Path, tiny_zoo: Path) -> None:
+    """`hyperzoo hyperrep probes` saves the pool training draws; a run given the file (say, on a
+    GPU machine sent the zoo alone) never opens the dataset and trains exactly alike."""
+    from eo_tasks.data.errors import DataError
+    from hyperrep.data import task_inputs
+    from hyperrep.probes import load_probe_inputs
+    from hyperzoo.cli import main
+
+    probes = tmp_path / "probes.npz"
+    assert main(["hyperrep", "probes", "--zoo", str(tiny_zoo), "--out", str(probes), "--n", "16"]) == 0
+    pool = load_probe_inputs(probes, tiny_zoo, 16, 0)
+    expected = task_inputs(tiny_zoo, 16, 0)
+    assert pool.keys() == expected.keys() and all(torch.equal(pool[k], expected[k]) for k in pool)
+
+    loss = {"behaviour": 1.0, "probe_size": 8, "probe_pool": 16}
+    with_data = train_hyperrep(tiny_zoo, config(train={"epochs": 1}, loss=loss), tmp_path / "data").history
+    nowhere = str(tmp_path / "no-dataset-here")
+    with pytest.raises(DataError, match="probe"):  # the folder is read unless a probe file is given
+        train_hyperrep(tiny_zoo, config(train={"epochs": 1}, loss={**loss, "probe_root": nowhere}), tmp_path / "x")
+    from_file = train_hyperrep(tiny_zoo, config(train={"epochs": 1}, loss={
+        **loss, "probe_root": nowhere, "probe_file": str(probes)}), tmp_path / "file").history
+    assert [h["train_behaviour"] for h in from_file] == [h["train_behaviour"] for h in with_data]
+
+    with pytest.raises(DataError, match=f"{probes}: holds 16 probe inputs drawn with seed 0"):
+        train_hyperrep(tiny_zoo, config(train={"epochs": 1, "seed": 1}, loss={**loss, "probe_file": str(probes)}),
+                       tmp_path / "seed")
+    (tmp_path / "bad.npz").write_bytes(b"not an npz")
+    with pytest.raises(DataError, match="bad.npz: not a probe file"):
+        load_probe_inputs(tmp_path / "bad.npz", tiny_zoo, 16, 0)
