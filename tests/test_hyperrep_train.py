@@ -277,6 +277,14 @@ def test_a_saved_probe_file_stands_in_for_the_dataset(tmp_path: Path, tiny_zoo: 
     from_file = train_hyperrep(tiny_zoo, config(train={"epochs": 1}, loss={
         **loss, "probe_root": nowhere, "probe_file": str(probes)}), tmp_path / "file").history
     assert [h["train_behaviour"] for h in from_file] == [h["train_behaviour"] for h in with_data]
+    from eo_tasks.config import to_dict
+
+    toml = tmp_path / "run.toml"  # the command line's --probes does the same
+    toml.write_text(dump_toml(to_dict(config(train={"epochs": 1}, loss={**loss, "probe_root": nowhere}))))
+    assert main(["hyperrep", "train", "--quiet", "--zoo", str(tiny_zoo), "--config", str(toml),
+                 "--out", str(tmp_path / "cli"), "--probes", str(probes)]) == 0
+    cli = list(csv.DictReader((tmp_path / "cli" / "history.csv").open()))
+    assert float(cli[0]["train_behaviour"]) == pytest.approx(with_data[0]["train_behaviour"], rel=1e-6)
 
     with pytest.raises(DataError, match=f"{probes}: holds 16 probe inputs drawn with seed 0"):
         train_hyperrep(tiny_zoo, config(train={"epochs": 1, "seed": 1}, loss={**loss, "probe_file": str(probes)}),
