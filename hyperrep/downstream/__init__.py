@@ -17,6 +17,7 @@ from hyperrep.downstream.names import FEATURE_SETS, PREDICTORS
 _LAZY = {
     "WeightStats": "features", "feature_matrix": "features",
     "PropertyPredictor": "predictors", "score": "predictors",
+    "paired_difference": "bootstrap",
     "Property": "properties", "select_properties": "properties",
     # the module is "evaluation": a submodule named "evaluate" would replace the function
     # of that name on the package as soon as anything imported it
