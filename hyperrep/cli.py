@@ -72,11 +72,11 @@ def run_embed(args: argparse.Namespace) -> int:
     from eo_tasks.options import POSITIVE_INT, check_device, check_options
     from hyperrep.embed import embed_zoo, load_embeddings
 
-    check_options(args, {"batch_size": POSITIVE_INT})
+    check_options(args, {"batch_size": POSITIVE_INT, "views": POSITIVE_INT})
     check_device(args.device)
 
     out = embed_zoo(args.run, args.zoo, args.out, batch_size=args.batch_size, device=args.device,
-                    progress=None if args.quiet else _progress)
+                    progress=None if args.quiet else _progress, views=args.views, seed=args.seed)
     df = load_embeddings(out)
     print(f"{out}: {len(df)} checkpoints of {df['model'].nunique()} models, "
           f"{df.shape[1] - 3 - int('arch' in df)} dimensions")
@@ -122,6 +122,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     embed.add_argument("--out", required=True, help="embeddings HDF5 file to write")
     embed.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     embed.add_argument("--batch-size", type=int, default=256)
+    embed.add_argument("--views", type=int, default=1,
+                       help="embed each checkpoint as its mean over itself and VIEWS - 1 random neuron "
+                            "permutations of it (as `hyperzoo predict --views`; default 1: as given)")
+    embed.add_argument("--seed", type=int, default=0, help="seed of those permutations")
     embed.add_argument("--quiet", action="store_true")
     embed.set_defaults(func=run_embed)
     probes = rsub.add_parser("probes", help="save the behavioural loss's probe inputs of a zoo's task to a file, "

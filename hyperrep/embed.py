@@ -38,8 +38,14 @@ FORMAT = "hyperzoo.embeddings"
 
 
 def embed_zoo(run: HyperRep | str | Path, zoo_path: str | Path, out: str | Path, batch_size: int = 256,
-              device: str = "cpu", progress: Callable[[str], None] | None = None) -> Path:
-    """Embed every stored, finite checkpoint of every model of the run's architectures."""
+              device: str = "cpu", progress: Callable[[str], None] | None = None, *,
+              views: int = 1, seed: int = 0) -> Path:
+    """Embed every stored, finite checkpoint of every model of the run's architectures.
+
+    ``views > 1``: each checkpoint's embedding is its mean over itself and ``views - 1``
+    seeded neuron permutations (:meth:`HyperRep.embed`, as ``hyperzoo predict --views``)."""
+    if views < 1:
+        raise ValueError(f"views must be >= 1, got {views}")
     from zoo import Zoo
 
     rep = run if isinstance(run, HyperRep) else HyperRep.load(run, device=device)
@@ -66,14 +72,15 @@ def embed_zoo(run: HyperRep | str | Path, zoo_path: str | Path, out: str | Path,
             for start in range(0, len(models), batch_size):
                 stop = min(start + batch_size, len(models))
                 emb[start:stop] = rep.embed(zoo.weights_many(models[start:stop], epochs[start:stop]), batch_size,
-                                            arch=a)
+                                            arch=a, views=views, seed=seed + start)
                 done += stop - start
                 if progress is not None:
                     progress(f"embedded {done}/{total} checkpoints")
             pooled = rep.pool(emb, arch=a) if len(emb) else np.zeros((0, rep.pooled_dim), np.float32)
             split = np.array([split_of.get(int(m), "") for m in models], dtype=object)
             parts.append((za, models, epochs, split, emb, pooled))
-    _write(out, parts, {"zoo": str(zoo_path.resolve()), "run": run_path, "pooled_dim": rep.pooled_dim})
+    _write(out, parts, {"zoo": str(zoo_path.resolve()), "run": run_path, "pooled_dim": rep.pooled_dim,
+                        "views": views, "seed": seed})
     return out
 
 

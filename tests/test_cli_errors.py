@@ -44,6 +44,7 @@ def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
     (["sample", "--zoo", "z.h5", "--run", "r", "--out", "s.h5", "--threads", "-2"], "--threads"),
     (["hyperrep", "embed", "--run", "r", "--zoo", "z.h5", "--out", "e.h5", "--batch-size", "0"], "--batch-size"),
     (["hyperrep", "embed", "--run", "r", "--zoo", "z.h5", "--out", "e.h5", "--device", "gpu0"], "--device"),
+    (["hyperrep", "embed", "--run", "r", "--zoo", "z.h5", "--out", "e.h5", "--views", "0"], "--views"),
     (["hyperrep", "train", "--zoo", "z.h5", "--config", "c.toml", "--out", "r", "--device", "tpu"], "--device"),
     (["data", "synth", "--kind", "benge", "--out", "d", "--n", "3"], "--n"),
 ])

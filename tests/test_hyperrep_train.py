@@ -133,6 +133,19 @@ def test_cli_run_folder_embed_and_api(tmp_path: Path, tiny_zoo: Path) -> None:
     split_of = dict(zip(ws.model.tolist(), ws.split.tolist()))
     assert all(split_of[m] == s for m, s in zip(df["model"], df["split"]))
 
+    # --views K: each checkpoint read as its mean over K neuron orders (as predict --views), seeded
+    views = [str(tmp_path / f"views{i}.h5") for i in range(2)]
+    for path in views:
+        assert main(["hyperrep", "embed", "--run", str(run), "--zoo", str(tiny_zoo), "--out", path,
+                     "--views", "4", "--quiet"]) == 0
+    a, b = load_embeddings(views[0]), load_embeddings(views[1])
+    cols = [f"e{i}" for i in range(E)]
+    assert a.equals(b) and a[["model", "epoch"]].equals(df[["model", "epoch"]])
+    assert not np.allclose(a[cols].to_numpy(), df[cols].to_numpy())
+    with Zoo.open(tiny_zoo) as zoo:  # one chunk of 40 checkpoints: HyperRep.embed on them, seed 0
+        every = zoo.weights_many(a["model"].to_numpy(), a["epoch"].to_numpy())
+    np.testing.assert_allclose(a[cols].to_numpy(), rep.embed(every, views=4, seed=0), atol=1e-5)
+
     # the numpy API: one vector or a batch; decode and reconstruct give weights
     batch = np.stack([weights, weights * 1.01])
     assert rep.embed(weights).shape == (E,) and rep.embed(batch).shape == (2, E)
