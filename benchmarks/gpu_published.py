@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -79,14 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     hist = outcome.history
     steps = -(-n_train // cfg.train.batch_size)  # one architecture: ceil(rows / batch)
     new = hist[outcome.resumed_from:]  # the epochs this call trained (a resumed run has earlier ones)
-    secs = [h["seconds"] for h in new]
+    epoch_s = statistics.median(h["seconds"] for h in new) if new else None
     report = {
         **env, "zoo": str(args.zoo), "config": str(args.config), "overrides": overrides,
         "params": sum(t.numel() for t in outcome.rep.net.parameters()),
         "epochs": len(hist), "steps_per_epoch": steps, "train_rows": n_train,
         "wall_train_s": round(t_train, 1), "load_s": round(t_load, 1),
-        "epoch_s_median": round(sorted(secs)[len(secs) // 2], 2) if secs else None,
-        "step_ms_median": round(1000 * sorted(secs)[len(secs) // 2] / steps, 1) if secs else None,
+        "epoch_s_median": round(epoch_s, 2) if new else None,
+        "step_ms_median": round(1000 * epoch_s / steps, 1) if new else None,
         "peak_gpu_gib": round(peak, 2) if peak is not None else None,
         "embed_checkpoints_per_s": round(len(data.weights) / t_embed), "embedding_dim": int(emb.shape[1]),
         "last_epoch": hist[-1] if hist else {},

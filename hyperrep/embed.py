@@ -44,8 +44,6 @@ def embed_zoo(run: HyperRep | str | Path, zoo_path: str | Path, out: str | Path,
 
     ``views > 1``: each checkpoint's embedding is its mean over itself and ``views - 1``
     seeded neuron permutations (:meth:`HyperRep.embed`, as ``hyperzoo predict --views``)."""
-    if views < 1:
-        raise ValueError(f"views must be >= 1, got {views}")
     from zoo import Zoo
 
     rep = run if isinstance(run, HyperRep) else HyperRep.load(run, device=device)

@@ -30,26 +30,35 @@ def best_alone(results: pd.DataFrame, prop: str) -> tuple[str, str]:
     return str(best["feature_set"]), str(best["predictor"])
 
 
-def test_rows(report: Path, prop: str, readout: tuple[str, str]) -> pd.DataFrame:
-    pred = pd.read_csv(report / "predictions.csv", dtype={"true": str, "pred": str})
+class Report:
+    """A report folder's two tables, read once for every property compared."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.results = pd.read_csv(folder / "results.csv")
+        self.predictions = pd.read_csv(folder / "predictions.csv", dtype={"true": str, "pred": str})
+
+
+def test_rows(report: Report, prop: str, readout: tuple[str, str]) -> pd.DataFrame:
+    pred = report.predictions
     fs, method = readout
     rows = pred[(pred["property"] == prop) & (pred["feature_set"] == fs) & (pred["predictor"] == method)]
     if rows.empty:
-        raise SystemExit(f"{report / 'predictions.csv'}: no test rows of {prop} from {fs}·{method}")
+        raise SystemExit(f"{report.folder / 'predictions.csv'}: no test rows of {prop} from {fs}·{method}")
     rows = rows.sort_values(["model", "epoch"]).reset_index(drop=True)
     return rows.assign(true=rows["true"].astype(float), pred=rows["pred"].astype(float))
 
 
-def compare(a: Path, b: Path, prop: str, ra: tuple[str, str] | None, rb: tuple[str, str] | None,
+def compare(a: Report, b: Report, prop: str, ra: tuple[str, str] | None, rb: tuple[str, str] | None,
             resamples: int, seed: int) -> dict:
     from hyperrep.downstream import paired_difference, score
 
-    ra = ra or best_alone(pd.read_csv(a / "results.csv"), prop)
-    rb = rb or best_alone(pd.read_csv(b / "results.csv"), prop)
+    ra = ra or best_alone(a.results, prop)
+    rb = rb or best_alone(b.results, prop)
     x, y = test_rows(a, prop, ra), test_rows(b, prop, rb)
     if not np.array_equal(x[["model", "epoch"]].to_numpy(), y[["model", "epoch"]].to_numpy()) \
             or not np.allclose(x["true"], y["true"]):
-        raise SystemExit(f"{a} and {b}: the test checkpoints of {prop} differ (another zoo or split)")
+        raise SystemExit(f"{a.folder} and {b.folder}: the test checkpoints of {prop} differ (another zoo or split)")
     true, models = x["true"].to_numpy(), x["model"].to_numpy()
     row = {"property": prop, "A": "·".join(ra), "B": "·".join(rb), "test models": len(np.unique(models))}
     for metric in ("r2", "kendall_tau"):
@@ -79,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    rows = [compare(args.a, args.b, prop, parse_readout(args.ra), parse_readout(args.rb), args.resamples, args.seed)
-            for prop in args.properties]
+    ra, rb = parse_readout(args.ra), parse_readout(args.rb)
+    a, b = Report(args.a), Report(args.b)
+    rows = [compare(a, b, prop, ra, rb, args.resamples, args.seed) for prop in args.properties]
     table = pd.DataFrame(rows)
     print(f"A = {args.a}, B = {args.b}; A - B with a 95% interval over the same resampled test models\n")
     print("| " + " | ".join(table.columns) + " |")
