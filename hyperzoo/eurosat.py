@@ -27,7 +27,6 @@ def run_both(out: Path, data_root: str, configs: Path, zoos: dict[str, str | Non
     it) into ``OUT/<name>/`` and write ``OUT/summary.md``; returns its path. ``jobs``: steps run
     at once where they do not depend on each other (``hyperzoo.demo.run_plan``)."""
     from hyperzoo.demo import eurosat_plan, run_plan
-    from hyperzoo.results import property_table, zoo_rows
 
     out.mkdir(parents=True, exist_ok=True)
     for name, zoo in zoos.items():
@@ -35,14 +34,27 @@ def run_both(out: Path, data_root: str, configs: Path, zoos: dict[str, str | Non
         plan = eurosat_plan(out / name, data_root, zoo_config, rep_config, zoo=zoo, max_workers=max_workers,
                             predict=PREDICT, rerun=rerun, gen_config=configs / GENERATE)
         run_plan(plan, keep_done=keep_done, jobs=jobs)
+    return write_summary(out, rerun)
+
+
+def write_summary(out: Path, rerun: str = "") -> Path:
+    """``OUT/summary.md``: the property table of every zoo with a report in ``OUT``, also of
+    those an earlier ``--only`` run made; returns its path."""
+    from hyperzoo.results import property_table, zoo_rows
+
     sections = []
-    for name in ZOOS:  # every zoo with a report in OUT, also those an earlier --only run made
-        if not (out / name / "predict" / "results.csv").is_file():
+    for name in ZOOS:
+        report, zoo = out / name / "predict", out / name / "zoo.h5"
+        if not (report / "results.csv").is_file():
             continue
-        _, zoo_line = zoo_rows(out / name / "zoo.h5")[0]
+        if not zoo.is_file():  # e.g. a report made by hand beside a zoo kept elsewhere
+            sections.append(f"## The {name} zoo\n\n{report} holds a report, but {zoo} is missing: link the "
+                            "zoo file there to include its table.\n")
+            continue
+        _, zoo_line = zoo_rows(zoo)[0]
         link = f"[{name}/summary.md]({name}/summary.md)"
         sections.append(f"## The {name} zoo\n\n{zoo_line}; every report in {link}.\n\n"
-                        + property_table(out / name / "predict", PROPERTIES))
+                        + property_table(report, PROPERTIES))
     text = ("# hyperzoo on real EuroSAT RGB: both zoos\n\n"
             + (f"Rerun with `{rerun}`.\n\n" if rerun else "")
             + "The best embedding readout is the self-supervised feature set and predictor with the highest "
