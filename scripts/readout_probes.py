@@ -31,7 +31,6 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import r2_score
 from threadpoolctl import threadpool_limits
 
-ALPHAS = np.logspace(-3, 5, 17)
 Readout = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, str]]
 
 
@@ -50,20 +49,16 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ridge(X, y, train, tune, score):
-    mu = y[train].mean()
-    U, s, Vt = np.linalg.svd(X[train], full_matrices=False)
-    Uy = U.T @ (y[train] - mu)
-    best = None
-    for a in ALPHAS:  # every strength from one SVD of the training rows
-        w = Vt.T @ (s / (s**2 + a) * Uy)
-        err = _mse(X[tune] @ w + mu, y[tune])
-        if best is None or err < best[0]:
-            best = (err, w, a)
-    _, w, a = best
-    return X[score] @ w + mu, f"alpha {a:.3g}"
+    """``hyperzoo predict``'s own ridge: strength chosen on the tune rows."""
+    from hyperrep.downstream import PropertyPredictor
+
+    fit = PropertyPredictor("number", "ridge").fit(X[train], y[train], X[tune], y[tune])
+    return fit.predict(X[score]), f"alpha {fit.alpha_:.3g}"
 
 
-def gbt(X, y, train, tune, score):
+def _boost(X, y, train, tune):
+    """Boosting fitted on the train rows, learning rate and rounds chosen on the tune rows:
+    (tune error, model, rounds, learning rate)."""
     best = None
     for lr in (0.05, 0.1):
         m = HistGradientBoostingRegressor(max_iter=300, learning_rate=lr, early_stopping=False, random_state=0)
@@ -71,10 +66,18 @@ def gbt(X, y, train, tune, score):
         errs = [_mse(p, y[tune]) for p in m.staged_predict(X[tune])]
         k = int(np.argmin(errs))
         if best is None or errs[k] < best[0]:
-            best = (errs[k], m, k, lr)
-    _, m, k, lr = best
-    pred = next(p for i, p in enumerate(m.staged_predict(X[score])) if i == k)
-    return pred, f"lr {lr}, {k + 1} rounds"
+            best = (errs[k], m, k + 1, lr)
+    return best
+
+
+def _staged(model, X: np.ndarray, rounds: int) -> np.ndarray:
+    """The prediction of the model's first ``rounds`` trees."""
+    return next(p for i, p in enumerate(model.staged_predict(X), start=1) if i == rounds)
+
+
+def gbt(X, y, train, tune, score):
+    _, m, rounds, lr = _boost(X, y, train, tune)
+    return _staged(m, X[score], rounds), f"lr {lr}, {rounds} rounds"
 
 
 def pls_gbt(X, y, train, tune, score):
@@ -82,14 +85,11 @@ def pls_gbt(X, y, train, tune, score):
     for k in (8, 16, 32):
         k = min(k, X.shape[1], int(train.sum()) - 1)
         Z = PLSRegression(n_components=k, scale=False).fit(X[train], y[train]).transform(X)
-        # the tune half chooses k by the boosted fit's own tuned error on it
-        pred_tune, info = gbt(Z, y, train, tune, tune)
-        err = _mse(pred_tune, y[tune])
+        err, m, rounds, lr = _boost(Z, y, train, tune)  # the tune half chooses k too
         if best is None or err < best[0]:
-            best = (err, Z, k)
-    _, Z, k = best
-    pred, info = gbt(Z, y, train, tune, score)
-    return pred, f"{k} components, {info}"
+            best = (err, Z, m, rounds, lr, k)
+    _, Z, m, rounds, lr, k = best
+    return _staged(m, Z[score], rounds), f"{k} components, lr {lr}, {rounds} rounds"
 
 
 def mlp(X, y, train, tune, score, epochs: int = 60, width: int = 256, seed: int = 0):
@@ -192,12 +192,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.zoo}: no property column {missing}; it has {sorted(rows.columns)}")
     lines = ["| property | features | readout | R² half a | R² half b | mean | chosen (a; b) | s |", "|---|---|---|---:|---:|---:|---|---:|"]
     print("\n".join(lines), flush=True)
+    model, split = rows["model"].to_numpy(), rows["split"].to_numpy(str)
     with threadpool_limits(1):
         for prop in args.properties:
             for fs in args.features:
                 for r in args.readouts:
-                    res = probe(feats[fs], rows[prop].to_numpy(float), rows["model"].to_numpy(), rows["split"].to_numpy(str),
-                                r, args.seed)
+                    res = probe(feats[fs], rows[prop].to_numpy(float), model, split, r, args.seed)
                     lines.append(f"| {prop} | {fs} | {r} | {res['r2_a']:.3f} | {res['r2_b']:.3f} | "
                                  f"{(res['r2_a'] + res['r2_b']) / 2:.3f} | {res['chose_a']}; {res['chose_b']} | {res['seconds']:.0f} |")
                     print(lines[-1], flush=True)
