@@ -143,7 +143,8 @@ def test_report_and_memorisation_table(sampled, tmp_path) -> None:
     zs = report.zero_shot
     assert set(zs["source"]) == {"sampled", "sampled (all draws)", "anchor", "anchor reconstructed", "random init"}
     ft = report.finetune
-    assert set(ft["source"]) == {"sampled", "anchor", "random init"} and set(ft["epoch"]) == {0, 1}
+    # a KDE draw is centred on one anchor, so each sample has its own anchor to be compared with
+    assert set(ft["source"]) == {"sampled", "anchor", "random init", "own anchor"} and set(ft["epoch"]) == {0, 1}
     text = (tmp_path / "report" / "summary.md").read_text()
     assert "novel" in text and len(report.verdict) == 2
     # reproducible: the same report twice gives the same figures
@@ -194,3 +195,31 @@ def _layout(zoo_path: Path):
 
     with Zoo.open(zoo_path) as zoo:
         return zoo.layout
+
+
+def test_fine_tuned_samples_are_compared_with_their_own_anchors(tiny, tmp_path) -> None:
+    from hyperrep.sampling import ReportConfig, sample_models, sampling_report
+
+    zoo_path, run = tiny
+    result = sample_models(zoo_path, run, "neighbour", n=6, anchors_q=3, select_k=4, seed=1, residual="anchor")
+    report = sampling_report(result, tmp_path / "report", ReportConfig(finetune_epochs=1, finetune_models=3,
+                                                                       n_random=1, baselines=False), command="t")
+    ft, paired = report.finetune, report.paired
+    own = ft[ft["source"] == "own anchor"]
+    pairs = result.scores["anchor"].to_numpy()[:3]
+    assert set(own["model"]) == set(pairs)
+    # epoch 0 is the start: the difference is the zero-shot one, sample against its anchor as scored
+    anchors = result.anchors.set_index("name")["test_acc"]
+    start = ft[(ft["source"] == "sampled") & (ft["epoch"] == 0)].set_index("model")["test_acc"]
+    expected = np.mean([start[s] - anchors[a] for s, a in zip(result.names[:3], pairs)])
+    row0 = paired[paired["epoch"] == 0].iloc[0]
+    assert row0["pairs"] == 3 and row0["anchors"] == len(set(pairs))
+    assert abs(row0["gain"] - expected) < 2e-3
+    assert set(paired["epoch"]) == {0, 1}
+    on_disk = pd.read_csv(tmp_path / "report" / "finetune_paired.csv")
+    assert len(on_disk) == 2 and "sampled - own anchor" in (tmp_path / "report" / "summary.md").read_text()
+    # an anchor fine-tuned as one of the "anchor" source keeps the same curve as its own anchor
+    both = set(own["model"]) & set(ft.loc[ft["source"] == "anchor", "model"])
+    for a in both:
+        x = ft[(ft["source"] == "anchor") & (ft["model"] == a)]["test_acc"].to_numpy()
+        assert np.allclose(x, own[own["model"] == a]["test_acc"].to_numpy())

@@ -48,3 +48,38 @@ def curve_summary(curves: pd.DataFrame, metric: str = "test_acc") -> pd.DataFram
     """Mean and std of ``metric`` per source and epoch."""
     g = curves.groupby(["source", "epoch"], sort=False)[metric]
     return g.agg(["mean", "std", "count"]).reset_index()
+
+
+PAIRED_COLUMNS = ("epoch", "pairs", "anchors", "gain", "lo", "hi")
+
+
+def paired_gain(curves: pd.DataFrame, pairs: pd.DataFrame, metric: str = "test_acc",
+                resamples: int = 1000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Per epoch, the mean of ``metric`` of each sampled model minus that of its own anchor
+    (``pairs``: columns ``sampled`` and ``anchor``, curve names of the sources "sampled" and
+    "own anchor"), with a bootstrap interval that resamples anchors, not pairs: samples drawn
+    around one anchor share its curve, so they are not independent evidence."""
+    pivot = curves.pivot_table(index=["source", "model"], columns="epoch", values=metric)
+    rows = []
+    for epoch in sorted(curves["epoch"].unique()):
+        diff, anchor = [], []
+        for s, a in zip(pairs["sampled"], pairs["anchor"]):
+            try:
+                d = pivot.loc[("sampled", s), epoch] - pivot.loc[("own anchor", a), epoch]
+            except KeyError:  # a curve that stopped early (diverged) or never started
+                continue
+            if np.isfinite(d):
+                diff.append(d)
+                anchor.append(a)
+        if not diff:
+            continue
+        diff = np.asarray(diff)
+        ids, group = np.unique(anchor, return_inverse=True)
+        sums, sizes = np.bincount(group, diff), np.bincount(group).astype(float)
+        counts = np.random.default_rng(seed).multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=resamples)
+        means = (counts @ sums) / (counts @ sizes)
+        tail = (1 - level) / 2 * 100
+        lo, hi = np.percentile(means, [tail, 100 - tail]) if len(ids) > 1 else (np.nan, np.nan)
+        rows.append({"epoch": int(epoch), "pairs": len(diff), "anchors": len(ids), "gain": float(diff.mean()),
+                     "lo": float(lo), "hi": float(hi)})
+    return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))

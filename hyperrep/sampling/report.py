@@ -8,6 +8,8 @@ Folder layout::
                           anchors passed through the autoencoder, random inits)
     finetune.csv          per model and epoch: source, model, epoch, train/val/test accuracy
     finetune.png          mean ± std test accuracy per source over fine-tuning epochs
+    finetune_paired.csv   per epoch: sampled minus its own anchor (the anchor it was drawn
+                          around, fine-tuned alike), mean over pairs and a 95% interval over anchors
     memorisation.csv      per generated model: nearest training model (aligned/plain weight
                           distance, embedding distance) and prediction agreement with it
     memorisation.md       the per-source means and the verdict
@@ -36,10 +38,10 @@ from eo_tasks.config import ConfigError
 from hyperrep.sampling.baselines import average_baseline, noise_baseline
 from hyperrep.sampling.diversity import diversity_line, diversity_ratio, diversity_table
 from hyperrep.sampling.evaluate import Evaluator, random_init_weights
-from hyperrep.sampling.finetune import curve_summary, finetune_curves
+from hyperrep.sampling.finetune import PAIRED_COLUMNS, curve_summary, finetune_curves, paired_gain
 from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_line, novelty_verdict, summarise
 from hyperrep.sampling.plots import band_plot, markdown_table, novelty_plot, zero_shot_histogram
-from hyperrep.sampling.sample import SampleResult, run_arch
+from hyperrep.sampling.sample import SampleResult, anchor_ids, run_arch
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class SamplingReport:
     verdict: list[str]
     diversity: pd.DataFrame | None = None
     glance: list[str] | None = None  # summary.md's first lines: diversity % of the anchors', novelty verdict
+    paired: pd.DataFrame | None = None  # fine-tuning: sampled minus own anchor per epoch (finetune_paired.csv)
 
 
 def _zero_shot(result: SampleResult, evaluator: Evaluator, cfg: ReportConfig) -> tuple[pd.DataFrame, np.ndarray]:
@@ -171,7 +174,13 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
     }
     finetune = finetune_curves(starts, result.spec, ctx.data, ctx.recipe, cfg.finetune_epochs) if m else \
         pd.DataFrame(columns=["source", "model", "epoch", "train_acc", "val_acc", "test_acc", "test_loss"])
+    pairs = _pairs(result, m)
+    paired = pd.DataFrame(columns=list(PAIRED_COLUMNS))
+    if len(pairs):
+        finetune = pd.concat([finetune, _own_anchor_curves(result, pairs, finetune, first, cfg)], ignore_index=True)
+        paired = paired_gain(finetune, pairs, seed=cfg.seed)
     finetune.to_csv(out / "finetune.csv", index=False)
+    paired.to_csv(out / "finetune_paired.csv", index=False)
     ft_summary = curve_summary(finetune) if len(finetune) else pd.DataFrame()
     if len(ft_summary):
         band_plot(ft_summary, "epoch", out / "finetune.png", "fine-tuning epoch", "test accuracy",
@@ -185,9 +194,42 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
     glance = [diversity_line(diversity_ratio(diversity)), novelty_line(mem_summary)]
     mem_md = _memorisation_md(mem_summary, verdict, cfg)
     (out / "memorisation.md").write_text(mem_md)
-    (out / "summary.md").write_text(_summary_md(result, zero_shot, ft_summary, mem_md, cfg, diversity, glance))
+    (out / "summary.md").write_text(_summary_md(result, zero_shot, ft_summary, mem_md, cfg, diversity, glance,
+                                                paired))
     (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
-    return SamplingReport(out, zero_shot, finetune, mem, mem_summary, verdict, diversity, glance)
+    return SamplingReport(out, zero_shot, finetune, mem, mem_summary, verdict, diversity, glance, paired)
+
+
+def _pairs(result: SampleResult, m: int) -> pd.DataFrame:
+    """The fine-tuned samples (the first ``m``) and the anchor each was drawn around; samples
+    with no single anchor (a joint KDE draw) have none and are left out."""
+    if not m or "anchor" not in result.scores:
+        return pd.DataFrame(columns=["sampled", "anchor"])
+    pairs = pd.DataFrame({"sampled": result.names[:m], "anchor": result.scores["anchor"].to_numpy()[:m]})
+    return pairs[pairs["anchor"].astype(str) != ""].reset_index(drop=True)
+
+
+def _own_anchor_curves(result: SampleResult, pairs: pd.DataFrame, curves: pd.DataFrame, first: np.ndarray,
+                       cfg: ReportConfig) -> pd.DataFrame:
+    """Curves of the anchors in ``pairs`` (source "own anchor", model: the anchor's id). An
+    anchor already fine-tuned as one of the "anchor" source has its curve copied: the same
+    start and the same seeded recipe would give the same curve again."""
+    ctx = result.context
+    ids = anchor_ids(result.anchors)
+    row_of = {a: i for i, a in enumerate(ids)}
+    names = result.anchors["name"].to_numpy()
+    copied, todo = [], []
+    for a in dict.fromkeys(pairs["anchor"]):
+        row = row_of[a]
+        done = curves[(curves["source"] == "anchor") & (curves["model"] == names[row])] if row in first else ()
+        if len(done):
+            copied.append(done.assign(source="own anchor", model=a))
+        else:
+            todo.append(row)
+    if todo:
+        copied.append(finetune_curves({"own anchor": (ids[todo].tolist(), result.anchor_weights[todo])},
+                                      result.spec, ctx.data, ctx.recipe, cfg.finetune_epochs))
+    return pd.concat(copied, ignore_index=True) if copied else curves.iloc[:0]
 
 
 def _diversity(result: SampleResult, cfg: ReportConfig) -> pd.DataFrame:
@@ -275,7 +317,8 @@ def _arch_lines(result: SampleResult) -> list[str]:
 
 
 def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.DataFrame, mem_md: str,
-                cfg: ReportConfig, diversity: pd.DataFrame, glance: list[str]) -> str:
+                cfg: ReportConfig, diversity: pd.DataFrame, glance: list[str],
+                paired: pd.DataFrame | None = None) -> str:
     """``zero_shot`` None: the zoo has no task data, nothing was measured on it."""
     c = result.config
     by = {"val_acc": "validation accuracy", "train_acc": "training accuracy"}.get(result.anchors_by,
@@ -334,6 +377,15 @@ def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.Dat
         lines += [f"## Fine-tuning ({cfg.finetune_epochs} epochs, up to {cfg.finetune_models} models per source)",
                   "", "Mean test accuracy per epoch (epoch 0: before fine-tuning).", "",
                   markdown_table(wide), "", "![fine-tuning curves](finetune.png)", ""]
+        if paired is not None and len(paired):
+            show = paired.assign(interval=[f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(paired["lo"], paired["hi"])],
+                                 gain=[f"{g:+.3f}" for g in paired["gain"]])
+            lines += ["Each fine-tuned sample against the anchor it was drawn around (`own anchor`), fine-tuned "
+                      "with the same recipe and seed: mean test-accuracy difference sampled - own anchor, with a "
+                      "95% bootstrap interval that resamples anchors (samples around one anchor are not "
+                      "independent).", "",
+                      markdown_table(show[["epoch", "pairs", "anchors", "gain", "interval"]]
+                                     .rename(columns={"gain": "sampled - own anchor"})), ""]
     lines += _diversity_md(diversity, cfg)
     lines.append(mem_md)
     return "\n".join(lines)

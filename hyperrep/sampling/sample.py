@@ -106,6 +106,15 @@ class SampleResult:
         return np.flatnonzero(~self.anchors["model"].duplicated().to_numpy())
 
 
+def anchor_ids(anchors: pd.DataFrame) -> np.ndarray:
+    """Each anchor row's id as the kept samples' ``anchor`` column gives it: the model's name,
+    or ``name@epoch`` when several checkpoints of one model are anchors."""
+    ids = anchors["name"].to_numpy()
+    if anchors["model"].duplicated().any():
+        ids = np.array([f"{n}@{e}" for n, e in zip(ids, anchors["epoch"])])
+    return ids
+
+
 def load_run_and_context(zoo_path: str | Path, run_dir: str | Path, data_root: str | Path | None = None,
                          require_data: bool = True, arch: int | str | None = None):
     """The run and the zoo context of one of its architectures: ``arch`` is a zoo architecture
@@ -188,9 +197,7 @@ def draw_models(
         error = anchor_w - np.asarray(rep.decode(anchor_e, arch=a), dtype=np.float32)
         weights = weights + error[origin]
     scores = _score(evaluator, weights, ("val", "test"))
-    ids = anchors["name"].to_numpy()
-    if anchors["model"].duplicated().any():  # several checkpoints per anchor model: name which one
-        ids = np.array([f"{n}@{e}" for n, e in zip(ids, anchors["epoch"])])
+    ids = anchor_ids(anchors)
     drawn = pd.DataFrame({
         "draw": np.arange(cfg.n),
         "anchor": [ids[o] if o >= 0 else "" for o in origin],
