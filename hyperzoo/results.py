@@ -113,6 +113,13 @@ def sample_rows(report: Path) -> list[tuple[str, str]]:
     if found:
         rows.append((f"{method} sampling: diversity of the kept samples",
                      f"{found.group(1)}% of the anchors' mean pairwise aligned distance"))
+    paired = report / "finetune_paired.csv"
+    if paired.is_file():  # reports written before the paired comparison existed have none
+        cells = [f"epoch {r.epoch}: {r.gain:+.3f}" + (f" [{r.lo:+.3f}, {r.hi:+.3f}]" if np.isfinite(r.lo) else "")
+                 + f" ({r.pairs} pairs, {r.anchors} anchors)" for r in pd.read_csv(paired).itertuples()]
+        if cells:
+            rows.append((f"{method} sampling: fine-tuned test accuracy, sampled - the anchor it was drawn around",
+                         "; ".join(cells)))
     return rows
 
 

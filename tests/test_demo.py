@@ -75,6 +75,8 @@ def test_summary_matches_what_each_command_prints(demo):
         assert f"{source} {best[source]:.3f} / " in summary, source
     share = (demo / "sample" / "summary.md").read_text().split("mean pairwise aligned distance is ", 1)[1][:5]
     assert f"sampling: diversity of the kept samples | {share.split('%')[0]}% of the anchors'" in summary
+    paired = pd.read_csv(demo / "sample" / "finetune_paired.csv")  # every sample against its own anchor
+    assert len(paired) and f"epoch {paired['epoch'].iloc[-1]}: {paired['gain'].iloc[-1]:+.3f}" in summary
     predict_summary = (demo / "predict" / "summary.md").read_text().strip().splitlines()
     table_rows = [line for line in predict_summary if line.startswith("| ")]
     assert table_rows and all(row in summary for row in table_rows)
