@@ -379,7 +379,9 @@ def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, 
     default = ["--scale", EUROSAT_SCALE, *RESIDUAL]
     steps += pipeline_steps(
         out, str(Path(rep_config).resolve()), predict=list(predict),
-        method="neighbour", sample=[*default, "--n", "64", "--select", "16"],
+        # every kept sample fine-tuned beside the anchor it was drawn around (16 pairs: with 5 the
+        # difference was inside the noise of the models picked, docs/sampling.md)
+        method="neighbour", sample=[*default, "--n", "64", "--select", "16", "--finetune-models", "16"],
         # docs/sparsity.md's schedule E (gradual in 5 steps, best validation epoch kept) with LAMP
         # scores, fine-tuned on the whole train split (both chosen on validation accuracy, both
         # zoos), on 3 models per source at the ratios around the 80% goal; robust draws with the
