@@ -374,7 +374,8 @@ def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.Dat
         ]
     if len(ft):
         wide = ft.pivot(index="epoch", columns="source", values="mean").reset_index()
-        lines += [f"## Fine-tuning ({cfg.finetune_epochs} epochs, up to {cfg.finetune_models} models per source)",
+        lines += [f"## Fine-tuning ({cfg.finetune_epochs} epoch{'s' * (cfg.finetune_epochs != 1)}, up to "
+                  f"{cfg.finetune_models} models per source)",
                   "", "Mean test accuracy per epoch (epoch 0: before fine-tuning).", "",
                   markdown_table(wide), "", "![fine-tuning curves](finetune.png)", ""]
         if paired is not None and len(paired):
