@@ -55,8 +55,11 @@ def write_summary(out: Path, rerun: str = "") -> Path:
         link = f"[{name}/summary.md]({name}/summary.md)"
         sections.append(f"## The {name} zoo\n\n{zoo_line}; every report in {link}.\n\n"
                         + property_table(report, PROPERTIES))
+    # the file covers every zoo in OUT, also those an earlier --only run made, so the command
+    # it quotes is the one for both
+    both = both_zoos(rerun)
     text = ("# hyperzoo on real EuroSAT RGB: both zoos\n\n"
-            + (f"Rerun with `{rerun}`.\n\n" if rerun else "")
+            + (f"Rerun with `{both}`.\n\n" if both else "")
             + "The best embedding readout is the self-supervised feature set and predictor with the highest "
               "validation score (R² on the validation models); the test models choose nothing.\n\n"
             + "\n".join(sections))
@@ -67,3 +70,11 @@ def write_summary(out: Path, rerun: str = "") -> Path:
 
 def rerun_command(argv: list[str]) -> str:
     return "python scripts/eurosat_results.py " + shlex.join(argv)
+
+
+def both_zoos(command: str) -> str:
+    """``command`` without its ``--only NAME``: the same run over both zoos."""
+    words = shlex.split(command)
+    keep = [w for i, w in enumerate(words)
+            if w != "--only" and not w.startswith("--only=") and not (i and words[i - 1] == "--only")]
+    return shlex.join(keep)
