@@ -51,6 +51,8 @@ def curve_summary(curves: pd.DataFrame, metric: str = "test_acc") -> pd.DataFram
 
 
 PAIRED_COLUMNS = ("epoch", "pairs", "anchors", "gain", "lo", "hi")
+# resampling fewer anchors than this gives a handful of distinct means, not an interval
+MIN_ANCHORS = 5
 
 
 def paired_gain(curves: pd.DataFrame, pairs: pd.DataFrame, metric: str = "test_acc",
@@ -58,7 +60,8 @@ def paired_gain(curves: pd.DataFrame, pairs: pd.DataFrame, metric: str = "test_a
     """Per epoch, the mean of ``metric`` of each sampled model minus that of its own anchor
     (``pairs``: columns ``sampled`` and ``anchor``, curve names of the sources "sampled" and
     "own anchor"), with a bootstrap interval that resamples anchors, not pairs: samples drawn
-    around one anchor share its curve, so they are not independent evidence."""
+    around one anchor share its curve, so they are not independent evidence. Fewer than
+    ``MIN_ANCHORS`` anchors: no interval (NaN)."""
     pivot = curves.pivot_table(index=["source", "model"], columns="epoch", values=metric)
     rows = []
     for epoch in sorted(curves["epoch"].unique()):
@@ -79,7 +82,7 @@ def paired_gain(curves: pd.DataFrame, pairs: pd.DataFrame, metric: str = "test_a
         counts = np.random.default_rng(seed).multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=resamples)
         means = (counts @ sums) / (counts @ sizes)
         tail = (1 - level) / 2 * 100
-        lo, hi = np.percentile(means, [tail, 100 - tail]) if len(ids) > 1 else (np.nan, np.nan)
+        lo, hi = np.percentile(means, [tail, 100 - tail]) if len(ids) >= MIN_ANCHORS else (np.nan, np.nan)
         rows.append({"epoch": int(epoch), "pairs": len(diff), "anchors": len(ids), "gain": float(diff.mean()),
                      "lo": float(lo), "hi": float(hi)})
     return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))

@@ -38,7 +38,7 @@ from eo_tasks.config import ConfigError
 from hyperrep.sampling.baselines import average_baseline, noise_baseline
 from hyperrep.sampling.diversity import diversity_line, diversity_ratio, diversity_table
 from hyperrep.sampling.evaluate import Evaluator, random_init_weights
-from hyperrep.sampling.finetune import PAIRED_COLUMNS, curve_summary, finetune_curves, paired_gain
+from hyperrep.sampling.finetune import MIN_ANCHORS, PAIRED_COLUMNS, curve_summary, finetune_curves, paired_gain
 from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_line, novelty_verdict, summarise
 from hyperrep.sampling.plots import band_plot, markdown_table, novelty_plot, zero_shot_histogram
 from hyperrep.sampling.sample import SampleResult, anchor_ids, run_arch
@@ -379,12 +379,13 @@ def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.Dat
                   "", "Mean test accuracy per epoch (epoch 0: before fine-tuning).", "",
                   markdown_table(wide), "", "![fine-tuning curves](finetune.png)", ""]
         if paired is not None and len(paired):
-            show = paired.assign(interval=[f"[{lo:+.3f}, {hi:+.3f}]" for lo, hi in zip(paired["lo"], paired["hi"])],
+            show = paired.assign(interval=[f"[{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else "n/a"
+                                           for lo, hi in zip(paired["lo"], paired["hi"])],
                                  gain=[f"{g:+.3f}" for g in paired["gain"]])
             lines += ["Each fine-tuned sample against the anchor it was drawn around (`own anchor`), fine-tuned "
                       "with the same recipe and seed: mean test-accuracy difference sampled - own anchor, with a "
                       "95% bootstrap interval that resamples anchors (samples around one anchor are not "
-                      "independent).", "",
+                      f"independent; none with fewer than {MIN_ANCHORS} anchors).", "",
                       markdown_table(show[["epoch", "pairs", "anchors", "gain", "interval"]]
                                      .rename(columns={"gain": "sampled - own anchor"})), ""]
     lines += _diversity_md(diversity, cfg)
