@@ -218,6 +218,7 @@ def test_fine_tuned_samples_are_compared_with_their_own_anchors(tiny, tmp_path) 
     assert set(paired["epoch"]) == {0, 1}
     on_disk = pd.read_csv(tmp_path / "report" / "finetune_paired.csv")
     assert len(on_disk) == 2 and "sampled - own anchor" in (tmp_path / "report" / "summary.md").read_text()
+    assert (tmp_path / "report" / "finetune_paired.png").stat().st_size > 0
     # an anchor fine-tuned as one of the "anchor" source keeps the same curve as its own anchor
     both = set(own["model"]) & set(ft.loc[ft["source"] == "anchor", "model"])
     for a in both:

@@ -43,6 +43,24 @@ def band_plot(summary: pd.DataFrame, x: str, path: Path, xlabel: str, ylabel: st
     return path
 
 
+def paired_plot(paired: pd.DataFrame, path: Path) -> Path:
+    """Sampled minus own anchor per fine-tuning epoch (``finetune_paired.csv``), with its 95%
+    interval where there is one: the difference the curves' shared scale hides."""
+    fig = Figure(figsize=(6, 3.2), layout="tight")
+    ax = fig.subplots()
+    x, y = paired["epoch"].to_numpy(), paired["gain"].to_numpy(float) * 100
+    lo, hi = paired["lo"].to_numpy(float) * 100, paired["hi"].to_numpy(float) * 100
+    ax.axhline(0, color="0.5", lw=1)
+    ax.errorbar(x, y, yerr=np.nan_to_num(np.vstack([y - lo, hi - y])), marker="o", ms=4, capsize=3)
+    ax.set_xlabel("fine-tuning epoch")
+    ax.set_ylabel("sampled - own anchor (points)")
+    ax.set_xticks(x)
+    ax.set_title(f"test accuracy, {int(paired['pairs'].max())} pairs, 95% interval over anchors", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, dpi=120)
+    return path
+
+
 def novelty_plot(memorisation: pd.DataFrame, path: Path) -> Path:
     """Zero-shot test accuracy against novelty (aligned distance to the nearest training
     model), one colour per source of ``memorisation`` (sampled, anchor+noise, anchor-average)."""

@@ -10,6 +10,7 @@ Folder layout::
     finetune.png          mean ± std test accuracy per source over fine-tuning epochs
     finetune_paired.csv   per epoch: sampled minus its own anchor (the anchor it was drawn
                           around, fine-tuned alike), mean over pairs and a 95% interval over anchors
+    finetune_paired.png   that difference per epoch with its interval
     memorisation.csv      per generated model: nearest training model (aligned/plain weight
                           distance, embedding distance) and prediction agreement with it
     memorisation.md       the per-source means and the verdict
@@ -40,7 +41,7 @@ from hyperrep.sampling.diversity import diversity_line, diversity_ratio, diversi
 from hyperrep.sampling.evaluate import Evaluator, random_init_weights
 from hyperrep.sampling.finetune import MIN_ANCHORS, PAIRED_COLUMNS, curve_summary, finetune_curves, paired_gain
 from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_line, novelty_verdict, summarise
-from hyperrep.sampling.plots import band_plot, markdown_table, novelty_plot, zero_shot_histogram
+from hyperrep.sampling.plots import band_plot, markdown_table, novelty_plot, paired_plot, zero_shot_histogram
 from hyperrep.sampling.sample import SampleResult, anchor_ids, run_arch
 
 
@@ -181,6 +182,8 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
         paired = paired_gain(finetune, pairs, seed=cfg.seed)
     finetune.to_csv(out / "finetune.csv", index=False)
     paired.to_csv(out / "finetune_paired.csv", index=False)
+    if len(paired):
+        paired_plot(paired, out / "finetune_paired.png")
     ft_summary = curve_summary(finetune) if len(finetune) else pd.DataFrame()
     if len(ft_summary):
         band_plot(ft_summary, "epoch", out / "finetune.png", "fine-tuning epoch", "test accuracy",
@@ -387,7 +390,8 @@ def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.Dat
                       "95% bootstrap interval that resamples anchors (samples around one anchor are not "
                       f"independent; none with fewer than {MIN_ANCHORS} anchors).", "",
                       markdown_table(show[["epoch", "pairs", "anchors", "gain", "interval"]]
-                                     .rename(columns={"gain": "sampled - own anchor"})), ""]
+                                     .rename(columns={"gain": "sampled - own anchor"})), "",
+                      "![sampled - own anchor](finetune_paired.png)", ""]
     lines += _diversity_md(diversity, cfg)
     lines.append(mem_md)
     return "\n".join(lines)
