@@ -191,7 +191,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--report", default=None, help="report folder (default: OUT's name + '-report')")
     s.add_argument("--no-report", action="store_true", help="only write the sampled zoo")
     s.add_argument("--finetune-epochs", type=int, default=3, help="report: fine-tuning epochs (default 3)")
-    s.add_argument("--finetune-models", type=int, default=5, help="report: models fine-tuned per source (default 5)")
+    s.add_argument("--finetune-models", type=int, default=5,
+                   help="report: models fine-tuned per source (default 5); each fine-tuned sample is also "
+                        "compared with the anchor it was drawn around, fine-tuned alike")
     s.add_argument("--candidates", type=int, default=16,
                    help="report: training models aligned per generated model (nearest by plain/embedding distance)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
