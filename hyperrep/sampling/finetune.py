@@ -12,6 +12,7 @@ from eo_tasks.data.types import TaskData
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
 from eo_tasks.train.loop import DivergedError, train_model
+from hyperrep.downstream.bootstrap import percentile_interval, resample_counts
 
 CURVE_COLUMNS = ("source", "model", "epoch", "train_acc", "val_acc", "test_acc", "test_loss")
 
@@ -79,10 +80,10 @@ def paired_gain(curves: pd.DataFrame, pairs: pd.DataFrame, metric: str = "test_a
         diff = np.asarray(diff)
         ids, group = np.unique(anchor, return_inverse=True)
         sums, sizes = np.bincount(group, diff), np.bincount(group).astype(float)
-        counts = np.random.default_rng(seed).multinomial(len(ids), np.full(len(ids), 1 / len(ids)), size=resamples)
-        means = (counts @ sums) / (counts @ sizes)
-        tail = (1 - level) / 2 * 100
-        lo, hi = np.percentile(means, [tail, 100 - tail]) if len(ids) >= MIN_ANCHORS else (np.nan, np.nan)
+        lo, hi = np.nan, np.nan
+        if len(ids) >= MIN_ANCHORS:  # the property report's resampling, with anchors as the models
+            counts = resample_counts(len(ids), resamples, seed)
+            lo, hi = percentile_interval((counts @ sums) / (counts @ sizes), level)
         rows.append({"epoch": int(epoch), "pairs": len(diff), "anchors": len(ids), "gain": float(diff.mean()),
                      "lo": float(lo), "hi": float(hi)})
     return pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
