@@ -206,8 +206,6 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
 def _pairs(result: SampleResult, m: int) -> pd.DataFrame:
     """The fine-tuned samples (the first ``m``) and the anchor each was drawn around; samples
     with no single anchor (kde-dim, kde-layer and uniform draws) have none and are left out."""
-    if not m or "anchor" not in result.scores:
-        return pd.DataFrame(columns=["sampled", "anchor"])
     pairs = pd.DataFrame({"sampled": result.names[:m], "anchor": result.scores["anchor"].to_numpy()[:m]})
     return pairs[pairs["anchor"].astype(str) != ""].reset_index(drop=True)
 
