@@ -95,6 +95,50 @@ def test_population_variants_are_checked() -> None:
         spec_from_text(base.replace('{fusion = "early"}', '{fusion = "single"}'))
 
 
+def test_variants_set_the_architecture() -> None:
+    from zoo.population import expand
+
+    text = (ROOT / "configs" / "zoos" / "tiny_wildpark.toml").read_text()
+    members = expand(spec_from_text(text))
+    archs = [(m.arch.channels, m.arch.kernel_sizes, m.arch.hidden) for m in members]
+    assert archs[:3] == [((4, 6), (5, 3), 8), ((4, 4, 8), (3, 3, 3), 0), ((6,), (3,), 12)]
+    assert len(set(archs)) == 3 and len(members) == 9
+    # each member draws its own recipe, so the three architectures of draw 0 differ in it too
+    assert len({tuple((k, v) for k, v in m.overrides if k in ("lr", "optimizer")) for m in members[:3]}) == 3
+    wild = spec_from_text((ROOT / "configs" / "zoos" / "eurosat_wildpark.toml").read_text())
+    assert len(wild.population.variants) >= 12 and len(expand(wild)) >= 600
+    bad = text.replace("{channels = [6], kernel_sizes = [3], hidden = 12}", "{channels = [6, 8, 8], hidden = 12}")
+    with pytest.raises(ConfigError, match=r"channels \[6, 8, 8\] \(population.variants\[2\].channels\) with "
+                                          r"kernel_sizes \[3, 3\] \(model\)"):
+        spec_from_text(bad)
+    with pytest.raises(ConfigError, match=r"variants\[0\]\.hidden: hidden must be >= 0"):
+        spec_from_text(text.replace("hidden = 8}", "hidden = -1}"))
+    with pytest.raises(ConfigError, match=r"variants\[0\]\.channels: channels must be positive"):
+        spec_from_text(text.replace("{channels = [4, 6]", "{channels = [4, 0]"))
+    with pytest.raises(ConfigError, match=r"variants\[0\]\.kernel_sizes: expected an integer, got '3'"):
+        spec_from_text(text.replace("kernel_sizes = [5, 3]", 'kernel_sizes = [5, "3"]'))
+
+
+def test_a_zoo_of_several_architectures(tmp_path: Path) -> None:
+    """configs/zoos/tiny_wildpark.toml generated for real: one layout per architecture,
+    each model's stored spec its own architecture, and a model loads with its weights."""
+    from zoo import Zoo, generate, load_spec
+
+    out = tmp_path / "wild.h5"
+    report = generate(load_spec(ROOT / "configs" / "zoos" / "tiny_wildpark.toml"), out, max_workers=2, progress=None)
+    assert report.trained == 9 and report.status.get("done") == 9
+    with Zoo.open(out) as zoo:
+        assert zoo.num_models == 9 and len(zoo.layouts) == 3
+        depths = [len(zoo.spec(m).arch.channels) for m in range(zoo.num_models)]
+        assert depths == [2, 3, 1] * 3
+        arch = zoo.table["arch"].to_numpy()
+        assert [zoo.layouts[a].num_params for a in arch[:3]] == [zoo.weights(m).shape[-1] for m in range(3)]
+        spec = zoo.spec(4)
+        x = {spec.inputs[0].name: torch.randn(2, spec.inputs[0].channels, 16, 16)}
+        with torch.no_grad():
+            assert zoo.load_model(4)(x).shape == (2, spec.num_classes)
+
+
 def test_shared_backbone_zero_pads_the_narrower_modality() -> None:
     inputs = (InputSpec("s2", 4), InputSpec("s1", 2))
     arch = ArchConfig(fusion="late", channels=(3, 5), kernel_sizes=(3, 3), hidden=6)

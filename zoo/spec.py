@@ -22,10 +22,12 @@ from eo_tasks.models.spec import ArchConfig
 from eo_tasks.train.config import TrainConfig
 
 # Population keys and the config they override.
-ARCH_KEYS = ("activation", "init", "dropout", "fusion", "shared_backbone")
+ARCH_KEYS = ("activation", "init", "dropout", "fusion", "shared_backbone", "channels", "kernel_sizes", "hidden")
+# keys that must agree in length within one member: they are checked together
+PAIRED_KEYS = ("channels", "kernel_sizes")
 TRAIN_KEYS = ("seed", "lr", "weight_decay", "optimizer", "batch_size", "momentum")
 MEMBER_KEYS = TRAIN_KEYS + ARCH_KEYS
-INT_KEYS = ("seed", "batch_size")
+INT_KEYS = ("seed", "batch_size", "hidden")
 DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int_uniform")
 
 
@@ -109,13 +111,22 @@ def _check_override(key: str, value: Any, base: ZooSpec, where: str) -> Any:
     if key not in MEMBER_KEYS:
         raise ConfigError(f"{where}: unknown population key {key!r}; expected some of {sorted(MEMBER_KEYS)}")
     target = base.train if key in TRAIN_KEYS else base.model
+    fields = {**to_dict(target), key: value}
+    if key in PAIRED_KEYS and isinstance(value, (list, tuple)):
+        # one key alone: its partner takes the same depth here; members are checked whole later
+        partner = PAIRED_KEYS[1 - PAIRED_KEYS.index(key)]
+        fields[partner] = [fields[partner][0]] * len(value) if value else []
     try:
-        built = from_dict(type(target), {**to_dict(target), key: value}, where="")
+        built = from_dict(type(target), fields, where="")
     except ConfigError as err:  # from_dict names ".key: ..." or ": ..."; name the population entry instead
         raise ConfigError(f"{where}: {str(err).split(': ', 1)[-1]}") from None
     value = getattr(built, key)
     if key == "seed" and value < 0:
         raise ConfigError(f"{where}: seeds must be >= 0, got {value}")
+    if key == "hidden" and value < 0:
+        raise ConfigError(f"{where}: hidden must be >= 0 (0: no hidden layer), got {value}")
+    if key in PAIRED_KEYS and any(v < 1 for v in value):
+        raise ConfigError(f"{where}: {key} must be positive integers, got {list(value)}")
     return value
 
 
@@ -155,6 +166,34 @@ def _check_variant(variant: dict[str, Any], base: ZooSpec, grid: dict[str, Any],
     return out
 
 
+def _paired_options(grid: dict[str, Any], random: dict[str, Any], key: str, base: Any) -> list[tuple[str, Any]]:
+    """Every value ``key`` can take in a member, each with where it was written."""
+    if key in grid:
+        return [(f"population.grid.{key}[{i}]", v) for i, v in enumerate(grid[key])]
+    if key in random:
+        dist = random[key]
+        return [(f"population.random.{key}.{k}[{i}]", v) for k, vs in dist.items() for i, v in enumerate(vs)]
+    return [("model", base)]
+
+
+def _check_depths(spec: ZooSpec, grid: dict[str, Any], random: dict[str, Any],
+                  variants: tuple[dict[str, Any], ...], where: str) -> None:
+    """Every member's channels and kernel_sizes have one length (a variant sets both or neither)."""
+    for i, variant in enumerate(variants or ({},)):
+        options = []
+        for key in PAIRED_KEYS:
+            if key in variant:
+                options.append([(f"population.variants[{i}].{key}", variant[key])])
+            else:
+                options.append(_paired_options(grid, random, key, getattr(spec.model, key)))
+        for (w1, channels) in options[0]:
+            for (w2, kernels) in options[1]:
+                if len(channels) != len(kernels):
+                    raise ConfigError(
+                        f"{where}: a member would get channels {list(channels)} ({w1}) with kernel_sizes "
+                        f"{list(kernels)} ({w2}): expected one entry per conv layer in both")
+
+
 def _check_population(spec: ZooSpec, where: str) -> ZooSpec:
     pop = spec.population
     grid: dict[str, list[Any]] = {}
@@ -181,6 +220,7 @@ def _check_population(spec: ZooSpec, where: str) -> ZooSpec:
                      for i, v in enumerate(pop.variants))
     if len(set(map(repr, variants))) != len(variants):
         raise ConfigError(f"{where}.population.variants: two variants are the same")
+    _check_depths(spec, grid, random, variants, where)
     epochs = spec.train.epochs
     for i, e in enumerate(pop.keep_epochs):
         if not 0 <= e <= epochs:
