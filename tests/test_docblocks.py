@@ -1,0 +1,60 @@
+"""Results tables in the README and docs/ are generated blocks (hyperzoo.docblocks): each
+one equals what its committed results folder renders to, and a change of the files changes
+the block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hyperzoo.docblocks import BEGIN, END, blocks, doc_files, publish, refresh, refreshed, render
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_block_of_the_docs_is_what_its_files_render() -> None:
+    found = 0
+    for path in doc_files(ROOT):
+        for name, body in blocks(path.read_text()):
+            found += 1
+            assert body == render(name, ROOT), f"{path.name}: block {name} is stale: run python scripts/refresh_docs.py"
+    assert found >= 1, "the README's results tables are generated blocks"
+
+
+def _results(root: Path, test_best: float) -> Path:
+    rows = []
+    for fs, pr, r2, val in (("probe", "gbt", 0.90, 0.95), ("s(W)", "gbt", test_best, 0.80)):
+        rows.append({"feature_set": fs, "predictor": pr, "property": "test_acc", "r2": r2, "r2_lo": r2 - 0.05,
+                     "r2_hi": r2 + 0.05, "kendall_tau": 0.7, "kendall_tau_lo": 0.6, "kendall_tau_hi": 0.8,
+                     "val_score": val, "n_test_models": 20})
+    spec = pd.DataFrame([{"label": "best of probe, s(W) (by validation)", "feature_sets": "probe;s(W)",
+                          "predictors": "gbt"}])
+    return publish(root / "docs" / "results" / "toy", label="synthetic toy zoo", command="python make_toy.py",
+                   zoo="toy.h5", files={"results.csv": pd.DataFrame(rows), "rows.csv": spec})
+
+
+def test_a_block_follows_its_files_and_validation_chooses(tmp_path: Path) -> None:
+    _results(tmp_path, test_best=0.99)  # s(W) is best on test, probe on validation
+    doc = tmp_path / "README.md"
+    doc.write_text(f"intro\n{BEGIN.format(name='toy/properties')}\nold\n{END.format(name='toy/properties')}\nend\n")
+    assert refresh([doc], tmp_path) == [doc]
+    text = doc.read_text()
+    assert "| best of probe, s(W) (by validation) | 0.900 [0.85, 0.95]" in text
+    assert "`python make_toy.py`" in text and text.startswith("intro\n") and text.endswith("end\n")
+    assert refresh([doc], tmp_path) == []  # idempotent
+    _results(tmp_path, test_best=0.5)
+    assert refreshed(text, tmp_path) == text  # the test score of the unchosen row changes nothing shown
+    res = pd.read_csv(tmp_path / "docs/results/toy/results.csv")
+    res.loc[0, "r2"] = 0.7
+    res.to_csv(tmp_path / "docs/results/toy/results.csv", index=False)
+    assert "0.700" in refreshed(text, tmp_path)
+
+
+def test_a_block_without_its_files_names_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "docs/results/nowhere").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="nowhere/provenance.json: missing"):
+        render("nowhere/properties", tmp_path)
+    with pytest.raises(KeyError, match="unknown kind 'plots'"):
+        render("toy/plots", tmp_path)
