@@ -14,7 +14,7 @@ import dataclasses
 import statistics
 from pathlib import Path
 
-from eo_tasks.train.run import load_run_config, run_training
+from eo_tasks.train import load_run_config, run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 

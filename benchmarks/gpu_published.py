@@ -44,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from hyperrep.config import HyperRepConfig
-    from hyperrep.data import from_zoo
-    from hyperrep.train import train_hyperrep
+    from hyperrep import HyperRepConfig, from_zoo, train_hyperrep
 
     cfg = HyperRepConfig.load(args.config)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))

@@ -18,9 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(zoo_path: Path, config: Path, epochs: int) -> dict[str, float]:
-    from hyperrep.config import HyperRepConfig
-    from hyperrep.data import from_zoo
-    from hyperrep.train import train_hyperrep
+    from hyperrep import HyperRepConfig, from_zoo, train_hyperrep
 
     cfg = HyperRepConfig.load(config)
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs, checkpoint_every=epochs))

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hyperzoo.cli import main as hyperzoo_main
-from hyperzoo.demo import make_plan, run_plan
+from hyperzoo import main as hyperzoo_main, make_plan, run_plan
 
 
 def _after_zoo(out: Path, quick: bool, zoo: Path | None):

@@ -75,7 +75,7 @@ def _trajectory(i: int, overrides: dict, train, layout, epochs: list[int]) -> tu
 
 
 def write_zoo(path: Path, per_point: int, epochs: int) -> Path:
-    from eo_tasks.data.types import ModalityInfo, TaskInfo
+    from eo_tasks.data import ModalityInfo, TaskInfo
     from zoo import ModelRecord, ZooWriter, build_plan, spec_from_text
 
     spec = spec_from_text(zoo_config(per_point, epochs), "benchmark zoo")
@@ -145,8 +145,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="write the zoo here and keep it (reused if there)")
     args = parser.parse_args()
 
-    from hyperrep.downstream import evaluate, load_data
-    from hyperrep.downstream.evaluation import available_cores
+    from hyperrep.downstream import PredictConfig, available_cores, evaluate, load_data
 
     cores = available_cores()
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,10 +163,12 @@ def main() -> None:
             runs.append(timed("old, --threads 1", lambda: old.evaluate(old_data, threads=1).results))
             if args.threaded:
                 runs.append(timed(f"old, {cores} threads", lambda: old.evaluate(old_data, threads=cores).results))
-        runs.append(timed("new, --threads 1", lambda: evaluate(data, threads=1).results))
+        runs.append(timed("new, --threads 1", lambda: evaluate(data, PredictConfig(threads=1)).results))
         if args.threaded:
-            runs.append(timed(f"new, {cores} threads, 1 job", lambda: evaluate(data, threads=cores, jobs=1).results))
-        runs.append(timed(f"new, {cores} threads, {cores} jobs (default)", lambda: evaluate(data).results))
+            runs.append(timed(f"new, {cores} threads, 1 job",
+                              lambda: evaluate(data, PredictConfig(threads=cores, jobs=1)).results))
+        runs.append(timed(f"new, {cores} threads, {cores} jobs (default)",
+                          lambda: evaluate(data, PredictConfig()).results))
     print(report(data, runs, args))
 
 

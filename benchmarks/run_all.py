@@ -95,10 +95,10 @@ def main() -> None:
         print(f"from {args.report / 'results.csv'} ({(args.report / 'command.txt').read_text().strip()})")
         print(quality(results))
     elif args.zoo is not None and args.run is not None:
-        from hyperrep.downstream import property_report
+        from hyperrep.downstream import PredictConfig, property_report
 
         with tempfile.TemporaryDirectory() as tmp:
-            results = property_report(args.zoo, args.run, Path(tmp) / "report", threads=1)
+            results = property_report(args.zoo, args.run, Path(tmp) / "report", PredictConfig(threads=1))
         print(f"{_data_label(args.zoo)}, run {args.run}")
         print(quality(results))
     else:

@@ -28,8 +28,8 @@ def _warm(n: int) -> None:
     def touch(_: int) -> int:
         import os
 
-        import eo_tasks.train.loop  # noqa: F401
-        import zoo.worker  # noqa: F401
+        from eo_tasks.train import train_model  # noqa: F401 (the trainer)
+        from zoo import generate  # noqa: F401 (imports zoo.worker, what a zoo task runs)
 
         time.sleep(1.0)  # hold the CPU so the tasks land on different workers
         return os.getpid()
@@ -42,8 +42,8 @@ def plain_loop(spec_path: Path) -> tuple[float, int]:
     """(a): every member trained one after another with train_model, no Ray, no HDF5."""
     import torch
 
-    from eo_tasks.data.materialise import load_task_data
-    from eo_tasks.train.loop import train_model
+    from eo_tasks.data import load_task_data
+    from eo_tasks.train import train_model
     from zoo import build_plan, load_spec
 
     spec = load_spec(spec_path)
@@ -67,15 +67,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs/zoos/bench.toml"))
     args = parser.parse_args()
-    from zoo import Zoo, generate, load_spec
-    from zoo.runner import init_local_ray
+    from zoo import Zoo, generate, init_local_ray, load_spec
 
     config = Path(args.config)
     spec = load_spec(config)
     if spec.sparsify.ratios:
         print("note: the plain loop does not make sparsified twins; use a config without [sparsify]")
     # the data cache is filled once before anything is timed
-    from eo_tasks.data.materialise import load_task_data
+    from eo_tasks.data import load_task_data
 
     load_task_data(spec.data.resolved())
 

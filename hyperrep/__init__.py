@@ -7,7 +7,7 @@ writes every checkpoint's embedding to an HDF5 file (``load_embeddings`` reads i
 Names are imported on first use so that ``hyperzoo --help`` stays fast.
 """
 
-from eo_tasks.lazy import lazy_exports
+from eo_tasks import lazy_exports
 
 _EXPORTS = {
     "HyperRep": "hyperrep.run",
@@ -25,5 +25,9 @@ _EXPORTS = {
     "load_embeddings": "hyperrep.embed",
     "Ablation": "hyperrep.ablation",
     "run_ablation": "hyperrep.ablation",
+    "run_models": "hyperrep.losses",
+    # the command line: `hyperzoo hyperrep` and scripts/train_hyperrep.py (main)
+    "add_parser": "hyperrep.cli",
+    "main": "hyperrep.cli",
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -23,20 +23,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError, from_dict, load_toml
+from eo_tasks import ConfigError, from_dict, load_toml
 from hyperrep.config import HyperRepConfig
 from hyperrep.downstream.names import BLEND
+from hyperrep.downstream.select import EMBEDDING_SETS, WEIGHT_SETS, best_by_validation
 
-BASELINES = ("s(W)", "W")
+BASELINES = WEIGHT_SETS  # scored once, beside every variant
 COLUMNS = ("variant", "feature_set", "predictor", "property", "r2", "r2_lo", "r2_hi", "kendall_tau",
-           "kendall_tau_lo", "kendall_tau_hi", "n_test_models", "seconds", "note")
+           "kendall_tau_lo", "kendall_tau_hi", "n_test_models", "val_score", "seconds", "note")
 
 
 @dataclass(frozen=True)
 class AblationSettings:
     base: str  # the run config every variant starts from (relative to the ablation TOML)
     properties: tuple[str, ...] = ("test_acc", "epoch", "gap")
-    features: tuple[str, ...] = ("emb", "pool(emb)", "emb+s(W)", "pool(emb)+s(W)")
+    features: tuple[str, ...] = EMBEDDING_SETS
     predictors: tuple[str, ...] = ("ridge", "gbt", "blend")
     seed: int = 0  # which validation models tune and which score
     resamples: int = 500  # bootstrap resamples of the scoring models behind each interval
@@ -110,7 +111,7 @@ def _halves(data, seed: int):
 
 
 def _score(data, settings: AblationSettings, feature_sets: tuple[str, ...], variant: str) -> pd.DataFrame:
-    from hyperrep.downstream import evaluate
+    from hyperrep.downstream import PredictConfig, evaluate
     from hyperrep.downstream.properties import select_properties
 
     props, _ = select_properties(data.rows)
@@ -118,8 +119,9 @@ def _score(data, settings: AblationSettings, feature_sets: tuple[str, ...], vari
     missing = set(settings.properties) - {p.name for p in wanted}
     if missing:
         raise ConfigError(f"properties {sorted(missing)} are not in this zoo's checkpoints")
-    ev = evaluate(data, wanted, feature_sets, settings.predictors, seed=settings.seed,
-                  threads=settings.threads or None, resamples=settings.resamples)
+    config = PredictConfig(feature_sets=feature_sets, predictors=settings.predictors, seed=settings.seed,
+                           threads=settings.threads or None, resamples=settings.resamples)
+    ev = evaluate(data, config, properties=wanted)
     res = ev.results.assign(variant=variant)
     return res.reindex(columns=list(COLUMNS))
 
@@ -131,7 +133,7 @@ def run_ablation(ablation: Ablation, zoo: str | Path, out: str | Path,
     keeping variants already scored in ``OUT/<name>/scores.csv``); write ``OUT/ablation.csv``
     and ``OUT/ablation.md`` with every variant scored so far. ``train=False`` only writes the
     tables. Processes given disjoint ``only`` can share one OUT and run side by side."""
-    from hyperrep.downstream import load_data
+    from hyperrep.downstream import Rows, load_data
     from hyperrep.train import train_hyperrep
 
     unknown = sorted(set(only) - set(ablation.variants))
@@ -147,7 +149,7 @@ def run_ablation(ablation: Ablation, zoo: str | Path, out: str | Path,
             continue
         start = time.perf_counter()
         train_hyperrep(zoo, cfg, folder / "run", progress=progress)
-        data, _ = load_data(zoo, folder / "run", views=ablation.readouts.get(name, Readout()).views)
+        data, _ = load_data(zoo, folder / "run", Rows(views=ablation.readouts.get(name, Readout()).views))
         with_baselines = not (out / "baselines.csv").exists()
         # a blend reads s(W) · gbt, so every variant scores s(W); it is kept once, as a baseline
         extra = BASELINES if with_baselines else ("s(W)",) if BLEND in ablation.settings.predictors else ()
@@ -199,8 +201,9 @@ def ablation_markdown(rows: pd.DataFrame, runs: dict[str, dict], ablation: Ablat
     lines = ["# Hyper-representation ablation (validation models only)", "",
              f"R² on {scored} (95% bootstrap intervals over models, {s.resamples} resamples); every readout fitted "
              "on the training models' checkpoints and tuned on the other half of the validation models. "
-             "Test models are never used. For each variant and property: its best readout of the embedding "
-             "alone (emb, pool(emb)) and its best readout of the embedding beside s(W).", "",
+             "Test models are never used. For each variant and property: its readout of the embedding alone "
+             "(emb, pool(emb)) and its readout of the embedding beside s(W) with the highest R² on the tuning "
+             "half (the scoring half only scores them).", "",
              "| variant | changes | epochs | train s | readouts s | val recon. R² | "
              + " | ".join(f"{p} R²: embedding | {p} R²: with s(W)" for p in props) + " |",
              "|---|---|---|---|---|---|" + "---|---|" * len(props)]
@@ -210,9 +213,9 @@ def ablation_markdown(rows: pd.DataFrame, runs: dict[str, dict], ablation: Ablat
         cells = []
         for p in props:
             for alone in (True, False):
-                cand = mine[(mine["property"] == p) & mine["r2"].notna()
+                cand = mine[(mine["property"] == p)
                             & (mine["feature_set"].str.contains(r"s\(W\)", regex=True) != alone)]
-                best = cand.loc[cand["r2"].idxmax()] if len(cand) else None
+                best = best_by_validation(cand)  # the tuning half's score; None in tables from before it was kept
                 cells.append("n/a" if best is None else f"{_cell(best)} ({best['feature_set']}·{best['predictor']})")
         r = runs.get(name, {})
         lines.append(f"| {name} | {_describe(ablation.overrides.get(name, {}))} | {r.get('epochs', '')} | "

@@ -15,10 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.errors import DataError
-from eo_tasks.models.layout import Layout
-from eo_tasks.models.spec import ModelSpec
+from eo_tasks import ConfigError
+from eo_tasks.data import DataError
+from eo_tasks.models import Layout, ModelSpec
 from hyperrep.config import LossSection
 from hyperrep.data import WeightSet, task_inputs
 from hyperrep.probes import load_probe_inputs
@@ -82,7 +81,7 @@ def behaviour_setup(data: WeightSet, train_rows: np.ndarray, layout: Layout, lc:
                     device: torch.device, pool: dict[str, torch.Tensor] | None = None) -> Behaviour:
     """The nets and the probe pool for ``data``'s training rows, as ``lc`` (the [loss] table)
     asks; ``pool``: probe inputs already made (:func:`behaviour_pool`) for another architecture."""
-    from eo_tasks.models.family import build_model
+    from eo_tasks.models import build_model
 
     ids = data.spec_id[train_rows]
     if not data.specs or (ids < 0).any():

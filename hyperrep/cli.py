@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.splits import SPLITS
+from eo_tasks import (
+    ConfigError, add_data_root_option, add_deprecated_option, add_output_options, add_overwrite_option,
+    add_quiet_option, add_seed_option, add_zoo_option, refuse_existing,
+)
+from eo_tasks.data import SPLITS
+
+RUN_FILES = ("checkpoint.pt", "model.pt", "config.toml", "history.csv")  # what marks a run folder
+ABLATION_FILES = ("ablation.md", "baselines.csv")  # what marks an ablation folder
 
 
 def _progress(line: str) -> None:
@@ -14,14 +20,16 @@ def _progress(line: str) -> None:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--zoo", required=True, help="zoo HDF5 file")
+    add_zoo_option(p)
     p.add_argument("--config", required=True, help="hyperrep TOML (see configs/hyperrep/)")
-    p.add_argument("--out", required=True, help="run folder; an existing checkpoint there is resumed")
+    p.add_argument("--out", required=True,
+                   help="run folder; a checkpoint there of the same config is resumed (--overwrite: start afresh)")
     p.add_argument("--device", default=None, help="override [train].device (auto, cpu, cuda, cuda:1)")
     p.add_argument("--probes", default=None,
                    help="probe inputs saved by `hyperzoo hyperrep probes` (overrides [loss] probe_file): "
                         "the behavioural loss on a machine without the zoo's data")
-    p.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    add_quiet_option(p)
+    add_overwrite_option(p)
     p.add_argument("--workers", type=int, default=1,
                    help="data-parallel workers on Ray Train (default 1: one process, no Ray)")
     p.add_argument("--address", default=None,
@@ -31,7 +39,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from eo_tasks.options import check_device
+    from eo_tasks import check_device
 
     check_device(args.device)
     if args.workers < 1:
@@ -44,6 +52,7 @@ def run_train(args: argparse.Namespace) -> int:
     from hyperrep.train import train_hyperrep
 
     cfg = HyperRepConfig.load(args.config)
+    start_afresh(args.out, args.overwrite, RUN_FILES)
     if args.device:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=args.device))
     if args.probes:
@@ -68,13 +77,24 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def start_afresh(out: str, overwrite: bool, markers: tuple[str, ...]) -> None:
+    """A resumable output folder (a run, an ablation): without --overwrite it is resumed; with it,
+    a folder holding one of ``markers`` is deleted first, so the command starts afresh."""
+    import shutil
+    from pathlib import Path
+
+    folder = Path(out)
+    if overwrite and folder.is_dir() and any((folder / name).exists() for name in markers):
+        shutil.rmtree(folder)
+
+
 def run_embed(args: argparse.Namespace) -> int:
-    from eo_tasks.options import POSITIVE_INT, check_device, check_options
+    from eo_tasks import POSITIVE_INT, check_device, check_options
     from hyperrep.embed import embed_zoo, load_embeddings
 
     check_options(args, {"batch_size": POSITIVE_INT, "views": POSITIVE_INT})
     check_device(args.device)
-
+    refuse_existing(args.out, args.overwrite)
     out = embed_zoo(args.run, args.zoo, args.out, batch_size=args.batch_size, device=args.device,
                     progress=None if args.quiet else _progress, views=args.views, seed=args.seed)
     df = load_embeddings(out)
@@ -84,7 +104,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_probes(args: argparse.Namespace) -> int:
-    from eo_tasks.options import POSITIVE_INT, check_options
+    from eo_tasks import POSITIVE_INT, check_options
     from hyperrep.config import HyperRepConfig
     from hyperrep.probes import save_probe_inputs
 
@@ -93,7 +113,8 @@ def run_probes(args: argparse.Namespace) -> int:
     if args.config:
         cfg = HyperRepConfig.load(args.config)
         n, seed = cfg.loss.probe_pool, cfg.train.seed
-    out = save_probe_inputs(args.zoo, args.out, n, seed, args.root)
+    refuse_existing(args.out, args.overwrite)
+    out = save_probe_inputs(args.zoo, args.out, n, seed, args.data_root)
     print(f"{out}: {n} probe inputs (seed {seed}) of {args.zoo}'s task, {out.stat().st_size / 2**20:.1f} MiB")
     return 0
 
@@ -102,6 +123,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     from hyperrep.ablation import Ablation, run_ablation
 
     ablation = Ablation.load(args.config)
+    start_afresh(args.out, args.overwrite, ABLATION_FILES)
     rows = run_ablation(ablation, args.zoo, args.out, progress=None if args.quiet else _progress,
                         train=not args.report_only,
                         only=tuple(v for v in args.variants.split(",") if v) if args.variants else ())
@@ -118,44 +140,45 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=run_train)
     embed = rsub.add_parser("embed", help="embed every (model, checkpoint) of a zoo into an HDF5 file")
     embed.add_argument("--run", required=True, help="trained run folder")
-    embed.add_argument("--zoo", required=True, help="zoo HDF5 file")
+    add_zoo_option(embed)
     embed.add_argument("--out", required=True, help="embeddings HDF5 file to write")
     embed.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
-    embed.add_argument("--batch-size", type=int, default=256)
+    embed.add_argument("--batch-size", type=int, default=256, help="checkpoints embedded at once (default 256)")
     embed.add_argument("--views", type=int, default=1,
                        help="embed each checkpoint as its mean over itself and VIEWS - 1 random neuron "
-                            "permutations of it (as `hyperzoo predict --views`; default 1: as given)")
-    embed.add_argument("--seed", type=int, default=0, help="seed of those permutations")
-    embed.add_argument("--quiet", action="store_true")
+                            "permutations of it, drawn from --seed (as `hyperzoo predict --views`; default 1: as given)")
+    add_output_options(embed, seed=True)
     embed.set_defaults(func=run_embed)
     probes = rsub.add_parser("probes", help="save the behavioural loss's probe inputs of a zoo's task to a file, "
                                             "for training on a machine without the dataset (train --probes)")
-    probes.add_argument("--zoo", required=True, help="zoo HDF5 file")
+    add_zoo_option(probes)
     probes.add_argument("--out", required=True, help=".npz file to write")
     probes.add_argument("--config", default=None,
                         help="hyperrep TOML whose loss.probe_pool and train.seed to use (instead of --n/--seed)")
     probes.add_argument("--n", type=int, default=512, help="pool size, = loss.probe_pool (default 512)")
-    probes.add_argument("--seed", type=int, default=0, help="= train.seed of the run (default 0)")
-    probes.add_argument("--root", default=None, help="the dataset's folder, if not where the zoo says")
+    add_seed_option(probes)  # the run's train.seed draws the same pool
+    add_data_root_option(probes)
+    add_deprecated_option(probes, "--root", "--data-root", "data_root", metavar="DIR")
+    add_overwrite_option(probes)
     probes.set_defaults(func=run_probes)
     abl = rsub.add_parser("ablate", help="train variants of a run config and compare their embeddings' readouts "
                                          "on validation models only (see configs/ablation/)")
     abl.add_argument("--config", required=True, help="ablation TOML: base config, [common], [variants.<name>]")
-    abl.add_argument("--zoo", required=True, help="zoo HDF5 file (a fixed one: see `hyperzoo zoo snapshot`)")
+    add_zoo_option(abl)  # a fixed one: see `hyperzoo zoo snapshot`
     abl.add_argument("--out", required=True, help="folder for the variants' runs and the tables (resumable)")
     abl.add_argument("--report-only", action="store_true",
                      help="train nothing: write the tables of the variants scored so far")
     abl.add_argument("--variants", default="",
                      help="comma-separated variants to train (default: all); two processes with disjoint "
                           "lists can share --out, the tables then hold every variant scored so far")
-    abl.add_argument("--quiet", action="store_true")
+    add_output_options(abl)
     abl.set_defaults(func=run_ablate)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python scripts/train_hyperrep.py``: the same as ``hyperzoo hyperrep train``, with the
     same exit statuses (:mod:`eo_tasks.command`)."""
-    from eo_tasks.command import run_command
+    from eo_tasks import run_command
     from zoo import ZooFormatError
 
     parser = argparse.ArgumentParser(prog="train_hyperrep",

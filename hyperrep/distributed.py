@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from eo_tasks.config import ConfigError
+from eo_tasks import ConfigError
 from hyperrep.config import HyperRepConfig
 from hyperrep.data import WeightSet, ZooWeights
 

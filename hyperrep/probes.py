@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eo_tasks.config import to_dict
-from eo_tasks.data.errors import DataError
+from eo_tasks import to_dict
+from eo_tasks.data import DataError
 
 if TYPE_CHECKING:
     import torch

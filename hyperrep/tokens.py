@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from eo_tasks.models.layout import Layout
+from eo_tasks.models import Layout
 
 
 def fan_in(layout: Layout, layer_index: int) -> int:

@@ -1,6 +1,6 @@
 """The README's results on real EuroSAT RGB: both zoos, the whole pipeline, one command.
 
-    python scripts/eurosat_results.py --data ../shared/data/eurosat-rgb --out ../runs/eurosat \\
+    python scripts/eurosat_results.py --data-root ../shared/data/eurosat-rgb --out ../runs/eurosat \\
         --zoo-256 ../runs/eurosat_rgb.h5 --zoo-large ../runs/eurosat_rgb_large.h5 --keep-done
 
 For each zoo (configs/zoos/eurosat_rgb.toml: 256 models, about an hour on 2 cores;
@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hyperzoo.eurosat import ZOOS, rerun_command, run_both
+from eo_tasks import add_data_root_option, add_deprecated_option
+from hyperzoo import ZOOS, rerun_command, run_both
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # the checkout's sized configs
 
@@ -23,7 +24,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"  # the checkout's size
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="the EuroSAT RGB folder (<Class>/<Class>_<n>.jpg)")
+    add_data_root_option(p, required=False)  # the EuroSAT RGB folder (<Class>/<Class>_<n>.jpg); required
+    add_deprecated_option(p, "--data", "--data-root", "data_root", metavar="DIR")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--zoo-256", default=None, help="a zoo already generated from configs/zoos/eurosat_rgb.toml")
     p.add_argument("--zoo-large", default=None,
@@ -36,9 +38,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="pipeline steps run at once where they do not depend on each other, e.g. the two "
                         "hyper-representations (each single-threaded); each then logs to OUT/<zoo>/logs")
     args = p.parse_args(argv)
+    if args.data_root is None:
+        p.error("--data-root DIR is required (the EuroSAT RGB folder)")
+    argv = ["--data-root" if a == "--data" else a for a in argv]  # the rerun command spells it the new way
     given = {"256": args.zoo_256, "large": args.zoo_large}
     zoos = {name: given[name] for name in ZOOS if args.only in (None, name)}
-    run_both(Path(args.out).resolve(), args.data, CONFIGS, zoos, keep_done=args.keep_done,
+    run_both(Path(args.out).resolve(), args.data_root, CONFIGS, zoos, keep_done=args.keep_done,
              max_workers=args.max_workers, rerun=rerun_command(argv), jobs=args.jobs)
     return 0
 

@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hyperzoo.demo import fusion_plan, run_plan
+from hyperzoo import fusion_plan, run_plan
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 ZOO_CONFIG = CONFIGS / "zoos" / "benge_fusion.toml"

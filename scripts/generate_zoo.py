@@ -11,7 +11,7 @@ driver and of every task, so the workers run the driver's code.
 
 import sys
 
-from zoo.cli import main
+from zoo import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ Under ``ray job submit`` the script runs in a copy of the working directory, so 
 
 import sys
 
-from hyperrep.cli import main
+from hyperrep import main
 
 if __name__ == "__main__":
     sys.exit(main())

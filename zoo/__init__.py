@@ -12,13 +12,15 @@ Names are imported on first use so that ``hyperzoo --help`` (which imports ``zoo
 does not pay for torch, h5py and Ray, and so that reading never imports the writer.
 """
 
-from eo_tasks.lazy import lazy_exports
+from eo_tasks import lazy_exports
 
 _EXPORTS = {
     # reading
     "Zoo": "zoo.reader",
     "Selection": "zoo.select",
     "split_models": "zoo.select",
+    "resolve_epochs": "zoo.select",
+    "parse_epoch_selection": "zoo.select",
     "ZooDataset": "zoo.dataset",
     # configs
     "ZooSpec": "zoo.spec",
@@ -48,6 +50,9 @@ _EXPORTS = {
     "AlreadyWrittenError": "zoo.format",
     "MultipleArchitecturesError": "zoo.format",
     "UnknownLayoutError": "zoo.format",
-    "magnitude_mask": "eo_tasks.train.prune",
+    # the command line: `hyperzoo zoo` and scripts/generate_zoo.py (main); a local Ray runtime
+    "add_parser": "zoo.cli",
+    "main": "zoo.cli",
+    "init_local_ray": "zoo.runner",
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

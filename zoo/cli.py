@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from eo_tasks import add_deprecated_positional, add_output_options, add_zoo_option, refuse_existing, required_option
+
 
 def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="population TOML (see configs/zoos/)")
@@ -11,9 +13,11 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None,
                    help="Ray cluster address (default: RAY_ADDRESS, else a local runtime on loopback)")
     p.add_argument("--max-workers", type=int, default=None, help="models trained at once (default: all that fit)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing zoo made from another config")
+    p.add_argument("--replace-changed", action="store_true",
+                   help="replace an existing OUT only when it was made from another config (resume it otherwise); "
+                        "what --overwrite meant here before")
     p.add_argument("--dashboard", action="store_true", help="start the Ray dashboard (local runtime only)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_output_options(p)
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -24,11 +28,11 @@ def run_generate(args: argparse.Namespace) -> int:
 
     try:
         report = generate(args.config, args.out, address=args.address, max_workers=args.max_workers,
-                          overwrite=args.overwrite, dashboard=args.dashboard,
+                          overwrite=args.overwrite, replace_changed=args.replace_changed, dashboard=args.dashboard,
                           progress=None if args.quiet else print_progress)
-    except ZooBusyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 3
+    except ZooBusyError as err:  # another driver holds OUT: not the user's mistake, exit 1 with its message
+        print(f"{getattr(args, 'prog', 'hyperzoo zoo generate')}: error: {err}", file=sys.stderr)
+        return 1
     counts = ", ".join(f"{k} {v}" for k, v in report.status.items())
     print(f"{report.path}: {report.num_models} models; this run trained {report.trained} ({counts or 'nothing'}), "
           f"{report.already} were already finished; {report.wall_time:.1f}s")
@@ -39,7 +43,7 @@ def _info(args: argparse.Namespace) -> int:
     from zoo.info import plot_curves, summary
     from zoo.reader import Zoo
 
-    with Zoo.open(args.zoo) as zoo:
+    with Zoo.open(required_option(args, "zoo")) as zoo:
         print(summary(zoo))
         if args.plot:
             print(f"plot: {plot_curves(zoo, args.plot, args.metric)}")
@@ -51,9 +55,10 @@ def _import(args: argparse.Namespace) -> int:
     from zoo.reader import Zoo
 
     if args.limit is not None and args.limit < 1:
-        from eo_tasks.config import ConfigError
+        from eo_tasks import ConfigError
 
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+    refuse_existing(args.out, args.overwrite)
     out = import_zoo(args.format, args.src, args.out, overwrite=args.overwrite, limit=args.limit,
                      dataset=args.dataset)
     with Zoo.open(out) as zoo:
@@ -67,7 +72,9 @@ def _snapshot(args: argparse.Namespace) -> int:
     from zoo.reader import Zoo
     from zoo.recovery import snapshot
 
-    out = snapshot(args.zoo, args.out, overwrite=args.overwrite, first=args.first)
+    source = required_option(args, "zoo")
+    refuse_existing(args.out, args.overwrite)
+    out = snapshot(source, args.out, overwrite=args.overwrite, first=args.first)
     with Zoo.open(out) as zoo:
         done = int((zoo.table["status"] == "done").sum())
         print(f"{out}: snapshot of {args.zoo}: {done} of {zoo.num_models} models finished")
@@ -81,7 +88,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_generate_arguments(gen)
     gen.set_defaults(func=run_generate)
     info = zsub.add_parser("info", help="summarise a zoo file")
-    info.add_argument("zoo", help="zoo HDF5 file")
+    add_zoo_option(info, required=False)
+    add_deprecated_positional(info, "zoo", "--zoo", "ZOO")
     info.add_argument("--plot", default=None, help="also write the population's accuracy curves to this image")
     info.add_argument("--metric", default="test_acc", help="metric to plot (default test_acc)")
     info.set_defaults(func=_info)
@@ -93,13 +101,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--out", required=True, help="zoo HDF5 file to write (written whole or not at all)")
     imp.add_argument("--limit", type=int, default=None, help="import only the first N models")
     imp.add_argument("--dataset", default=None, help="modelzoos: the task's name (default: the zoo folder's name)")
-    imp.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    add_output_options(imp)
     imp.set_defaults(func=_import)
     snap = zsub.add_parser("snapshot", help="copy what a zoo being generated has finished so far into a new file "
                                             "(fixes its models, and so its split, for analysis)")
-    snap.add_argument("zoo", help="zoo HDF5 file (may be open by a running `zoo generate`)")
+    add_zoo_option(snap, required=False)  # it may be open by a running `zoo generate`
+    add_deprecated_positional(snap, "zoo", "--zoo", "ZOO")
     snap.add_argument("--out", required=True, help="snapshot file to write (written whole or not at all)")
-    snap.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    add_output_options(snap)
     snap.add_argument("--first", type=int, default=None, metavar="N",
                       help="keep models 0..N-1 only (all must have finished): the same N gives the same snapshot, "
                            "and split, whenever it is taken")
@@ -108,7 +117,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python scripts/generate_zoo.py``: the same as ``hyperzoo zoo generate``."""
-    from eo_tasks.command import run_command
+    from eo_tasks import run_command
     from zoo.format import ZooFormatError
 
     parser = argparse.ArgumentParser(prog="generate_zoo", description="Generate a model zoo (Ray job entry point).")

@@ -12,7 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from eo_tasks.config import to_dict
+from eo_tasks import to_dict
 from zoo.format import COMPRESSION, ERROR_BYTES, FORMAT, FORMAT_VERSION, NODE_BYTES, ROW_CHUNK, STATUS_CODES
 from zoo.plan import ZooPlan
 from zoo.provenance import provenance

@@ -18,8 +18,8 @@ import torch
 from pandas.api.types import is_numeric_dtype
 from torch.utils.data import Dataset
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
+from eo_tasks import ConfigError
+from eo_tasks.data import DEFAULT_FRACTIONS, SPLITS
 from zoo.hdf5 import open_for_reading
 from zoo.reader import Zoo
 

@@ -9,7 +9,7 @@ subclass, since the user's config or options have to change.
 
 from __future__ import annotations
 
-from eo_tasks.config import ConfigError
+from eo_tasks import ConfigError
 
 FORMAT = "hyperzoo.zoo"
 FORMAT_VERSION = 1

@@ -14,11 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eo_tasks.config import ConfigError, to_dict
-from eo_tasks.data.types import TaskInfo
-from eo_tasks.models.layout import Layout
-from eo_tasks.models.spec import ModelSpec
-from eo_tasks.train.config import TrainConfig
+from eo_tasks import ConfigError, to_dict
+from eo_tasks.data import TaskInfo
+from eo_tasks.models import Layout, ModelSpec
+from eo_tasks.train import TrainConfig
 from zoo.format import ROOT_ATTRIBUTES, TABLE_COLUMNS
 from zoo.population import expand, subset_seed
 from zoo.spec import ZooSpec
@@ -117,7 +116,7 @@ class ZooPlan:
 
 
 def _layout(spec: ModelSpec, cache: dict[str, Layout]) -> Layout:
-    from eo_tasks.models.family import layout_for
+    from eo_tasks.models import layout_for
 
     key = spec.to_json()
     if key not in cache:
@@ -132,7 +131,7 @@ def build_plan(
     """The plan of a population config; a member whose architecture cannot be built for
     this task raises ConfigError naming the member and its population values. Each member
     reads the task's modalities its fusion mode takes (``eo_tasks.models.fusion_inputs``)."""
-    from eo_tasks.models.family import fusion_inputs, spec_for
+    from eo_tasks.models import fusion_inputs, spec_for
 
     subset = spec.population.train_subset
     size = min(subset, train_len) if subset else train_len

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from eo_tasks.models.spec import ArchConfig
-from eo_tasks.train.config import TrainConfig
+from eo_tasks.models import ArchConfig
+from eo_tasks.train import TrainConfig
 from zoo.spec import TRAIN_KEYS, ZooSpec
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from eo_tasks.config import ConfigError
+from eo_tasks import ConfigError
 from zoo.format import FORMAT, STATUS_CODES, TABLE_COLUMNS, NotAZooError
 from zoo.hdf5 import is_truncated, marked_open_for_writing
 

@@ -2,7 +2,8 @@
 
 ``generate`` is what ``hyperzoo zoo generate`` and ``scripts/generate_zoo.py`` run. It
 is resumable: the same command again trains only the models still pending, and a file
-made from another config is refused unless ``overwrite``.
+made from another config is refused unless ``overwrite`` (which replaces any existing file) or
+``replace_changed`` (which replaces it only when its config differs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eo_tasks.config import ConfigError
+from eo_tasks import ConfigError
 from zoo.format import NotAZooError, ZooFormatError
 from zoo.localray import RaySession, RayNotOnLoopbackError, connect_ray, init_local_ray  # noqa: F401 (re-exported)
 from zoo.lock import WriterLock
@@ -105,7 +106,7 @@ def _task(plan: ZooPlan, i: int, fault: str) -> MemberTask:
 
 def sky_metric_names(data: Any) -> tuple[str, ...]:
     """The per-checkpoint cloudy/clear test accuracies, where the task's test split flags cloudy patches."""
-    from eo_tasks.train.loop import cloudy_mask
+    from eo_tasks.train import cloudy_mask
 
     test = data.splits.get("test")
     return SKY_METRICS if test is not None and len(test) and cloudy_mask(test.meta) is not None else ()
@@ -125,6 +126,7 @@ def generate(
     address: str | None = None,
     max_workers: int | None = None,
     overwrite: bool = False,
+    replace_changed: bool = False,
     dashboard: bool = False,
     progress: Progress | None = print_progress,
     faults: dict[int, str] | None = None,
@@ -135,7 +137,8 @@ def generate(
     without ``RAY_ADDRESS``) a local runtime is started on loopback, or a runtime already
     initialised in this process is used. ``max_workers``: models in flight at once
     (default: as many as the cluster's CPUs/GPUs fit). ``faults``: test hook, model index
-    -> fault (see ``zoo.worker._inject``).
+    -> fault (see ``zoo.worker._inject``). ``overwrite``: start afresh whatever ``out`` holds;
+    ``replace_changed``: start afresh only when ``out`` was made from another config (or is no zoo).
     """
     start = time.perf_counter()
     where = str(config) if not isinstance(config, ZooSpec) else "zoo config"
@@ -145,29 +148,33 @@ def generate(
         raise ConfigError(f"max_workers must be >= 1, got {max_workers}")
     with WriterLock(out) as lock:  # one driver per zoo file, held until the run ends
         return _generate_locked(spec, where, out, lock, address, max_workers, overwrite, dashboard, progress,
-                                faults or {}, start)
+                                faults or {}, start, replace_changed)
 
 
 def _generate_locked(spec: ZooSpec, where: str, out: Path, lock: WriterLock, address: str | None,
                      max_workers: int | None, overwrite: bool, dashboard: bool, progress: Progress | None,
-                     faults: dict[int, str], start: float) -> GenerateReport:
+                     faults: dict[int, str], start: float, replace_changed: bool = False) -> GenerateReport:
     for stale in (out.with_name(out.name + ".creating"), out.with_name(out.name + ".recovering")):
         stale.unlink(missing_ok=True)  # leftovers of a killed run; the zoo itself is untouched
     if out.exists() and not overwrite:
         try:
             ident = read_identity(out)
         except (OSError, ZooFormatError, KeyError) as err:
-            raise NotAZooError(f"{out} exists and is not a readable zoo ({err}); pass --overwrite to replace it") from err
-        if ident["config_hash"] != spec.config_hash:
+            if not replace_changed:
+                raise NotAZooError(f"{out} exists and is not a readable zoo ({err}); "
+                                   "pass --overwrite to replace it") from err
+            ident = None
+        if ident is not None and ident["config_hash"] != spec.config_hash and not replace_changed:
             raise ConfigError(f"{out} was generated from a different config than {where}; "
-                              "pass --overwrite to replace it")
-        if ident["pending"] == 0:
+                              "pass --overwrite to replace it (or --replace-changed)")
+        overwrite = ident is None or ident["config_hash"] != spec.config_hash
+        if not overwrite and ident["pending"] == 0:
             if progress:
                 progress(f"[zoo] {out}: all {ident['num_models']} models already finished")
             n = ident["num_models"]
             return GenerateReport(out, n, 0, n, {}, time.perf_counter() - start)
 
-    from eo_tasks.data.materialise import load_task_data
+    from eo_tasks.data import load_task_data
 
     if progress:
         progress(f"[zoo] loading {spec.data.kind} data ({spec.data.root or 'synthetic'})")

@@ -10,6 +10,10 @@ Several architectures (``arch="all"`` or a sequence of ids) are split stratified
 architecture's models are split on their own with the same fractions and seed, so an
 architecture's split is the one it gets when selected alone, and every architecture has
 models in every split that one architecture alone would have.
+
+Checkpoints are chosen by epoch: a list of kept epochs, or a selection that holds for any zoo
+(:func:`resolve_epochs`): ``"all"`` (every kept checkpoint), ``"last:K"`` (the last K kept) or
+``"every:K"`` (every K-th kept checkpoint from the first, the last always included).
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
-from eo_tasks.models.layout import Layout
+from eo_tasks import ConfigError
+from eo_tasks.data import DEFAULT_FRACTIONS, SPLITS
+from eo_tasks.models import Layout
 from zoo.format import MultipleArchitecturesError
 
 if TYPE_CHECKING:
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
 def split_models(models: np.ndarray, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
     """Seeded split of model ids with the dataset splits' sizing (largest remainder, and at
     least one model in every split with a positive fraction, so a 4-model zoo splits 2/1/1)."""
-    from eo_tasks.data.splits import split_sizes
+    from eo_tasks.data import split_sizes
 
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
         raise ConfigError(f"fractions must be three non-negative numbers summing to 1, got {tuple(fractions)}")
@@ -83,8 +87,43 @@ class Selection:
         return next(s for s, ids in self.splits.items() if int(model) in ids)
 
 
+EPOCH_SELECTIONS = ('"all"', '"last:K"', '"every:K"')
+
+
+def parse_epoch_selection(text: str, where: str = "epochs") -> tuple[str, int]:
+    """``"all"`` -> ("all", 0); ``"last:K"`` / ``"every:K"`` -> (kind, K); a ConfigError for
+    anything else."""
+    kind, sep, count = str(text).partition(":")
+    if kind == "all" and not sep:
+        return "all", 0
+    if kind in ("last", "every") and sep and count.isdigit() and int(count) >= 1:
+        return kind, int(count)
+    raise ConfigError(f"{where}: expected a list of kept epochs or one of {', '.join(EPOCH_SELECTIONS)} "
+                      f"(K an integer >= 1), got {text!r}")
+
+
+def resolve_epochs(epochs: Sequence[int] | str, kept: Sequence[int], where: str = "this zoo") -> list[int]:
+    """The kept epochs that ``epochs`` selects: a list must name kept epochs only; ``"all"``,
+    ``"last:K"`` and ``"every:K"`` are resolved against ``kept`` (ascending), so one config
+    serves every zoo however many checkpoints it kept."""
+    kept = sorted(int(e) for e in kept)
+    if isinstance(epochs, str):
+        kind, k = parse_epoch_selection(epochs)
+        if kind == "all":
+            return kept
+        if kind == "last":
+            return kept[-k:]
+        chosen = kept[::k]
+        return chosen + ([kept[-1]] if kept and chosen[-1] != kept[-1] else [])
+    unknown = sorted(set(int(e) for e in epochs) - set(kept))
+    if unknown:
+        raise ConfigError(f"epochs {unknown} are not kept in {where}; kept: {kept} (a selection such as "
+                          f"{', '.join(EPOCH_SELECTIONS)} holds for any zoo)")
+    return sorted(set(int(e) for e in epochs))
+
+
 def select(zoo: Zoo, *, status: Sequence[str] = ("done",), arch: int | Sequence[int] | Literal["all"] | None = None,
-           epochs: Sequence[int] | None = None, max_abs: float | None = 1e3,
+           epochs: Sequence[int] | str | None = None, max_abs: float | None = 1e3,
            fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Selection:
     table, metrics, kept_epochs = zoo.table, zoo.metrics, zoo.epochs
     eligible = table.index[table["status"].isin(list(status))].to_numpy()
@@ -110,10 +149,7 @@ def select(zoo: Zoo, *, status: Sequence[str] = ("done",), arch: int | Sequence[
     splits = {s: np.sort(np.concatenate([p[s] for p in parts])) for s in SPLITS}
     rows = metrics[metrics["model"].isin(models)]
     if epochs is not None:
-        unknown = sorted(set(epochs) - set(kept_epochs.tolist()))
-        if unknown:
-            raise ConfigError(f"epochs {unknown} are not kept in {zoo.path}; kept: {kept_epochs.tolist()}")
-        rows = rows[rows["epoch"].isin(list(epochs))]
+        rows = rows[rows["epoch"].isin(resolve_epochs(epochs, kept_epochs.tolist(), str(zoo.path)))]
     bound = np.inf if max_abs is None else max_abs
     rows = rows[np.isfinite(rows["weight_max_abs"]) & (rows["weight_max_abs"] <= bound)].reset_index(drop=True)
     split_of = {int(m): s for s in SPLITS for m in splits[s]}

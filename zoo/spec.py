@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from eo_tasks.config import ConfigError, from_dict, load_toml, to_dict
-from eo_tasks.data.config import DataConfig
-from eo_tasks.models.spec import ArchConfig
-from eo_tasks.train.config import TrainConfig
+from eo_tasks import ConfigError, from_dict, load_toml, to_dict
+from eo_tasks.data import DataConfig
+from eo_tasks.models import ArchConfig
+from eo_tasks.train import TrainConfig
 
 # Population keys and the config they override.
 ARCH_KEYS = ("activation", "init", "dropout", "fusion", "shared_backbone", "channels", "kernel_sizes", "hidden")

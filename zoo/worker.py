@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from eo_tasks.data.types import TaskData
-from eo_tasks.models.spec import ModelSpec
-from eo_tasks.train.config import TrainConfig
+from eo_tasks.data import TaskData
+from eo_tasks.models import ModelSpec
+from eo_tasks.train import TrainConfig
 from zoo.provenance import source_digest
 from zoo.record import ModelRecord
 from zoo.spec import SparsifyConfig
@@ -90,8 +90,7 @@ def describe_error(err: BaseException) -> str:
 
 def run_member(task: MemberTask, arrays: dict[str, Any]) -> ModelRecord:
     """Train one member; never raises for a model's own failure (it is reported instead)."""
-    from eo_tasks.train.loop import DivergedError, train_model
-    from eo_tasks.train.prune import prune_and_finetune
+    from eo_tasks.train import DivergedError, prune_and_finetune, train_model
 
     start = time.perf_counter()
     result = ModelRecord(index=task.index, status="failed", node=f"{socket.gethostname()}:{os.getpid()}",

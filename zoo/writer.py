@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
-from eo_tasks.config import ConfigError
+from eo_tasks import ConfigError
 from zoo.format import (ERROR_BYTES, FORMAT, FORMAT_VERSION, NODE_BYTES, STATUS_CODES, AlreadyWrittenError,
                         NotAZooError, UnsupportedVersionError, ZooBusyError, ZooFormatError)
 from zoo.hdf5 import open_for_reading, read_superblock

@@ -41,14 +41,17 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from eo_tasks.config import ConfigError
-from eo_tasks.data.types import TaskData
-from eo_tasks.models.layout import Layout
 from eo_tasks.models.spec import ModelSpec
 from eo_tasks.train.config import TrainConfig
+
+if TYPE_CHECKING:  # annotations only: both import torch, which `hyperzoo sparsify --help` must not
+    from eo_tasks.data.types import TaskData
+    from eo_tasks.models.layout import Layout
 
 SCOPES = ("global", "layer", "lamp")
 SCHEDULES = ("oneshot", "gradual")
