@@ -2,17 +2,24 @@
 
 Small CNN Zoo (Unterthiner et al. 2020): ``weights.npy`` [checkpoints, 4970] in Keras
 order (per layer bias, then kernel; conv kernels [kh, kw, in, out], dense [in, out]),
-``metrics.csv.gz`` (one row per checkpoint, index column = checkpoint path) and
-``layout.csv`` (varname, start_idx, end_idx, shape). Model Zoos (Schürholt et al. 2022):
-trial folders with ``params.json``, ``result.json`` (JSON lines) and
-``checkpoint_<6 digits>/checkpoints`` (the state dict of def_net.py's module_list CNN).
-The reference networks below are written from the papers' architecture descriptions,
-independently of eo_tasks.models.
+``metrics.csv.gz`` (one row per checkpoint, index column = checkpoint path, plus the
+``laststep`` flag that the real table carries beyond the README's columns) and
+``layout.csv``: the real published file (five columns ``varname,start_idx,end_idx,size,shape``)
+copied from the shared data folder, or, where that is absent, the same five columns written
+here. Model Zoos (Schürholt et al. 2022): trial folders with ``params.json`` (``model::o_dim``
+4 by default, as the "uniform" zoos' generators write it), ``result.json`` (JSON lines, with
+val_loss / val_acc) and ``checkpoint_<6 digits>/checkpoints`` (the state dict of def_net.py's
+module_list CNN, whose output layer is 10-way whatever o_dim says). The reference networks
+below are written from the papers' architecture descriptions, independently of
+eo_tasks.models.
 """
 
 from __future__ import annotations
 
+import ast
+import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +27,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+REAL_LAYOUT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "public-zoos" / "small-cnn-zoo" / \
+    "layout.csv"
 UNTERTHINER_EPOCHS = (0, 1, 2, 3, 20, 40, 60, 80, 86)
-# (varname, Keras shape) in the published flat order: bias before kernel in every layer
+# (varname, Keras shape) in the published flat order: bias before kernel in every layer; used
+# only where the real layout.csv is absent
 KERAS_VARS = [
     ("sequential/conv2d/bias:0", (16,)), ("sequential/conv2d/kernel:0", (3, 3, 1, 16)),
     ("sequential/conv2d_1/bias:0", (16,)), ("sequential/conv2d_1/kernel:0", (3, 3, 16, 16)),
@@ -30,25 +40,50 @@ KERAS_VARS = [
 ]
 
 
-def write_unterthiner(folder: Path, n_models: int = 3, dataset: str = "mnist", seed: int = 0,
-                      crashed: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
-    """A dataset folder of ``n_models`` CNNs; with ``crashed`` the last model stopped after
-    epoch 20 (fewer rows, as in the published MNIST and SVHN matrices)."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    layout, start = [], 0
+def generated_layout() -> str:
+    """The five-column layout.csv text for KERAS_VARS, as the published file writes it."""
+    rows, start = [], 0
     for name, shape in KERAS_VARS:
         size = int(np.prod(shape))
-        layout.append({"varname": name, "start_idx": start, "end_idx": start + size, "shape": str(shape)})
+        rows.append({"varname": name, "start_idx": start, "end_idx": start + size, "size": size,
+                     "shape": str(shape)})
         start += size
-    pd.DataFrame(layout).to_csv(folder / "layout.csv", index=False)
+    return pd.DataFrame(rows).to_csv(index=False)
+
+
+def write_layout(folder: Path) -> bool:
+    """``folder/layout.csv``: the real file where the shared data has it (True), else the
+    generated five-column equivalent (False)."""
+    if REAL_LAYOUT.is_file():
+        shutil.copyfile(REAL_LAYOUT, folder / "layout.csv")
+        return True
+    (folder / "layout.csv").write_text(generated_layout())
+    return False
+
+
+def read_keras_layout(path: Path) -> list[tuple[str, int, int, tuple[int, ...]]]:
+    """(varname, start, end, Keras shape) per row of a layout.csv, read with the csv module."""
+    with path.open(newline="") as f:
+        return [(r["varname"], int(r["start_idx"]), int(r["end_idx"]), tuple(ast.literal_eval(r["shape"])))
+                for r in csv.DictReader(f)]
+
+
+def write_unterthiner(folder: Path, n_models: int = 3, dataset: str = "mnist", seed: int = 0,
+                      crashed: bool = True, laststep: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
+    """A dataset folder of ``n_models`` CNNs; with ``crashed`` the last model stopped after
+    epoch 20 (fewer rows, as in the published MNIST and SVHN matrices); with ``laststep``
+    the metrics table has that extra per-checkpoint flag (True on a model's last row)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_layout(folder)
+    num_weights = read_keras_layout(folder / "layout.csv")[-1][2]
     rows, weights = [], []
     acts, inits, opts = ["relu", "tanh"], ["he_normal", "glorot_uniform", "RandomNormal"], ["adam", "sgd", "rmsprop"]
     for m in range(n_models):
         modeldir = f"/workdir/{dataset}/run_{m:04d}"
         steps = UNTERTHINER_EPOCHS[:5] if crashed and m == n_models - 1 else UNTERTHINER_EPOCHS
         for step in steps:
-            weights.append((rng.standard_normal(start) * 0.3).astype(np.float32))
+            weights.append((rng.standard_normal(num_weights) * 0.3).astype(np.float32))
             train_acc, test_acc = rng.uniform(0.1, 1.0), rng.uniform(0.1, 1.0)
             rows.append({
                 "checkpoint": f"{modeldir}/permanent_ckpt-{step}",
@@ -63,6 +98,7 @@ def write_unterthiner(folder: Path, n_models: int = 3, dataset: str = "mnist", s
                 "config.w_init": inits[m % 3], "modeldir": modeldir, "step": step,
                 "test_accuracy": test_acc, "test_loss": float(rng.uniform(0.1, 3)),
                 "train_accuracy": train_acc, "train_loss": float(rng.uniform(0.1, 3)),
+                **({"laststep": step == steps[-1]} if laststep else {}),
             })
     table = pd.DataFrame(rows).set_index("checkpoint")
     # every checkpoint of a model has that model's config (drawn on its first row)
@@ -75,25 +111,28 @@ def write_unterthiner(folder: Path, n_models: int = 3, dataset: str = "mnist", s
     return flat, table
 
 
-def keras_cnn_forward(flat: np.ndarray, x: torch.Tensor, activation: str) -> torch.Tensor:
-    """Train_network.py's build_cnn (Conv2D 3x3 stride 2 valid + activation, x3; global
-    average pooling; Dense) on NCHW images, computed from the Keras arrays by explicit
-    patch sums (no Conv2d layer), so it checks the importer's transposes independently."""
-    arrays, start = {}, 0
-    for name, shape in KERAS_VARS:
-        size = int(np.prod(shape))
-        arrays[name] = torch.from_numpy(flat[start:start + size].reshape(shape).astype(np.float64))
-        start += size
+def keras_cnn_forward(flat: np.ndarray, x: torch.Tensor, activation: str, layout: Path) -> torch.Tensor:
+    """Train_network.py's build_cnn (Conv2D 3x3 stride 2 valid + activation, per conv layer;
+    global average pooling; Dense) on NCHW images, computed from the Keras arrays that the
+    fixture's ``layout`` file places in ``flat``, by explicit patch sums (no Conv2d layer),
+    so it checks the importer's transposes independently."""
+    arrays, layers = {}, []
+    for name, start, end, shape in read_keras_layout(layout):
+        arrays[name] = torch.from_numpy(flat[start:end].reshape(shape).astype(np.float64))
+        layer = name.rsplit("/", 1)[0]
+        if layer not in layers:
+            layers.append(layer)
     act = {"relu": torch.relu, "tanh": torch.tanh}[activation]
     h = x.double().permute(0, 2, 3, 1)  # NHWC, as Keras
-    for layer in ("conv2d", "conv2d_1", "conv2d_2"):
-        kernel, bias = arrays[f"sequential/{layer}/kernel:0"], arrays[f"sequential/{layer}/bias:0"]
-        out_side = (h.shape[1] - 3) // 2 + 1
+    for layer in layers[:-1]:  # the conv layers, then the dense one
+        kernel, bias = arrays[f"{layer}/kernel:0"], arrays[f"{layer}/bias:0"]
+        k = kernel.shape[0]
+        out_side = (h.shape[1] - k) // 2 + 1
         patches = torch.stack([torch.stack([h[:, i:i + 2 * out_side - 1:2, j:j + 2 * out_side - 1:2, :]
-                                            for j in range(3)], dim=3) for i in range(3)], dim=3)  # B,H',W',3,3,C
+                                            for j in range(k)], dim=3) for i in range(k)], dim=3)  # B,H',W',k,k,C
         h = act(torch.einsum("bxyijc,ijco->bxyo", patches, kernel) + bias)
     pooled = h.mean(dim=(1, 2))
-    return pooled @ arrays["sequential/dense/kernel:0"] + arrays["sequential/dense/bias:0"]
+    return pooled @ arrays[f"{layers[-1]}/kernel:0"] + arrays[f"{layers[-1]}/bias:0"]
 
 
 class ModelZoosCNN(nn.Module):
@@ -128,8 +167,9 @@ class ModelZoosCNN(nn.Module):
 
 
 def write_modelzoos(folder: Path, n_models: int = 3, kind: str = "CNN", epochs: int = 3,
-                    seed: int = 0) -> dict[str, dict[int, dict[str, torch.Tensor]]]:
-    """A zoo folder of ``n_models`` trials; returns trial name -> epoch -> state dict."""
+                    seed: int = 0, o_dim: int = 4) -> dict[str, dict[int, dict[str, torch.Tensor]]]:
+    """A zoo folder of ``n_models`` trials whose params.json say ``model::o_dim`` = ``o_dim``
+    (their checkpoints are 10-way all the same); returns trial name -> epoch -> state dict."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text("{}")  # the zoo-level files the importer leaves alone
     (folder / "readme.md").write_text("")
@@ -138,7 +178,7 @@ def write_modelzoos(folder: Path, n_models: int = 3, kind: str = "CNN", epochs: 
     channels_in = 1 if kind == "CNN" else 3
     out: dict[str, dict[int, dict[str, torch.Tensor]]] = {}
     for m in range(n_models):
-        params = {"model::type": kind, "model::channels_in": channels_in, "model::o_dim": 10,
+        params = {"model::type": kind, "model::channels_in": channels_in, "model::o_dim": o_dim,
                   "model::nlin": nlins[m % len(nlins)], "model::dropout": [0.0, 0.5][m % 2],
                   "model::init_type": inits[m % 3], "optim::optimizer": ["adam", "sgd", "rms_prop"][m % 3],
                   "optim::lr": [1e-3, 1e-4][m % 2], "optim::wd": [1e-3, 1e-4][(m // 2) % 2], "optim::momentum": 0.9,
@@ -160,8 +200,9 @@ def write_modelzoos(folder: Path, n_models: int = 3, kind: str = "CNN", epochs: 
             torch.save(state, ck / "checkpoints")
             torch.save({}, ck / "optimizer")
             states[e] = state
-            r = torch.rand(4, generator=gen).tolist()
+            r = torch.rand(6, generator=gen).tolist()
             lines.append(json.dumps({"train_loss": -999 if e == 0 else r[0] * 2, "train_acc": -999 if e == 0 else r[1],
+                                     "val_loss": r[4] * 2, "val_acc": r[5],
                                      "test_loss": r[2] * 2, "test_acc": r[3], "training_iteration": e,
                                      "trial_id": f"{m:05d}", "done": e == epochs}))
         (trial / "result.json").write_text("\n".join(lines) + "\n")

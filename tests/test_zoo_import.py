@@ -12,19 +12,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from public_zoo_fixtures import (KERAS_VARS, UNTERTHINER_EPOCHS, keras_cnn_forward, modelzoos_forward,
-                                 write_modelzoos, write_unterthiner)
+from public_zoo_fixtures import (REAL_LAYOUT, UNTERTHINER_EPOCHS, keras_cnn_forward, modelzoos_forward,
+                                 read_keras_layout, write_modelzoos, write_unterthiner)
 
 from hyperzoo.cli import main
 
 
-def _keras_flat(layout, flat: np.ndarray) -> np.ndarray:
-    """Our layout's flat vector back in the published Keras order (the inverse transposes)."""
+def _keras_flat(layout, flat: np.ndarray, layout_csv: Path) -> np.ndarray:
+    """Our layout's flat vector back in the Keras order of ``layout_csv`` (the inverse transposes)."""
     state = {k: v.numpy() for k, v in layout.unflatten(flat).items()}
-    ours = {"conv2d": "conv0", "conv2d_1": "conv1", "conv2d_2": "conv2", "dense": "out"}
+    rows = read_keras_layout(layout_csv)
+    layers = list(dict.fromkeys(name.rsplit("/", 1)[0] for name, *_ in rows))
+    ours = {layer: f"conv{i}" for i, layer in enumerate(layers[:-1])} | {layers[-1]: "out"}
     parts = []
-    for name, _ in KERAS_VARS:
-        layer, var = name.split("/")[1], name.split("/")[2]
+    for name, *_ in rows:
+        layer, var = name.rsplit("/", 1)
         t = state[f"{ours[layer]}.{'bias' if var.startswith('bias') else 'weight'}"]
         if var.startswith("kernel"):
             t = t.transpose(2, 3, 1, 0) if t.ndim == 4 else t.T
@@ -33,17 +35,26 @@ def _keras_flat(layout, flat: np.ndarray) -> np.ndarray:
 
 
 def test_unterthiner_import_is_exact(tmp_path: Path, capsys) -> None:
+    """The real five-column layout.csv and a metrics table with the extra ``laststep`` column."""
     from zoo import Zoo
 
     src, out = tmp_path / "mnist", tmp_path / "u.h5"
     flat, table = write_unterthiner(src, n_models=3)
+    if REAL_LAYOUT.is_file():
+        assert (src / "layout.csv").read_bytes() == REAL_LAYOUT.read_bytes()
+    assert list(pd.read_csv(src / "layout.csv").columns) == ["varname", "start_idx", "end_idx", "size", "shape"]
+    assert "laststep" in table.columns
     assert main(["zoo", "import", "--format", "unterthiner", str(src), "--out", str(out)]) == 0
     assert "3 models imported" in capsys.readouterr().out
     assert not list(tmp_path.glob("*.importing*"))
     x = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     with Zoo.open(out) as zoo:
         assert zoo.layout.num_params == 4970 and list(zoo.epochs) == list(UNTERTHINER_EPOCHS)
-        assert json.loads(zoo.file.attrs["imported"])["format"] == "unterthiner"
+        imported = json.loads(zoo.file.attrs["imported"])
+        assert imported["format"] == "unterthiner"
+        # the extra column is named in a note, in the imported attribute and in the provenance
+        for notes in (imported["notes"], zoo.provenance["notes"]):
+            assert len(notes) == 1 and "metrics.csv.gz" in notes[0] and "laststep -> laststep" in notes[0]
         t = zoo.table
         for i, (modeldir, rows) in enumerate(table.groupby("modeldir", sort=False)):
             assert t.loc[i, "source_name"] == modeldir and t.loc[i, "status"] == "done"
@@ -55,15 +66,19 @@ def test_unterthiner_import_is_exact(tmp_path: Path, capsys) -> None:
             assert t.loc[i, "train_size"] == int(60000 * first["config.train_fraction"])
             m = zoo.metrics[zoo.metrics["model"] == i]
             assert list(m["epoch"]) == list(rows["step"])  # the crashed model has fewer checkpoints
+            # laststep changes within a model: kept per checkpoint, in epoch order
+            assert json.loads(t.loc[i, "laststep"]) == [bool(v) for v in rows["laststep"]]
+            assert json.loads(t.loc[i, "laststep"])[-1] is True
             for col, src_col in [("test_acc", "test_accuracy"), ("train_acc", "train_accuracy"),
                                  ("test_loss", "test_loss"), ("train_loss", "train_loss")]:
                 assert np.array_equal(m[col].to_numpy(), rows[src_col].to_numpy())
             for k, step in enumerate(rows["step"]):
                 row = flat[table.index.get_loc(rows.index[k])]
                 w = zoo.weights(i, epoch=int(step))
-                assert np.array_equal(_keras_flat(zoo.layout, w).view(np.uint32), row.view(np.uint32))
+                assert np.array_equal(_keras_flat(zoo.layout, w, src / "layout.csv").view(np.uint32),
+                                      row.view(np.uint32))
                 got = zoo.load_model(i, int(step))({"image": x}).double()
-                ref = keras_cnn_forward(row, x, first["config.activation"])
+                ref = keras_cnn_forward(row, x, first["config.activation"], src / "layout.csv")
                 torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
         # the stored layout permutes without changing the function (its groups are right)
         net = zoo.load_model(0)
@@ -76,17 +91,29 @@ def test_unterthiner_import_is_exact(tmp_path: Path, capsys) -> None:
 
 
 def test_modelzoos_import_is_exact(tmp_path: Path) -> None:
+    """The "uniform" zoos' params.json say o_dim 4; their checkpoints are 10-way."""
     from zoo import Zoo
 
     src, out = tmp_path / "tune_zoo_mnist", tmp_path / "mz.h5"
-    states = write_modelzoos(src, n_models=4, kind="CNN", epochs=3)
+    states = write_modelzoos(src, n_models=4, kind="CNN", epochs=3, o_dim=4)
+    # def_net.py's output layer (module_list.11 without dropout) is 10-way whatever o_dim says
+    assert all(list(s.values())[-2].shape == (10, 20) for by_epoch in states.values() for s in by_epoch.values())
+    assert "module_list.11.weight" in next(iter(next(iter(states.values())).values()))
     assert main(["zoo", "import", "--format", "modelzoos", str(src), "--out", str(out), "--dataset", "mnist"]) == 0
     x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     with Zoo.open(out) as zoo:
         assert zoo.layout.num_params == 2464 and list(zoo.epochs) == [0, 1, 2, 3] and zoo.task.dataset == "mnist"
+        assert len(zoo.task.classes) == 10
+        for notes in (json.loads(zoo.file.attrs["imported"])["notes"], zoo.provenance["notes"]):
+            assert len(notes) == 1 and "model::o_dim" in notes[0] and "4 of 4 trials" in notes[0]
+            assert "o_dim_note" in notes[0]
         for i, (trial, by_epoch) in enumerate(states.items()):
             assert zoo.table.loc[i, "source_name"] == trial
             params = json.loads((src / trial / "params.json").read_text())
+            assert zoo.table.loc[i, "model::o_dim"] == params["model::o_dim"] == 4
+            assert zoo.spec(i).num_classes == 10
+            note = zoo.table.loc[i, "o_dim_note"]
+            assert "model::o_dim 4" in note and "output layer has 10 classes" in note
             assert zoo.table.loc[i, "optim::optimizer"] == params["optim::optimizer"]
             assert zoo.table.loc[i, "optimizer"] == {"rms_prop": "rmsprop"}.get(params["optim::optimizer"],
                                                                                params["optim::optimizer"])
@@ -94,7 +121,8 @@ def test_modelzoos_import_is_exact(tmp_path: Path) -> None:
             results = [json.loads(line) for line in (src / trial / "result.json").read_text().splitlines()]
             m = zoo.metrics[zoo.metrics["model"] == i]
             assert np.isnan(m["train_acc"].iloc[0])  # the -999 sentinel before training
-            assert np.array_equal(m["test_acc"].to_numpy(), [r["test_acc"] for r in results])
+            for key in ("test_acc", "val_acc", "val_loss"):
+                assert np.array_equal(m[key].to_numpy(), [r[key] for r in results])
             for e, state in by_epoch.items():
                 w = zoo.weights(i, epoch=e)
                 src_flat = np.concatenate([v.numpy().reshape(-1) for v in state.values()])
@@ -117,9 +145,13 @@ def test_modelzoos_cnn3(tmp_path: Path) -> None:
 
 
 def _fails(argv: list[str], capsys, *expected: str) -> None:
+    """One error line naming ``expected``, and no output (nor a half-written one) left behind."""
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and all(e in err for e in expected), err
+    out = Path(argv[argv.index("--out") + 1])
+    assert not list(out.parent.glob(f"{out.name}.*")), list(out.parent.glob(f"{out.name}.*"))
+    assert "already exists" in err or not out.exists()
 
 
 def test_bad_input_is_one_clear_error_and_leaves_nothing(tmp_path: Path, capsys) -> None:
@@ -132,10 +164,18 @@ def test_bad_input_is_one_clear_error_and_leaves_nothing(tmp_path: Path, capsys)
     layout = pd.read_csv(tmp_path / "layout.csv")
     layout.iloc[:-1].to_csv(src / "layout.csv", index=False)  # drops the dense kernel
     _fails([*u, str(src), "--out", str(out)], capsys, "layout.csv", "covers 4810 weights", "4970")
+    # the published fifth column must agree with start_idx .. end_idx
+    layout.assign(size=layout["size"].where(layout.index != 3, 2300)).to_csv(src / "layout.csv", index=False)
+    _fails([*u, str(src), "--out", str(out)], capsys, "layout.csv", "row 3", "sequential/conv2d_1/kernel:0",
+           "size 2300", "end_idx - start_idx = 2480 - 176 = 2304", "expected size == end_idx - start_idx")
+    layout.assign(extra=1).to_csv(src / "layout.csv", index=False)
+    _fails([*u, str(src), "--out", str(out)], capsys, "layout.csv", "unknown ['extra']")
     layout.to_csv(src / "layout.csv", index=False)
     metrics = pd.read_csv(src / "metrics.csv.gz", index_col=0)
-    metrics.assign(val_accuracy=0.5).to_csv(src / "metrics.csv.gz")
-    _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "unknown columns ['val_accuracy']")
+    # only the columns the importer needs are required, all missing ones named at once
+    metrics.drop(columns=["test_accuracy", "config.activation"]).to_csv(src / "metrics.csv.gz")
+    _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz",
+           "missing columns ['test_accuracy', 'config.activation']")
     metrics.assign(**{"config.activation": "swish"}).to_csv(src / "metrics.csv.gz")
     _fails([*u, str(src), "--out", str(out)], capsys, "metrics.csv.gz", "'swish'", "activation must be one of")
     metrics.assign(**{"config.optimizer": "adagrad"}).to_csv(src / "metrics.csv.gz")
@@ -281,3 +321,4 @@ def test_train_network_flag_columns_are_used(tmp_path: Path) -> None:
     metrics.assign(**{"config.batchsize": 256, "config.cnn_stride": 2}).to_csv(src / "metrics.csv.gz")
     with Zoo.open(import_zoo("unterthiner", src, tmp_path / "f.h5")) as zoo:
         assert list(zoo.table["batch_size"]) == [256, 256] and list(zoo.table["config.cnn_stride"]) == [2, 2]
+

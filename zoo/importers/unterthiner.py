@@ -6,10 +6,13 @@ One folder per dataset (mnist, fashion_mnist, cifar10, svhn_cropped), as publish
 - ``weights.npy``: float ``[rows, 4970]``, one row per checkpoint (a model's checkpoints
   at epochs 0, 1, 2, 3, 20, 40, 60, 80, 86; crashed runs have fewer).
 - ``metrics.csv.gz`` (or ``metrics.csv``): one row per weights row, in the same order, with
-  the columns of :data:`METRIC_COLUMNS` (an unnamed leading index column is allowed).
+  (at least) the columns of :data:`REQUIRED` (an unnamed leading index column is allowed).
+  The known columns (:data:`METRIC_COLUMNS`) are used; any other one (the real file carries
+  e.g. a ``laststep`` flag) is kept as an extra model-table column and named in a note.
 - ``layout.csv``: one row per variable, ``varname`` (``.../kernel:0``, ``.../bias:0``),
-  ``start_idx``, ``end_idx``, ``shape`` (a Python tuple), in Keras shapes: conv kernels
-  ``[kh, kw, in, out]``, dense kernels ``[in, out]``; per layer the bias comes first.
+  ``start_idx``, ``end_idx``, ``size`` (= ``end_idx - start_idx``; the published file has it,
+  an older four-column one is accepted too), ``shape`` (a Python tuple), in Keras shapes: conv
+  kernels ``[kh, kw, in, out]``, dense kernels ``[in, out]``; per layer the bias comes first.
 
 The network (train_network.py ``build_cnn``): three Keras Conv2D of 16 filters, 3x3,
 stride 2, ``valid`` padding, each with the activation (dropout after each when > 0), then
@@ -20,16 +23,17 @@ over RGB) scaled to [-1, 1], 28x28 (MNIST, Fashion-MNIST) or 32x32 (CIFAR-10, SV
 from __future__ import annotations
 
 import ast
+import json
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.errors import DataError
-from eo_tasks.models.convspec import ConvNetArch
-from eo_tasks.models.spec import InputSpec, ModelSpec
+from eo_tasks import ConfigError
+from eo_tasks.data import DataError
+from eo_tasks.models import ConvNetArch, InputSpec, ModelSpec
+from zoo.format import TABLE_COLUMNS
 from zoo.importers.common import ImportedModel, image_task, train_config
 
 FORMAT = "unterthiner"
@@ -48,6 +52,8 @@ FLAG_COLUMNS = tuple(f"config.{f}" for f in ("batchsize", "cnn_stride", "graysca
 METRIC_COLUMNS = CONFIG_COLUMNS + FLAG_COLUMNS + RESULT_COLUMNS
 REQUIRED = RESULT_COLUMNS + ("config.dataset", "config.activation")
 LAYOUT_COLUMNS = ("varname", "start_idx", "end_idx", "shape")
+# the published layout.csv's fifth column (end_idx - start_idx); checked where present
+LAYOUT_SIZE = "size"
 # dataset -> (image side, training images); train_network.py uses the TFDS train split
 DATASETS = {"mnist": (28, 60000), "fashion_mnist": (28, 60000), "cifar10": (32, 50000), "svhn_cropped": (32, 73257)}
 STRIDE = 2  # train_network.py --cnn_stride (default 2, the published zoo's)
@@ -60,21 +66,34 @@ def _unnamed(columns: list[str]) -> list[str]:
     return [c for c in columns if not c.startswith("Unnamed:")]
 
 
+def _int(path: Path, i: int, name: str, row: pd.Series, col: str) -> int:
+    try:
+        return int(row[col])
+    except (ValueError, TypeError):
+        raise DataError(f"{path}: row {i} ({name}): {col} {row[col]!r} is not an integer") from None
+
+
 def read_layout(path: Path, num_weights: int) -> list[dict]:
+    expected = f"{list(LAYOUT_COLUMNS)} (and optionally {LAYOUT_SIZE!r})"
     if not path.is_file():
-        raise DataError(f"{path}: missing; expected the published layout.csv with columns {list(LAYOUT_COLUMNS)}")
+        raise DataError(f"{path}: missing; expected the published layout.csv with columns {expected}")
     table = pd.read_csv(path)
     cols = _unnamed(list(table.columns))
-    unknown, missing = sorted(set(cols) - set(LAYOUT_COLUMNS)), [c for c in LAYOUT_COLUMNS if c not in cols]
+    unknown = sorted(set(cols) - set(LAYOUT_COLUMNS) - {LAYOUT_SIZE})
+    missing = [c for c in LAYOUT_COLUMNS if c not in cols]
     if unknown or missing:
-        raise DataError(f"{path}: expected columns {list(LAYOUT_COLUMNS)}; unknown {unknown}, missing {missing}")
+        raise DataError(f"{path}: expected columns {expected}; unknown {unknown}, missing {missing}")
     rows, offset = [], 0
     for i, r in table.iterrows():
+        name = str(r["varname"])
         try:
             shape = tuple(int(s) for s in ast.literal_eval(str(r["shape"])))
         except (ValueError, SyntaxError, TypeError):
-            raise DataError(f"{path}: row {i}: shape {r['shape']!r} is not a tuple of integers") from None
-        start, end, name = int(r["start_idx"]), int(r["end_idx"]), str(r["varname"])
+            raise DataError(f"{path}: row {i} ({name}): shape {r['shape']!r} is not a tuple of integers") from None
+        start, end = _int(path, i, name, r, "start_idx"), _int(path, i, name, r, "end_idx")
+        if LAYOUT_SIZE in cols and _int(path, i, name, r, LAYOUT_SIZE) != end - start:
+            raise DataError(f"{path}: row {i} ({name}): size {r[LAYOUT_SIZE]!r}, but end_idx - start_idx = "
+                            f"{end} - {start} = {end - start}; expected size == end_idx - start_idx")
         if start != offset or end - start != int(np.prod(shape)):
             raise DataError(f"{path}: row {i} ({name}): expected start_idx {offset} and end_idx - start_idx = "
                             f"{int(np.prod(shape))} (shape {shape}), got {start}..{end}")
@@ -135,20 +154,52 @@ def _load(weights: np.ndarray, rows: np.ndarray, mapping: list[tuple[dict, str]]
     return to_torch_order(np.asarray(weights[rows]), mapping)
 
 
-def read_metrics(src: Path, rows: int) -> tuple[pd.DataFrame, Path]:
+def read_metrics(src: Path, rows: int) -> tuple[pd.DataFrame, Path, list[str]]:
+    """(table, its path, the columns beyond METRIC_COLUMNS, kept as extras)."""
     path = next((p for p in (src / "metrics.csv.gz", src / "metrics.csv") if p.is_file()), None)
     if path is None:
         raise DataError(f"{src}: no metrics.csv.gz (or metrics.csv); expected the published metrics table")
     table = pd.read_csv(path)
     cols = _unnamed(list(table.columns))
-    unknown = sorted(set(cols) - set(METRIC_COLUMNS))
     missing = [c for c in REQUIRED if c not in cols]
-    if unknown or missing:
-        raise DataError(f"{path}: unknown columns {unknown}, missing columns {missing}; expected the published "
-                        f"columns {list(METRIC_COLUMNS)}")
+    if missing:
+        raise DataError(f"{path}: missing columns {missing}; the importer needs the columns {list(REQUIRED)}")
     if len(table) != rows:
         raise DataError(f"{path}: {len(table)} rows, but weights.npy has {rows}: expected one row per checkpoint")
-    return table[cols], path
+    return table[cols], path, [c for c in cols if c not in METRIC_COLUMNS]
+
+
+def _plain(v):
+    """A table cell as a JSON-able Python value (NaN -> None)."""
+    v = v.item() if hasattr(v, "item") else v
+    return None if isinstance(v, float) and np.isnan(v) else v
+
+
+def _extra_name(col: str) -> str:
+    """The model-table name of an extra source column: its own, unless the zoo format or the
+    importer uses that name already (or HDF5 cannot hold it)."""
+    clash = col in TABLE_COLUMNS or col == "source_name" or "/" in col
+    return f"extra.{col.replace('/', '_')}" if clash else col
+
+
+def extra_columns(table: pd.DataFrame, groups: list[np.ndarray], extras: list[str], path: Path):
+    """The extra metric columns as model-table columns: a column constant within every model
+    keeps that value; one that changes within a model (``laststep``) is a JSON list per model,
+    in its checkpoints' epoch order. Returns ({name: per-model values}, note)."""
+    out: dict[str, list] = {}
+    kinds = []
+    for col in extras:
+        per_model = [table[col].iloc[idx] for idx in groups]
+        if any(v.nunique(dropna=False) > 1 for v in per_model):
+            out[_extra_name(col)] = [json.dumps([_plain(x) for x in v]) for v in per_model]
+            kinds.append(f"{col} -> {_extra_name(col)} (per checkpoint: a JSON list in epoch order)")
+        else:
+            values = [v.iloc[0] for v in per_model]
+            out[_extra_name(col)] = [v.item() if hasattr(v, "item") else v for v in values]
+            kinds.append(f"{col} -> {_extra_name(col)} (one value per model)")
+    note = (f"{path.name}: columns beyond the published list kept as model-table columns: {'; '.join(kinds)}"
+            if extras else "")
+    return out, note
 
 
 def _value(row: pd.Series, col: str, default=None):
@@ -156,8 +207,9 @@ def _value(row: pd.Series, col: str, default=None):
     return default if v is None or (isinstance(v, float) and np.isnan(v)) else v
 
 
-def read_unterthiner(src: str | Path, limit: int | None = None) -> tuple[list[ImportedModel], object, list[int]]:
-    """(models, TaskInfo, kept epochs) of one dataset's folder of the Small CNN Zoo."""
+def read_unterthiner(src: str | Path, limit: int | None = None):
+    """(models, TaskInfo, kept epochs, notes) of one dataset's folder of the Small CNN Zoo;
+    the notes (text lines) name what was kept beyond the published columns."""
     src = Path(src)
     if not src.is_dir():
         raise DataError(f"{src}: not a folder; expected one dataset's folder of the Small CNN Zoo "
@@ -171,7 +223,7 @@ def read_unterthiner(src: str | Path, limit: int | None = None) -> tuple[list[Im
                         f"{weights.shape}")
     layout_rows = read_layout(src / "layout.csv", weights.shape[1])
     arch, c_in, classes, mapping = arch_from_layout(src / "layout.csv", layout_rows)
-    table, mpath = read_metrics(src, weights.shape[0])
+    table, mpath, extras = read_metrics(src, weights.shape[0])
     datasets = sorted(set(table["config.dataset"].astype(str)))
     if len(datasets) != 1 or datasets[0] not in DATASETS:
         raise DataError(f"{mpath}: config.dataset is {datasets}; expected one of {sorted(DATASETS)}")
@@ -179,7 +231,7 @@ def read_unterthiner(src: str | Path, limit: int | None = None) -> tuple[list[Im
     side, n_train = DATASETS[dataset]
     order = list(dict.fromkeys(table["modeldir"].astype(str)))[: limit or None]
     groups = table.groupby(table["modeldir"].astype(str), sort=False).indices
-    models = []
+    models, model_rows = [], []
     for name in order:
         idx = np.asarray(groups[name])
         steps = table["step"].to_numpy()[idx].astype(np.int64)
@@ -216,10 +268,15 @@ def read_unterthiner(src: str | Path, limit: int | None = None) -> tuple[list[Im
         metrics = {k: v.to_numpy(dtype=np.float64) for k, v in m.items()}
         metrics["gap"] = metrics["train_acc"] - metrics["test_acc"]
         fraction = float(_value(first, "config.train_fraction", 1.0))
-        columns = {c: (v.item() if hasattr(v, "item") else v) for c, v in first.items() if c.startswith("config.")}
+        columns = {c: (v.item() if hasattr(v, "item") else v) for c, v in first.items()
+                   if c.startswith("config.") and c in METRIC_COLUMNS}
+        model_rows.append(idx)
         models.append(ImportedModel(
             name=name, spec=spec, train=train, train_size=int(n_train * fraction), epochs=steps.tolist(),
             load_weights=partial(_load, weights, idx, mapping), metrics=metrics, columns=columns))
+    kept, note = extra_columns(table, model_rows, extras, mpath)
+    for i, m in enumerate(models):
+        m.columns.update({k: v[i] for k, v in kept.items()})
     keep = sorted({e for m in models for e in m.epochs})
     task = image_task(dataset, c_in, side, classes, f"Small CNN Zoo (Unterthiner et al. 2020): {src}")
-    return models, task, keep
+    return models, task, keep, [note] if note else []
