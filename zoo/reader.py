@@ -19,10 +19,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from eo_tasks.data.splits import DEFAULT_FRACTIONS
-from eo_tasks.data.types import TaskData, TaskInfo
-from eo_tasks.models.layout import Layout
-from eo_tasks.models.spec import ModelSpec
+from eo_tasks.data import DEFAULT_FRACTIONS, TaskData, TaskInfo
+from eo_tasks.models import Layout, ModelSpec
 from zoo.format import (FORMAT, FORMAT_VERSION, STATUS_NAMES, TABLE_COLUMNS, MultipleArchitecturesError,
                         NotAZooError, UnknownLayoutError, UnsupportedVersionError)
 from zoo.hdf5 import open_for_reading
@@ -154,15 +152,33 @@ class Zoo:
     def task_data(self, root: str | Path | None = None) -> TaskData:
         """The task's data rebuilt from the stored ``[data]`` config (from the cache when
         unchanged); ``root``: the dataset's folder when it is not where the zoo says (e.g. a
-        zoo made on another machine)."""
-        from eo_tasks.data.materialise import load_task_data
+        zoo made on another machine, or an imported public zoo, whose config names no folder).
+        DataError with :meth:`no_task_data`'s reason when there is nothing to rebuild it from."""
+        from eo_tasks.data import load_task_data
 
-        if "imported" in self.file.attrs:  # zoo.importers: the public zoos' images are not eo_tasks data
-            from eo_tasks.data.errors import DataError
+        reason = self.no_task_data(root)
+        if reason:
+            from eo_tasks.data import DataError
 
-            raise DataError(f"{self.path}: an imported public zoo ({self.task.dataset}); its task's images "
-                            "are not part of eo_tasks, so commands that evaluate models on them cannot run")
+            raise DataError(f"{self.path}: {reason}")
         return load_task_data(self.config.data.resolved(root))
+
+    def no_task_data(self, root: str | Path | None = None) -> str:
+        """Why :meth:`task_data` (with ``root``) cannot run, in one sentence; "" when it can be
+        tried. Only an imported public zoo (root attribute ``imported``) has a reason: its
+        dataset has no reader here, or no folder of its standard files was given."""
+        if "imported" not in self.file.attrs:
+            return ""
+        from eo_tasks.data import PUBLIC_KINDS, files_hint
+
+        data, head = self.config.data, f"no task data in this zoo: {self.path.name} is an imported public zoo " \
+                                         f"({self.task.dataset})"
+        if data.kind not in PUBLIC_KINDS:
+            return f"{head} whose images are not part of eo_tasks, so no accuracy could be measured"
+        if root is None and data.root is None:
+            return (f"{head} and no folder of its images was given, so no accuracy could be measured; pass "
+                    f"--data-root with the folder holding {files_hint(data.kind)}")
+        return ""
 
     def spec(self, model: int) -> ModelSpec:
         return ModelSpec.from_json(self.file["models/spec"][self._model(model)].decode())
@@ -221,7 +237,7 @@ class Zoo:
         return int(hits[0])
 
     def select(self, *, status: Sequence[str] = ("done",), arch: int | Sequence[int] | str | None = None,
-               epochs: Sequence[int] | None = None, max_abs: float | None = 1e3,
+               epochs: Sequence[int] | str | None = None, max_abs: float | None = 1e3,
                fractions: Sequence[float] = DEFAULT_FRACTIONS, seed: int = 0) -> Selection:
         """Checkpoints for learning on weights (see :mod:`zoo.select`): models with a status in
         ``status`` of architecture ``arch`` (None: the one they use, else
@@ -258,7 +274,7 @@ class Zoo:
 
     def load_model(self, model: int, epoch: int | None = None):
         """The eo_tasks module of ``model`` with its weights after ``epoch`` (eval mode)."""
-        from eo_tasks.models.family import build_model, load_flat
+        from eo_tasks.models import build_model, load_flat
 
         net = build_model(self.spec(model), seed=0)
         load_flat(net, self.weights(model, epoch))
@@ -302,7 +318,7 @@ class Zoo:
         return df
 
     def load_twin(self, model: int, ratio: float):
-        from eo_tasks.models.family import build_model, load_flat
+        from eo_tasks.models import build_model, load_flat
 
         net = build_model(self.spec(model), seed=0)
         load_flat(net, self.twin_weights(model, ratio))

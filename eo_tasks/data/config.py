@@ -11,7 +11,9 @@ from typing import Literal
 from eo_tasks.config import ConfigError
 from eo_tasks.data.splits import DEFAULT_FRACTIONS
 
-DatasetKind = Literal["eurosat-rgb", "eurosat-ms", "benge", "bigearthnet"]
+DatasetKind = Literal["eurosat-rgb", "eurosat-ms", "benge", "bigearthnet",
+                      # the public zoos' datasets (eo_tasks.data.public): standard files, no synthetic stand-in
+                      "mnist", "fashion-mnist", "cifar10", "svhn", "stl10"]
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,23 @@ class DataConfig:
     s2_folder: str = "sentinel-2"
     s1_folder: str = "sentinel-1"
     cache_dir: str | None = None  # default: $HYPERZOO_CACHE or ~/.cache/hyperzoo
+    # The public kinds only (eo_tasks.data.public). recipe: whose preprocessing, "standard"
+    # (train-split mean/std), "unterthiner" or "modelzoos" (each paper's own); channels: 0 =
+    # the images' own, 1 = grayscale; val_fraction: the seeded (split_seed) hold-out of the
+    # train files that is the val split (``fractions`` is not used: train/test are the files').
+    recipe: Literal["standard", "unterthiner", "modelzoos"] = "standard"
+    channels: int = 0
+    val_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         if self.image_size < 8:
             raise ConfigError(f"image_size must be >= 8, got {self.image_size}")
         if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or abs(sum(self.fractions) - 1) > 1e-6:
             raise ConfigError(f"fractions must be three non-negative numbers summing to 1, got {self.fractions}")
+        if self.channels not in (0, 1, 3):
+            raise ConfigError(f"channels must be 0 (the images' own), 1 (grayscale) or 3, got {self.channels}")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if self.synthetic_n < 10:
             raise ConfigError(f"synthetic_n must be >= 10, got {self.synthetic_n}")
 

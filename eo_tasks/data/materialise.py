@@ -28,6 +28,7 @@ from eo_tasks.data.bigearthnet import BigEarthNet
 from eo_tasks.data.config import DataConfig
 from eo_tasks.data.errors import DataError
 from eo_tasks.data.eurosat import EuroSATMS, EuroSATRGB
+from eo_tasks.data.public import PUBLIC_KINDS, files_hint, public_task_data
 from eo_tasks.data.splits import SPLITS
 from eo_tasks.data.types import ModalityInfo, TaskData, TaskInfo, TensorSet
 
@@ -35,6 +36,9 @@ CACHE_FORMAT = "hyperzoo-taskdata-v1"  # bump when decoding/normalisation change
 SYNTHETIC_KINDS = ("eurosat-rgb", "eurosat-ms", "benge")
 DEFAULT_MODALITIES = {"eurosat-rgb": ("rgb",), "eurosat-ms": ("s2",), "benge": ("s2", "s1"), "bigearthnet": ("s2", "s1")}
 _CHUNK = 512
+# DataConfig fields only the public kinds read: left out of other kinds' cache keys, which
+# therefore stay what they were before these fields existed
+PUBLIC_FIELDS = ("recipe", "channels", "val_fraction")
 
 
 def cache_dir(cfg: DataConfig) -> Path:
@@ -44,6 +48,8 @@ def cache_dir(cfg: DataConfig) -> Path:
 
 def dataset_for(cfg: DataConfig, root: str | Path, split: str) -> Dataset:
     """The reader for ``cfg.kind`` on ``root`` (one split), configured from ``cfg``."""
+    if cfg.kind in PUBLIC_KINDS:
+        raise DataError(f"data.kind {cfg.kind!r} has no per-sample reader; load_task_data reads its files whole")
     mods = cfg.modalities or DEFAULT_MODALITIES[cfg.kind]
     common = {"split": split, "bands": cfg.bands, "split_seed": cfg.split_seed, "fractions": cfg.fractions}
     if cfg.kind in ("eurosat-rgb", "eurosat-ms"):
@@ -161,7 +167,8 @@ def decode(dataset: Dataset, modalities: Sequence[ModalityInfo], size: int, prog
 
 def _fingerprint(cfg: DataConfig, root: Path, skip: Path, synthetic: bool) -> str:
     fields = to_dict(cfg)
-    for key in ("cache_dir", "root") + (() if synthetic else ("synthetic_n", "synthetic_seed")):
+    drop = ("cache_dir", "root") + (() if synthetic else ("synthetic_n", "synthetic_seed"))
+    for key in drop + (() if cfg.kind in PUBLIC_KINDS else PUBLIC_FIELDS):
         fields.pop(key)
     h = hashlib.sha256(json.dumps({"format": CACHE_FORMAT, "config": fields, "root": str(root)}, sort_keys=True).encode())
     skip = skip.resolve()
@@ -176,6 +183,9 @@ def _fingerprint(cfg: DataConfig, root: Path, skip: Path, synthetic: bool) -> st
 
 def _synthetic_root(cfg: DataConfig, cache: Path) -> Path:
     """The synthetic stand-in for ``cfg.kind`` under the cache, generated once (atomically)."""
+    if cfg.kind in PUBLIC_KINDS:
+        raise DataError(f"data.kind {cfg.kind!r} is read from its standard files, never downloaded or synthesised: "
+                        f"set data.root (or pass --data-root) to the folder holding {files_hint(cfg.kind)}")
     if cfg.kind not in SYNTHETIC_KINDS:
         raise DataError(f"data.kind {cfg.kind!r} has no synthetic stand-in (one of {list(SYNTHETIC_KINDS)}); set data.root")
     final = cache / "synthetic" / f"{cfg.kind}-n{cfg.synthetic_n}-seed{cfg.synthetic_seed}"
@@ -223,6 +233,8 @@ def _save_atomic(data: TaskData, path: Path) -> None:
 
 def build_task_data(cfg: DataConfig, root: Path, source: str, synthetic: bool, progress: bool = False) -> TaskData:
     """Decode, resize and train-normalise all three splits (no caching)."""
+    if cfg.kind in PUBLIC_KINDS:  # whole files in one read, preprocessed by cfg.recipe
+        return public_task_data(cfg, root, source)
     datasets = {split: dataset_for(cfg, root, split) for split in SPLITS}
     train = datasets["train"]
     splits = {

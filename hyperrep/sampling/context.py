@@ -6,9 +6,10 @@ dataset when the zoo was made on another machine) and whose ``[train]`` table is
 fine-tuning recipe. Models are split into train/val/test by model exactly as the hyperrep
 run split them (``zoo.Zoo.select`` with the run's seed).
 
-A zoo without task data (an imported public zoo: root attribute ``imported``, its images
-are not eo_tasks data) opens with ``require_data=False`` as a context whose ``data`` is
-None and whose ``no_data`` says why; what needs the task's images is then skipped, and
+A zoo without task data (an imported public zoo, root attribute ``imported``, whose dataset
+has no reader here or whose folder was not given as ``data_root``: ``zoo.Zoo.no_task_data``)
+opens with ``require_data=False`` as a context whose ``data`` is None and whose ``no_data``
+says why; what needs the task's images is then skipped, and
 anchors are ranked by the best accuracy the zoo's own metrics record (:func:`anchor_metric`).
 """
 
@@ -20,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.types import TaskData, TaskInfo
-from eo_tasks.models.layout import Layout
-from eo_tasks.models.spec import ModelSpec
-from eo_tasks.train.config import TrainConfig
+from eo_tasks import ConfigError
+from eo_tasks.data import TaskData, TaskInfo
+from eo_tasks.models import Layout, ModelSpec
+from eo_tasks.train import TrainConfig
 from hyperrep.sampling.archs import mode_of
 
 
@@ -90,9 +90,9 @@ def open_context(zoo_path: str | Path, split_seed: int = 0, arch: int | None = N
         mode = "/".join(sorted({mode_of(s.arch) for s in specs.values()}))
         imported = str(zoo.file.attrs.get("imported", ""))  # docs/zoo-format.md, imported zoos
         data, no_data = None, ""
-        if imported and not require_data:
-            no_data = (f"no task data in this zoo: {path.name} is an imported public zoo ({zoo.task.dataset}) "
-                       "whose images are not part of eo_tasks, so no accuracy could be measured")
+        reason = zoo.no_task_data(data_root)  # an imported zoo without a readable dataset or folder
+        if reason and not require_data:
+            no_data = reason
         else:
             data = zoo.task_data(root=data_root)
         return ZooContext(

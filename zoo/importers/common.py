@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from eo_tasks.data.types import ModalityInfo, TaskInfo
-from eo_tasks.models.spec import ModelSpec
-from eo_tasks.train.config import TrainConfig
+from eo_tasks.data import ModalityInfo, TaskInfo
+from eo_tasks.models import ModelSpec
+from eo_tasks.train import TrainConfig
 
 # The root attribute that marks an imported zoo; its JSON says where it came from.
 IMPORTED_ATTR = "imported"
@@ -70,12 +70,32 @@ def train_config(optimizer: str, **values: Any) -> TrainConfig:
     return TrainConfig(optimizer=optimizer, **values)
 
 
-def config_text(dataset: str, keep_epochs: Sequence[int], base: TrainConfig, fmt: str) -> str:
-    """The population TOML stored as the zoo's config: the kept epochs and base training.
-    Its [data] is the default (the task's data is not part of eo_tasks); the zoo's
-    ``imported`` attribute says so, and Zoo.task_data refuses it."""
+def data_section(task: TaskInfo, fmt: str) -> str:
+    """The imported zoo's ``[data]`` table: the public dataset its task is (a kind of
+    ``eo_tasks.data.public``) with the source paper's preprocessing, at the image size and
+    channels the imported networks take, and no root: the user gives the folder of the
+    standard files (``--data-root``) to evaluate models. "" when no reader here serves the
+    dataset (the default [data] then stands, and Zoo.task_data refuses the zoo)."""
+    from eo_tasks.data import MODELZOOS_SPLIT_SEED, MODELZOOS_SPLITS, PUBLIC_KINDS, public_kind
+
+    kind = public_kind(task.dataset)
+    if kind not in PUBLIC_KINDS or fmt not in ("unterthiner", "modelzoos"):
+        return ""
+    lines = ["[data]", f'kind = "{kind}"', f'recipe = "{fmt}"', f"channels = {task.modalities[0].channels}",
+             f"image_size = {task.image_size}"]
+    if fmt == "modelzoos":  # the paper's own train/val division of the train files
+        train, val = MODELZOOS_SPLITS[kind]
+        lines += [f"split_seed = {MODELZOOS_SPLIT_SEED}", f"val_fraction = {val / (train + val)!r}"]
+    lines.append("# no root: pass the folder of the standard files with --data-root (nothing is downloaded)")
+    return "\n".join(lines) + "\n"
+
+
+def config_text(task: TaskInfo, keep_epochs: Sequence[int], base: TrainConfig, fmt: str) -> str:
+    """The population TOML stored as the zoo's config: the kept epochs, base training and,
+    where a reader serves the task's dataset, its :func:`data_section`."""
     epochs = ", ".join(str(e) for e in keep_epochs)
-    return (f"# imported by `hyperzoo zoo import --format {fmt}` from the public {dataset} zoo\n"
+    return (f"# imported by `hyperzoo zoo import --format {fmt}` from the public {task.dataset} zoo\n"
+            f"{data_section(task, fmt)}"
             f"[train]\nepochs = {max(keep_epochs)}\nbatch_size = {base.batch_size}\n"
             f"[population]\nkeep_epochs = [{epochs}]\n")
 
@@ -105,14 +125,14 @@ def write_imported(out: str | Path, models: Sequence[ImportedModel], task: TaskI
         raise FileExistsError(f"{out}: already exists; pass --overwrite to replace it")
     if not models:
         raise ValueError("no models to import")
-    zspec = spec_from_text(config_text(task.dataset, keep_epochs, models[0].train, fmt), f"{fmt} import config")
+    zspec = spec_from_text(config_text(task, keep_epochs, models[0].train, fmt), f"{fmt} import config")
     planned = [PlannedModel(f"m{i:05d}", m.spec, m.train, m.train_size) for i, m in enumerate(models)]
     columns = _column_values(models)
     columns["source_name"] = [m.name for m in models]
     info = {"format": fmt, "source": source, "dataset": task.dataset, **(notes or {})}
     plan = ZooPlan.from_models(zspec, task, planned, columns=columns,
                                attrs={IMPORTED_ATTR: json.dumps(info, sort_keys=True)},
-                               provenance={"kind": "imported", "imported_from": fmt})
+                               provenance={"kind": "imported", "imported_from": fmt, **(notes or {})})
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".importing")
     try:
