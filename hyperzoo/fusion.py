@@ -6,6 +6,8 @@
    on the class property ``fusion_mode`` from the embeddings and from s(W)).
 3. How well cloud robustness is read from the weights (R² and Kendall τ of
    ``test_acc_cloudy`` and ``cloudy_drop`` from the embeddings and from s(W)).
+   In 2 and 3 each side is one readout, the one with the highest validation score
+   (``hyperrep.downstream.best_by_validation``); the test models only score it.
 4. Whether sampled models of each mode work (zero-shot test accuracy per mode from the
    per-mode sampling reports, against that mode's anchors and random inits).
 
@@ -21,9 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hyperrep.downstream import EMBEDDING_ALONE, best_by_validation
+
 MODES = ("single", "early", "early_blowup", "late", "late_shared")  # the display order
-EMBEDDING_SETS = ("pool(emb)", "emb")  # the first that scored a property stands for the embeddings
 BASELINE = "s(W)"
+SIDES = {"embeddings": EMBEDDING_ALONE, BASELINE: (BASELINE,)}  # what each side may read
 ROBUSTNESS = ("test_acc_cloudy", "cloudy_drop")
 RESAMPLES = 1000
 
@@ -105,23 +109,22 @@ def answer_cloudy(models: pd.DataFrame, table: pd.DataFrame, seed: int = 0, resa
             + ("a clear lead (the interval excludes 0)" if clear else "not a clear lead (the interval includes 0)"))
 
 
-def _cells(results: pd.DataFrame, prop: str, metric: str) -> dict[str, list[tuple[str, float, float, float]]]:
-    """feature set -> [(predictor, value, lo, hi)] for one property and metric, finite values only."""
-    out: dict[str, list] = {}
-    rows = results[(results["property"] == prop) & np.isfinite(results[metric].astype(float))]
-    for r in rows.itertuples(index=False):
-        r = r._asdict()
-        out.setdefault(r["feature_set"], []).append(
-            (r["predictor"], float(r[metric]), float(r.get(f"{metric}_lo", np.nan)), float(r.get(f"{metric}_hi", np.nan))))
-    return out
+def chosen_rows(results: pd.DataFrame, prop: str) -> dict[str, pd.Series | None]:
+    """Side ("embeddings", "s(W)") -> its readout of ``prop`` with the highest validation
+    score, None where no readout of that side has one."""
+    mine = results[results["property"] == prop]
+    return {side: best_by_validation(mine[mine["feature_set"].isin(sets)]) for side, sets in SIDES.items()}
 
 
-def _cell_text(cells: list[tuple[str, float, float, float]]) -> str:
-    return ", ".join(f"{p} {v:.3f} [{lo:.3f}, {hi:.3f}]" for p, v, lo, hi in cells)
+def _value_text(r: pd.Series, metric: str) -> str:
+    v, lo, hi = (float(r.get(c, np.nan)) for c in (metric, f"{metric}_lo", f"{metric}_hi"))
+    if not np.isfinite(v):
+        return "n/a"
+    return f"{v:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
 
 
-def _emb_set(cells: dict) -> str | None:
-    return next((s for s in EMBEDDING_SETS if s in cells), None)
+def _row_text(r: pd.Series, metric: str) -> str:
+    return f"`{r['feature_set']}·{r['predictor']}` {_value_text(r, metric)}"
 
 
 def mode_property(results: pd.DataFrame) -> str | None:
@@ -136,15 +139,17 @@ def answer_mode(results: pd.DataFrame | None) -> str:
     if prop is None:
         return ("missing: `hyperzoo predict` scored no fusion-mode property (the zoo holds one fusion mode, "
                 "or this predict step does not know the property yet)")
-    cells = _cells(results, prop, "balanced_accuracy")
-    emb = _emb_set(cells)
+    rows = chosen_rows(results, prop)
     n_classes = results.loc[results["property"] == prop, "n_classes"].dropna()
     chance = f"; chance is {1 / n_classes.iloc[0]:.3f}" if len(n_classes) and n_classes.iloc[0] > 0 else ""
-    parts = [f"embeddings `{emb}`: {_cell_text(cells[emb])}" if emb else
-             "embeddings: missing (no embedding feature set scored it: the hyper-representation was not trained "
-             "over every architecture)"]
-    parts.append(f"`{BASELINE}`: {_cell_text(cells[BASELINE])}" if BASELINE in cells else f"`{BASELINE}`: missing")
-    return (f"balanced accuracy of `{prop}` on the test models: " + "; ".join(parts) + chance
+    emb, base = rows["embeddings"], rows[BASELINE]
+    parts = [f"embeddings {_row_text(emb, 'balanced_accuracy')}" if emb is not None else
+             "embeddings: missing (no embedding feature set scored it on validation models: the "
+             "hyper-representation was not trained over every architecture, or the split has no validation models)"]
+    parts.append(f"{BASELINE} {_row_text(base, 'balanced_accuracy')}" if base is not None
+                 else f"{BASELINE}: missing")
+    return (f"balanced accuracy of `{prop}` on the test models, each side's readout chosen on the validation "
+            "models: " + "; ".join(parts) + chance
             + ". Each mode is its own architecture (its own layout and parameter count), and the embeddings are "
               "computed per architecture, so a high score shows that the features keep the modes apart, not that "
               "fusion was learnt from what the weights compute")
@@ -155,15 +160,14 @@ def answer_robustness(results: pd.DataFrame | None) -> str:
         return "missing: the predict step wrote no results.csv"
     lines = []
     for prop in ROBUSTNESS:
-        r2, tau = _cells(results, prop, "r2"), _cells(results, prop, "kendall_tau")
-        if not r2:
+        if not np.isfinite(results.loc[results["property"] == prop, "r2"].astype(float)).any():
             lines.append(f"`{prop}`: missing (not scored: the zoo records no cloudy test accuracy)")
             continue
-        emb = _emb_set(r2)
-        sets = [s for s in (emb, BASELINE) if s]
-        lines.append(f"`{prop}`: " + "; ".join(
-            f"{s} R² {_cell_text(r2[s])}, τ {_cell_text(tau.get(s, []))}" if s in r2 else f"{s} missing"
-            for s in sets))
+        rows = chosen_rows(results, prop)
+        lines.append(f"`{prop}` (readouts chosen on the validation models): " + "; ".join(
+            f"{side} missing" if r is None else
+            f"{side} R² {_row_text(r, 'r2')}, τ {_value_text(r, 'kendall_tau')}"
+            for side, r in rows.items()))
     return "\n".join(f"- {line}" for line in lines)
 
 

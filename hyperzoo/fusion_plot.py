@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from hyperzoo.fusion import BASELINE, EMBEDDING_SETS, ROBUSTNESS, FusionStory, _order, mode_property
+from hyperzoo.fusion import ROBUSTNESS, SIDES, FusionStory, _order, chosen_rows, mode_property
 
 
 def _missing(ax, text: str) -> None:
@@ -43,26 +43,24 @@ def _cloudy_panel(ax, story: FusionStory) -> None:
 
 
 def _bars(ax, results: pd.DataFrame, props: list[str], metric: str, ylabel: str, title: str) -> None:
-    """Grouped bars: one group per property, one bar per (feature set, predictor) of the
-    embeddings and the s(W) baseline, with their 95% intervals."""
-    emb = next((s for s in EMBEDDING_SETS if ((results["feature_set"] == s) & results[metric].notna()
-                                              & results["property"].isin(props)).any()), None)
-    sets = [s for s in (emb, BASELINE) if s]
-    cells = results[results["property"].isin(props) & results["feature_set"].isin(sets) & results[metric].notna()]
-    if len(cells) == 0:
-        return _missing(ax, f"no {metric} scored for {', '.join(props)}")
-    keys = list(dict.fromkeys(zip(cells["feature_set"], cells["predictor"])))
-    width = 0.8 / len(keys)
-    for k, (fs, pr) in enumerate(keys):
-        for i, prop in enumerate(props):
-            r = cells[(cells["property"] == prop) & (cells["feature_set"] == fs) & (cells["predictor"] == pr)]
-            if len(r) == 0:
-                continue
-            r = r.iloc[0]
-            v, lo, hi = float(r[metric]), float(r.get(f"{metric}_lo", np.nan)), float(r.get(f"{metric}_hi", np.nan))
-            err = None if not (np.isfinite(lo) and np.isfinite(hi)) else [[max(v - lo, 0)], [max(hi - v, 0)]]
-            ax.bar(i - 0.4 + (k + 0.5) * width, v, width, yerr=err, capsize=2,
-                   color=f"C{k}", label=f"{fs} · {pr}" if i == 0 else None)
+    """Grouped bars: one group per property, one bar per side (the embeddings, s(W)): the
+    side's readout chosen on the validation models, named on its bar, with its 95% interval."""
+    chosen = {prop: chosen_rows(results, prop) for prop in props}
+    sides = list(SIDES)
+    drawn = [(i, k, r) for i, prop in enumerate(props) for k, r in enumerate(chosen[prop].values())
+             if r is not None and np.isfinite(float(r[metric]))]
+    if not drawn:
+        return _missing(ax, f"no {metric} scored on validation and test models for {', '.join(props)}")
+    width = 0.8 / len(sides)
+    labelled: set[int] = set()
+    for i, k, r in drawn:
+        v, lo, hi = float(r[metric]), float(r.get(f"{metric}_lo", np.nan)), float(r.get(f"{metric}_hi", np.nan))
+        err = None if not (np.isfinite(lo) and np.isfinite(hi)) else [[max(v - lo, 0)], [max(hi - v, 0)]]
+        x = i - 0.4 + (k + 0.5) * width
+        ax.bar(x, v, width, yerr=err, capsize=2, color=f"C{k}",
+               label=None if k in labelled else f"{sides[k]} (chosen on validation)")
+        labelled.add(k)
+        ax.text(x, 0, f"{r['feature_set']} · {r['predictor']}", rotation=90, ha="center", va="bottom", fontsize=6)
     ax.set_xticks(range(len(props)), props)
     if metric == "r2":  # an R² far below 0 says 'worse than the mean' already at -1; keep 0..1 readable
         ax.set_ylim(bottom=max(ax.get_ylim()[0], -1.0))

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hyperrep.downstream import EMBEDDING_SETS, best_by_validation
+
 PROPERTIES = ("test_acc", "epoch", "gap", "test_acc_cloudy", "cloudy_drop")
 CLASSES = ("fusion_mode",)  # class properties: balanced accuracy
 FEATURES = (("emb", "ridge"), ("pool(emb)", "ridge"), ("pool(emb)", "gbt"), ("W", "ridge"), ("s(W)", "ridge"),
@@ -30,7 +32,9 @@ def zoo_rows(zoo_path: Path) -> list[tuple[str, str]]:
     with Zoo.open(zoo_path) as zoo:
         m = zoo.metrics
         task = zoo.task
-    final = m.loc[m.groupby("model")["epoch"].idxmax(), "test_acc"].dropna()
+    # every model's final checkpoint: a description of the zoo, nothing chosen
+    last_epoch = m.sort_values(["model", "epoch"]).groupby("model").tail(1)
+    final = last_epoch["test_acc"].dropna()
     label = "synthetic " if task.synthetic else "real "
     return [("zoo", f"{final.size} models, {label}{task.dataset}: final test accuracy best {final.max():.3f}, "
                     f"median {final.median():.3f}")]
@@ -63,7 +67,6 @@ def predict_rows(report: Path) -> list[tuple[str, str]]:
 
 # the rows issue 12's table compares: the best self-supervised embedding readout (chosen by
 # its validation score, never by the test models), the supervised row and the weight baselines
-EMBEDDING_SETS = ("emb", "pool(emb)", "emb+s(W)", "pool(emb)+s(W)")
 BASELINE_ROWS = (("encoder", "supervised"), ("s(W)", "ridge"), ("s(W)", "gbt"), ("W", "ridge"))
 
 
@@ -84,8 +87,8 @@ def property_table(report: Path, properties: tuple[str, ...] = ("test_acc", "epo
         mine = res[res["property"] == prop]
         if mine.empty:
             continue
-        emb = mine[mine["feature_set"].isin(EMBEDDING_SETS) & mine["val_score"].notna()]
-        picked = [("best embedding (by validation): ", emb.loc[emb["val_score"].idxmax()])] if len(emb) else []
+        emb = best_by_validation(mine[mine["feature_set"].isin(EMBEDDING_SETS)])
+        picked = [] if emb is None else [("best embedding (by validation): ", emb)]
         for fs, pr in BASELINE_ROWS:
             row = mine[(mine["feature_set"] == fs) & (mine["predictor"] == pr)]
             if len(row):
@@ -124,7 +127,7 @@ def sample_rows(report: Path) -> list[tuple[str, str]]:
 
 
 def sparsify_rows(folder: Path, drop: float = 0.02) -> list[tuple[str, str]]:
-    from hyperrep.sparsify.curves import drop_table, format_drop
+    from hyperrep.sparsify import drop_table, format_drop
 
     table = drop_table(pd.read_csv(folder / "curves.csv"), drop)
     cells = [f"{r.source} {format_drop(r.drop_sparsity, r.drop_lo, r.drop_hi, 2)} (dense {r.dense_acc:.3f}, "

@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ALONE = ("emb", "pool(emb)")
-
 
 def best_alone(results: pd.DataFrame, prop: str) -> tuple[str, str]:
-    rows = results[(results["property"] == prop) & results["feature_set"].isin(ALONE) & results["val_score"].notna()]
-    if rows.empty:
+    from hyperrep.downstream import EMBEDDING_ALONE, best_by_validation
+
+    best = best_by_validation(results[(results["property"] == prop) & results["feature_set"].isin(EMBEDDING_ALONE)])
+    if best is None:
         raise SystemExit(f"no embedding-alone readout of {prop} with a validation score")
-    best = rows.sort_values("val_score", ascending=False).iloc[0]
     return str(best["feature_set"]), str(best["predictor"])
 
 

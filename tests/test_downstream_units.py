@@ -8,7 +8,8 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from eo_tasks.models import ArchConfig, InputSpec, layout_for, spec_for
-from hyperrep.downstream.blend import choose_weight, readouts
+from hyperrep.downstream.blend import choose_weight
+from hyperrep.downstream.config import PredictConfig
 from hyperrep.downstream.bootstrap import (class_replicates, intervals, number_replicates, paired_difference,
                                            resample_counts)
 from hyperrep.downstream.evaluation import INTERVAL_COLUMNS, DownstreamData, evaluate
@@ -165,7 +166,7 @@ def test_gbt_screening_is_fitted_on_training_rows_only():
 def test_evaluate_fits_nothing_on_test_rows_and_threads_change_nothing(layout):
     data = _population(layout)
     kwargs = dict(gbt_components=2, resamples=200)  # every feature set but pool(emb) is screened for gbt
-    ev = evaluate(data, threads=1, **kwargs)
+    ev = evaluate(data, PredictConfig(threads=1, **kwargs))
     res = ev.results
     assert (res.loc[res["predictor"] == "gbt", "reduced_to"] == 2).sum() == 5 * len(ev.properties)
     assert set(INTERVAL_COLUMNS) <= set(res.columns) and res["n_test_models"].eq(2).all()
@@ -176,13 +177,13 @@ def test_evaluate_fits_nothing_on_test_rows_and_threads_change_nothing(layout):
     weights[changed] *= 3.0
     emb[changed] += 5.0
     pooled[changed] -= 5.0
-    moved = evaluate(DownstreamData(data.rows, weights, layout, emb, pooled=pooled), threads=1, **kwargs)
+    moved = evaluate(DownstreamData(data.rows, weights, layout, emb, pooled=pooled), PredictConfig(threads=1, **kwargs))
     assert moved.results["chosen"].tolist() == res["chosen"].tolist()
     keep = ev.predictions["model"] == 11
     pd.testing.assert_frame_equal(moved.predictions[keep], ev.predictions[keep])
     assert not moved.predictions[~keep]["pred"].equals(ev.predictions[~keep]["pred"])
     # two cells at a time on two threads: the same numbers
-    two = evaluate(data, threads=2, jobs=2, **kwargs)
+    two = evaluate(data, PredictConfig(threads=2, jobs=2, **kwargs))
     assert (two.jobs, two.threads) == (2, 2) and two.seconds > 0
     cols = ["r2", "kendall_tau", "mae", "accuracy", "balanced_accuracy", *INTERVAL_COLUMNS]
     pd.testing.assert_frame_equal(two.results[cols], res[cols])
@@ -230,7 +231,7 @@ def test_select_properties_skips_constants_and_seed_and_fixes_log_scale():
 # ---- evaluation ---------------------------------------------------------------------
 def test_evaluate_runs_every_combination_on_one_split(layout):
     data = _population(layout)
-    ev = evaluate(data, threads=1)
+    ev = evaluate(data, PredictConfig(threads=1))
     res = ev.results
     props = {p.name for p in ev.properties}
     assert props == {"test_acc", "val_acc", "epoch", "gap", "lr", "activation"}
@@ -247,31 +248,40 @@ def test_evaluate_runs_every_combination_on_one_split(layout):
 def test_evaluate_marks_what_it_skips(layout):
     data = _population(layout)
     data.rows.loc[data.rows["split"] == "train", "activation"] = "relu"
-    ev = evaluate(data, feature_sets=("W", "s(W)"), max_gbt_features=100, threads=1)
+    ev = evaluate(data, PredictConfig(feature_sets=("W", "s(W)"), max_gbt_features=100, threads=1))
     res = ev.results.set_index(["feature_set", "predictor", "property"])
     assert res.loc[("W", "gbt", "epoch"), "note"].startswith("n/a:")
     assert np.isnan(res.loc[("W", "gbt", "epoch"), "r2"])
     assert "single class" in res.loc[("s(W)", "ridge", "activation"), "note"]
     assert res.loc[("s(W)", "ridge", "epoch"), "note"] == ""
     fresh = _population(layout)
-    no_emb = evaluate(DownstreamData(fresh.rows, fresh.weights, layout), feature_sets=("emb",), threads=1)
+    no_emb = evaluate(DownstreamData(fresh.rows, fresh.weights, layout),
+                      PredictConfig(feature_sets=("emb",), threads=1))
     assert no_emb.results["note"].str.contains("no hyper-representation run").all()
 
 
-def test_blend_weight_is_chosen_on_validation_rows_and_needs_both_readouts(layout):
+def test_blend_weight_is_chosen_on_validation_rows_and_averages_the_two_readouts(layout):
     y = np.array([0.0, 1.0, 2.0, 3.0])
     assert choose_weight(y, emb_val=y, stats_val=y + 5) == 0.0  # the embedding alone is exact
     assert choose_weight(y, emb_val=y - 1, stats_val=y + 1) == 0.5  # opposite errors cancel halfway
     assert choose_weight(y, emb_val=y + 4, stats_val=y) == 0.95  # never 1: the row must read the embedding
     assert choose_weight(y, emb_val=y, stats_val=y) == 0.95  # a tie credits the embedding less
     assert choose_weight(y[:0], y[:0], y[:0]) == 0.5  # no validation rows
-    with pytest.raises(ValueError, match="cannot be blended"):
-        readouts("s(W)")
+    # one registration: the blend fits its own readouts, the same as the report's emb · ridge and s(W) · gbt
     data = _population(layout)
-    ev = evaluate(data, feature_sets=("emb", "emb+s(W)"), predictors=("ridge", "blend"), threads=1)
-    blends = ev.results[ev.results["predictor"] == "blend"]
-    assert len(blends) and blends["note"].str.contains("needs s\\(W\\) · gbt").all(), blends["note"]
-    assert blends["r2"].isna().all()
+    alone = evaluate(data, PredictConfig(feature_sets=("emb+s(W)",), predictors=("blend",), threads=1, resamples=0))
+    both = evaluate(data, PredictConfig(feature_sets=("emb", "s(W)", "emb+s(W)"), threads=1, resamples=0))
+    blend_rows = alone.results[alone.results["note"] == ""]
+    assert len(blend_rows) and set(blend_rows["predictor"]) == {"blend"}
+    p = both.predictions.set_index(["feature_set", "predictor", "property", "model", "epoch"])["pred"]
+    for row in blend_rows.itertuples():
+        w = float(row.chosen.split("=")[1].split()[0])
+        ridge, gbt = p.loc[("emb", "ridge", row.property)], p.loc[("s(W)", "gbt", row.property)]
+        blended = alone.predictions.set_index(["property", "model", "epoch"]).loc[row.property, "pred"]
+        expected = w * gbt.to_numpy(float) + (1 - w) * ridge.to_numpy(float)
+        np.testing.assert_allclose(blended.to_numpy(float), expected, rtol=1e-12)
+        assert row.r2 == both.results.set_index(["feature_set", "predictor", "property"]).loc[
+            ("emb+s(W)", "blend", row.property), "r2"]
 
 
 def test_data_checks_the_split(layout):
@@ -283,12 +293,12 @@ def test_data_checks_the_split(layout):
     rows = data.rows.copy()
     rows["split"] = rows["split"].replace("test", "val")
     with pytest.raises(ValueError, match="no test models"):
-        evaluate(DownstreamData(rows, data.weights, layout), threads=1)
+        evaluate(DownstreamData(rows, data.weights, layout), PredictConfig(threads=1))
 
 
 # ---- tables -------------------------------------------------------------------------
 def test_tables_mark_the_best_and_compare_the_embedding(layout):
-    ev = evaluate(_population(layout), feature_sets=("emb", "s(W)"), predictors=("ridge",), threads=1)
+    ev = evaluate(_population(layout), PredictConfig(feature_sets=("emb", "s(W)"), predictors=("ridge",), threads=1))
     res = ev.results
     table = metric_table(res, "r2")
     assert list(table.index) == ["emb · ridge", "s(W) · ridge"]
@@ -305,12 +315,14 @@ def test_tables_mark_the_best_and_compare_the_embedding(layout):
 
 
 def _cells(preds: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]], kind: str):
-    """Results and predictions frames for cells {(property, feature set): (models, true, pred)}."""
+    """Results and predictions frames for cells {(property, feature set): (models, true, pred)};
+    one cell per side, so any validation score chooses it (0.5 for every cell)."""
     records, frames = [], []
     for (prop, fs), (models, true, pred) in preds.items():
         metrics = score(kind, true, pred)
         records.append({"feature_set": fs, "predictor": "ridge", "property": prop, "kind": kind, **metrics,
-                        "n_classes": len(np.unique(true)) if kind == "class" else np.nan, "note": ""})
+                        "n_classes": len(np.unique(true)) if kind == "class" else np.nan, "note": "",
+                        "val_score": 0.5})
         frames.append(pd.DataFrame({"model": models, "epoch": np.arange(len(models)), "feature_set": fs,
                                     "predictor": "ridge", "property": prop, "true": true, "pred": pred}))
     return pd.DataFrame(records), pd.concat(frames, ignore_index=True)

@@ -70,6 +70,8 @@ def test_ablate_trains_each_variant_and_scores_on_validation_models(tmp_path: Pa
     with Zoo.open(zoo) as z:
         n_val = len(z.select().splits["val"])
     assert rows["n_test_models"].eq(n_val // 2).all()  # scored on half of the validation models
+    # the tuning half's score is kept: it, not the scoring half, picks each variant's readout
+    assert rows.loc[rows["r2"].notna(), "val_score"].notna().all()
     for name, lat in (("base", 16), ("narrow", 4)):
         assert f"lat_dim = {lat}" in (out / name / "run" / "config.toml").read_text()
     md = (out / "ablation.md").read_text()

@@ -14,6 +14,7 @@ import pandas as pd
 from hyperrep.downstream.bootstrap import LEVEL, RESAMPLES, paired_difference
 from hyperrep.downstream.names import SUPERVISED, SUPERVISED_SET
 from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS
+from hyperrep.downstream.select import EMBEDDING_SETS, WEIGHT_SETS, best_by_validation
 
 HIGHER_IS_BETTER = {"r2": True, "kendall_tau": True, "mae": False, "accuracy": True, "balanced_accuracy": True}
 METRIC_TITLES = {
@@ -23,10 +24,8 @@ METRIC_TITLES = {
     "accuracy": "Accuracy (test models)",
     "balanced_accuracy": "Balanced accuracy (test models; chance is 1/classes)",
 }
-# The metric that decides "best" for a property of each kind.
+# The metric a verdict compares, for a property of each kind (rows are chosen by val_score).
 PRIMARY = {"number": "r2", "class": "balanced_accuracy"}
-EMBEDDING_SETS = ("emb", "pool(emb)", "emb+s(W)", "pool(emb)+s(W)")  # self-supervised
-WEIGHT_SETS = ("W", "s(W)")  # the baselines; the supervised row (encoder) is in neither group
 MIN_VERDICT_MODELS = 10  # fewer test models: no win or loss, whatever the interval
 
 
@@ -142,24 +141,25 @@ def paired_margin(predictions: pd.DataFrame, a: pd.Series, b: pd.Series, metric:
 def compare_embedding(results: pd.DataFrame, predictions: pd.DataFrame, *, resamples: int = RESAMPLES,
                       seed: int = 0, level: float = LEVEL,
                       embedding_sets: tuple[str, ...] = EMBEDDING_SETS) -> pd.DataFrame:
-    """Per property: the best embedding-based row (feature sets ``embedding_sets``: the
-    self-supervised ones; ``("encoder",)``: the supervised row) against the best weight-only
-    baseline (raw W or s(W)) on the property's primary metric. ``margin`` > 0: the embedding
-    scores higher; ``margin_lo``/``margin_hi``: the ``level`` interval of the paired difference
-    over the same resampled test models (``predictions``: the evaluation's test-row
+    """Per property: the embedding-based row (feature sets ``embedding_sets``: the
+    self-supervised ones; ``("encoder",)``: the supervised row) with the highest validation
+    score against the weight-only baseline (raw W or s(W)) with the highest validation score
+    (:func:`best_by_validation`; a side with no validation score is not compared), both then
+    scored on the property's primary metric over the test models. ``margin`` > 0: the
+    embedding scores higher; ``margin_lo``/``margin_hi``: the ``level`` interval of the paired
+    difference over the same resampled test models (``predictions``: the evaluation's test-row
     predictions). The embedding wins or loses only where that interval excludes 0."""
     records = []
     for prop, part in results.groupby("property", sort=False):
         kind = part["kind"].iloc[0]
         metric = PRIMARY[kind]
-        ran = part.dropna(subset=[metric])
-        emb = ran[ran["feature_set"].isin(embedding_sets)]
-        base = ran[ran["feature_set"].isin(WEIGHT_SETS)]
+        # the test models only score: each side's row is the one its validation score picks
+        e = best_by_validation(part[part["feature_set"].isin(embedding_sets)])
+        b = best_by_validation(part[part["feature_set"].isin(WEIGHT_SETS)])
         record = {"property": prop, "kind": kind, "metric": metric}
-        if emb.empty or base.empty:
+        if e is None or b is None or pd.isna(e[metric]) or pd.isna(b[metric]):
             records.append({**record, "verdict": "not compared"})
             continue
-        e, b = emb.loc[emb[metric].idxmax()], base.loc[base[metric].idxmax()]
         margin = float(e[metric] - b[metric])
         lo, hi = paired_margin(predictions, e, b, metric, resamples=resamples, seed=seed, level=level)
         verdict = "embedding wins" if lo > 0 else ("embedding loses" if hi < 0 else "tie")
@@ -175,6 +175,7 @@ def compare_embedding(results: pd.DataFrame, predictions: pd.DataFrame, *, resam
         records.append({
             **record, "best_embedding": _row_label(e), "embedding_score": float(e[metric]),
             "best_baseline": _row_label(b), "baseline_score": float(b[metric]),
+            "embedding_val_score": float(e["val_score"]), "baseline_val_score": float(b["val_score"]),
             "margin": margin, "margin_lo": lo, "margin_hi": hi, "n_test_models": models, "verdict": verdict,
         })
     return pd.DataFrame.from_records(records)
@@ -182,7 +183,7 @@ def compare_embedding(results: pd.DataFrame, predictions: pd.DataFrame, *, resam
 
 def _scored(row: object, which: str) -> str:
     label, value = getattr(row, f"best_{which}"), getattr(row, f"{which}_score")
-    return f"{label} ({value:.3f})"
+    return f"{label} {value:.3f} (val. {getattr(row, f'{which}_val_score'):.3f})"
 
 
 def summary_markdown(results: pd.DataFrame, predictions: pd.DataFrame, *, resamples: int = RESAMPLES,
@@ -190,17 +191,19 @@ def summary_markdown(results: pd.DataFrame, predictions: pd.DataFrame, *, resamp
     cmp = compare_embedding(results, predictions, resamples=resamples, seed=seed, level=level)
     lines = ["# Summary: does the hyper-representation read properties better than the weights?", ""]
     if cmp.empty or (cmp["verdict"] == "not compared").all():
-        lines.append("No comparison: the embedding or the weight baselines did not run on any property.")
+        lines.append("No comparison: on every property the embedding or the weight baselines did not run, or "
+                     "none of their rows has a validation score to be chosen by.")
         lines += _supervised_section(results, predictions, resamples=resamples, seed=seed, level=level)
         return "\n".join(lines) + "\n"
     done = cmp[cmp["verdict"] != "not compared"]
     counts = done["verdict"].value_counts()
     pct = f"{level:.0%}"
     lines += [
-        f"Over {len(done)} properties, the best self-supervised embedding-based predictor "
-        "(emb, pool(emb), emb+s(W) or pool(emb)+s(W)) against the best "
-        "predictor on the weights alone (raw W or the layer statistics s(W)), by R² for numbers and balanced "
-        f"accuracy for classes: wins on {counts.get('embedding wins', 0)}, ties on {counts.get('tie', 0)}, "
+        f"Over {len(done)} properties, the self-supervised embedding-based predictor "
+        "(emb, pool(emb), emb+s(W) or pool(emb)+s(W)) with the highest validation score against the "
+        "predictor on the weights alone (raw W or the layer statistics s(W)) with the highest validation score, "
+        "scored by R² for numbers and balanced accuracy for classes on the test models: "
+        f"wins on {counts.get('embedding wins', 0)}, ties on {counts.get('tie', 0)}, "
         f"loses on {counts.get('embedding loses', 0)}; on "
         f"{counts.get('neither beats the mean', 0) + counts.get('neither beats chance', 0)} neither side beats "
         "predicting the mean (numbers) or chance (classes).",
@@ -211,10 +214,10 @@ def summary_markdown(results: pd.DataFrame, predictions: pd.DataFrame, *, resamp
         "wins (or loses) only where that interval lies above (below) 0; otherwise the two are a tie: the test models "
         "cannot tell them apart. With fewer than "
         f"{MIN_VERDICT_MODELS} test models every verdict is a tie: resamples of a handful of models say little "
-        "about the population. Both sides are the best of their group on these test models, so a win is the "
-        "best embedding against the best baseline, not a pre-registered pair.",
+        "about the population. Each side's row is chosen on the validation models (the highest validation "
+        "score of its group, shown as val.); the test models choose nothing, they only score the two chosen rows.",
         "",
-        f"| property | metric | best with embedding | best on weights | margin [{pct} interval] | verdict |",
+        f"| property | metric | with embedding (val.) | on weights (val.) | margin [{pct} interval] | verdict |",
         "|---|---|---|---|---|---|",
     ]
     for r in done.itertuples():
@@ -237,7 +240,7 @@ def summary_markdown(results: pd.DataFrame, predictions: pd.DataFrame, *, resamp
                      "chance (balanced accuracy <= 1 / classes).")
     skipped = cmp[cmp["verdict"] == "not compared"]["property"].tolist()
     if skipped:
-        lines.append(f"- Not compared (a side did not run): {', '.join(skipped)}.")
+        lines.append(f"- Not compared (a side did not run or has no validation score): {', '.join(skipped)}.")
     lines += _supervised_section(results, predictions, resamples=resamples, seed=seed, level=level)
     return "\n".join(lines) + "\n"
 
@@ -254,11 +257,13 @@ def _supervised_section(results: pd.DataFrame, predictions: pd.DataFrame, **boot
              f"`{label}` is a copy of the run's encoder trained together with a small head on the training models "
              "to predict the property itself (epoch chosen on the validation models), so it is a supervised "
              "predictor like NFN's, not an embedding read by a probe; it is kept out of the verdicts above and "
-             "compared here, in the same way, with the best predictor on the weights alone.", "",
-             "| property | metric | supervised | best on weights | margin [95% interval] | verdict |",
+             "compared here, in the same way, with the predictor on the weights alone chosen on the validation "
+             "models.", "",
+             "| property | metric | supervised (val.) | on weights (val.) | margin [95% interval] | verdict |",
              "|---|---|---|---|---|---|"]
     for r in done.itertuples():
         verdict = r.verdict.replace("embedding", "supervised")
-        lines.append(f"| {r.property} | {r.metric} | {r.embedding_score:.3f} | {_scored(r, 'baseline')} | "
+        lines.append(f"| {r.property} | {r.metric} | {r.embedding_score:.3f} (val. {r.embedding_val_score:.3f}) | "
+                     f"{_scored(r, 'baseline')} | "
                      f"{r.margin:+.3f} [{r.margin_lo:+.3f}, {r.margin_hi:+.3f}] | {verdict} |")
     return lines
