@@ -12,7 +12,7 @@ import pytest
 
 from downstream_zoo import tiny_zoo_and_run
 from eo_tasks.config import ConfigError
-from hyperrep.downstream import FEATURE_SETS, PREDICTORS, load_data, property_report
+from hyperrep.downstream import FEATURE_SETS, PREDICTORS, PredictConfig, Rows, load_data, property_report
 
 PROPERTIES = {"test_acc", "val_acc", "epoch", "gap", "activation", "init"}  # lr, seed, ... do not vary / count
 
@@ -26,7 +26,7 @@ def zoo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def report(zoo_run, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     zoo, run = zoo_run
     out = tmp_path_factory.mktemp("report") / "report"
-    return out, property_report(zoo, run, out, threads=1)
+    return out, property_report(zoo, run, out, PredictConfig(threads=1))
 
 
 def test_every_feature_set_and_predictor_runs(report):
@@ -151,7 +151,7 @@ def test_split_seed_override_that_leaks_is_refused(zoo_run):
     # that puts a model the run trained on among the test models is refused, naming the file
     recorded = json.loads((run / "meta.json").read_text())["split_models"]
     with pytest.raises(ConfigError, match=r"meta.json: test models \[.*\] were in the run's training"):
-        load_data(zoo, run, split_seed=5)
+        load_data(zoo, run, Rows(split_seed=5))
     same, sources = load_data(zoo, run)
     assert sorted(same.models("test")) == recorded["test"] and sources["split seed"] == "0"
     dim = json.loads((run / "meta.json").read_text())["embedding_dim"]

@@ -13,7 +13,8 @@ import pytest
 from downstream_zoo import tiny_zoo_and_run
 from hyperrep.downstream import compare_embedding, evaluate, load_data
 from hyperrep.downstream.predictors import score
-from hyperrep.downstream.supervised import FineTune, fine_tune, run_archs
+from hyperrep.downstream.config import FineTune, PredictConfig
+from hyperrep.downstream.supervised import fine_tune, run_archs
 
 FAST = FineTune(epochs=6, patience=3, threads=1)
 AUGMENTED = FineTune(epochs=6, patience=3, threads=1, augment=True)  # seeded too: its draws come from the seed
@@ -81,8 +82,8 @@ def test_beats_a_constant_on_a_property_with_signal(data_rep):
 
 def test_cells_in_an_evaluation(data_rep):
     data, rep = data_rep
-    ev = evaluate(data, feature_sets=("s(W)", "pool(emb)", "encoder"), predictors=("ridge",), threads=1, run=rep,
-                  fine_tune=FAST, resamples=200)
+    ev = evaluate(data, PredictConfig(feature_sets=("s(W)", "pool(emb)", "encoder"), predictors=("ridge",), threads=1,
+                                      fine_tune=FAST, resamples=200), run=rep)
     res = ev.results
     sup = res[res["feature_set"] == "encoder"]
     assert set(sup["predictor"]) == {"supervised"} and set(sup["property"]) == set(res["property"])
@@ -110,7 +111,7 @@ def test_cells_in_an_evaluation(data_rep):
     cmp = compare_embedding(res, preds, resamples=100, embedding_sets=("encoder",))
     assert (cmp["verdict"] != "not compared").all() and (cmp["best_embedding"] == "encoder · supervised").all()
     # asked for without a run: a note, like the embedding's rows
-    alone = evaluate(data, feature_sets=("encoder",), threads=1, resamples=0)
+    alone = evaluate(data, PredictConfig(feature_sets=("encoder",), threads=1, resamples=0))
     assert (alone.results["note"] == "no hyper-representation run given").all() and alone.predictions.empty
 
 
@@ -167,8 +168,7 @@ def test_several_architectures(tmp_path_factory: pytest.TempPathFactory, tiny_fu
     assert data.mixed and len(rep.archs) > 1
     archs = run_archs(rep, data.layouts, data.rows["arch"].to_numpy())
     assert all(rep.layouts[a] == data.layouts[z] for a, z in zip(archs, data.rows["arch"]))
-    ev = evaluate(data, feature_sets=("encoder",), threads=1, run=rep, fine_tune=FAST, resamples=100,
-                  properties=None)
+    ev = evaluate(data, PredictConfig(feature_sets=("encoder",), threads=1, fine_tune=FAST, resamples=100), run=rep)
     res = ev.results.set_index("property")
     assert np.isfinite(res.loc["fusion", ["balanced_accuracy", "balanced_accuracy_lo"]].to_numpy(float)).all()
     assert np.isfinite(res.loc["test_acc", ["r2", "mae"]].to_numpy(float)).all()

@@ -35,7 +35,7 @@ def test_notebook_is_committed_clean_and_parameterised():
 
 
 def test_notebook_executes_on_the_tiny_zoo(zoo_run, tmp_path, monkeypatch):
-    from hyperrep.downstream import property_report
+    from hyperrep.downstream import PredictConfig, property_report
 
     zoo, run = zoo_run
     out = tmp_path / "nb-report"
@@ -61,8 +61,8 @@ def test_notebook_executes_on_the_tiny_zoo(zoo_run, tmp_path, monkeypatch):
 
     # the notebook's table is the one property_report gives for the same zoo and run
     # (checked on a cheap part of it: the numbers do not depend on which other cells ran)
-    direct = property_report(zoo, run, tmp_path / "direct", threads=1, feature_sets=("emb", "s(W)"),
-                             predictors=("ridge",))
+    direct = property_report(zoo, run, tmp_path / "direct",
+                             PredictConfig(threads=1, feature_sets=("emb", "s(W)"), predictors=("ridge",)))
     keys = ["feature_set", "predictor", "property"]
     from_nb = pd.read_csv(out / "results.csv")
     from_nb_part = from_nb.merge(direct[keys], on=keys, how="inner")

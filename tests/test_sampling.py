@@ -49,21 +49,21 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def sampled(tiny):
-    from hyperrep.sampling import sample_models
+    from hyperrep.sampling import SampleConfig, sample_models
 
     zoo_path, run = tiny
-    return sample_models(zoo_path, run, "kde", n=6, anchors_q=3, select_k=4, seed=3)
+    return sample_models(zoo_path, run, SampleConfig("kde", n=6, anchors=3, select=4, seed=3))
 
 
 def test_sampling_is_reproducible_by_seed(tiny, sampled) -> None:
-    from hyperrep.sampling import sample_models
+    from hyperrep.sampling import SampleConfig, sample_models
 
     zoo_path, run = tiny
-    again = sample_models(zoo_path, run, "kde", n=6, anchors_q=3, select_k=4, seed=3)
+    again = sample_models(zoo_path, run, SampleConfig("kde", n=6, anchors=3, select=4, seed=3))
     assert np.array_equal(again.weights, sampled.weights)
     pd.testing.assert_frame_equal(again.scores, sampled.scores)
     pd.testing.assert_frame_equal(again.drawn, sampled.drawn)
-    other = sample_models(zoo_path, run, "kde", n=6, anchors_q=3, select_k=4, seed=4)
+    other = sample_models(zoo_path, run, SampleConfig("kde", n=6, anchors=3, select=4, seed=4))
     assert not np.array_equal(other.weights, sampled.weights)
 
     assert len(sampled.names) == 4 and sampled.n_drawn == 6
@@ -79,9 +79,9 @@ def test_sampling_is_reproducible_by_seed(tiny, sampled) -> None:
 
 @pytest.mark.parametrize("method", ["kde-dim", "neighbour", "uniform"])
 def test_every_method_decodes_to_scored_models(tiny, method) -> None:
-    from hyperrep.sampling import sample_models
+    from hyperrep.sampling import SampleConfig, sample_models
 
-    result = sample_models(*tiny, method, n=2, anchors_q=3, seed=0)
+    result = sample_models(*tiny, SampleConfig(method, n=2, anchors=3, seed=0))
     assert result.weights.shape[0] == 2 and np.isfinite(result.weights).all()
     assert result.scores[["val_acc", "test_acc"]].notna().all().all()
     if method == "neighbour":
@@ -198,10 +198,11 @@ def _layout(zoo_path: Path):
 
 
 def test_fine_tuned_samples_are_compared_with_their_own_anchors(tiny, tmp_path) -> None:
-    from hyperrep.sampling import ReportConfig, sample_models, sampling_report
+    from hyperrep.sampling import ReportConfig, SampleConfig, sample_models, sampling_report
 
     zoo_path, run = tiny
-    result = sample_models(zoo_path, run, "neighbour", n=6, anchors_q=3, select_k=4, seed=1, residual="anchor")
+    result = sample_models(zoo_path, run, SampleConfig("neighbour", n=6, anchors=3, select=4, seed=1,
+                                                       residual="anchor"))
     report = sampling_report(result, tmp_path / "report", ReportConfig(finetune_epochs=1, finetune_models=3,
                                                                        n_random=1, baselines=False), command="t")
     ft, paired = report.finetune, report.paired

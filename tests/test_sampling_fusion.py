@@ -80,15 +80,15 @@ def test_resolve_arch_names_and_errors() -> None:
 
 
 def test_a_mixed_run_needs_an_architecture(fusion) -> None:
-    from hyperrep.sampling import arch_modes, sample_models
+    from hyperrep.sampling import SampleConfig, arch_modes, sample_models
     from hyperzoo.cli import main
 
     zoo_path, run = fusion
     assert arch_modes(zoo_path) == MODES
     with pytest.raises(ConfigError, match=r"0 \(early\), 1 \(late_shared\), 2 \(late\)"):
-        sample_models(zoo_path, run, n=2, anchors_q=2)
+        sample_models(zoo_path, run, SampleConfig(n=2, anchors=2))
     with pytest.raises(ConfigError, match="early_blowup"):
-        sample_models(zoo_path, run, n=2, anchors_q=2, arch="early_blowup")
+        sample_models(zoo_path, run, SampleConfig(n=2, anchors=2), arch="early_blowup")
     out = Path(run).parent / "never.h5"
     assert main(["sample", "--zoo", str(zoo_path), "--run", str(run), "--out", str(out), "--no-report"]) == 2
     assert not out.exists()

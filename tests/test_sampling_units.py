@@ -8,7 +8,7 @@ import pytest
 from eo_tasks.models import ArchConfig, InputSpec, ModelSpec, build_model, flat_weights
 from hyperrep.sampling.align import align, aligned_distances
 from hyperrep.sampling.baselines import noise_baseline
-from hyperrep.sampling.kde import METHODS, SamplerConfig, joint_bandwidth, sample_embeddings
+from hyperrep.sampling.samplers import SamplerConfig, joint_bandwidth, residual_methods, sample_embeddings, sampler_names
 
 
 def _anchors(q: int = 6, d: int = 5, seed: int = 0) -> np.ndarray:
@@ -16,7 +16,7 @@ def _anchors(q: int = 6, d: int = 5, seed: int = 0) -> np.ndarray:
     return (rng.standard_normal((q, d)) * np.arange(1, d + 1) + 10).astype(np.float32)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", sampler_names())
 def test_samplers_are_seeded_and_shaped(method) -> None:
     anchors = _anchors()
     groups = np.array([0, 0, 1, 1, 1]) if method == "kde-layer" else None  # the layer of each dimension
@@ -25,7 +25,7 @@ def test_samplers_are_seeded_and_shaped(method) -> None:
     c, _ = sample_embeddings(anchors, 50, method, np.random.default_rng(2), groups=groups)
     assert a.shape == (50, 5) and a.dtype == np.float32 and np.isfinite(a).all()
     assert np.array_equal(a, b) and np.array_equal(oa, ob) and not np.array_equal(a, c)
-    if method in ("kde", "neighbour", "kde-pca"):
+    if method in residual_methods():  # the samplers that draw around one anchor
         assert ((oa >= 0) & (oa < 6)).all()
     else:
         assert (oa == -1).all()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from eo_tasks.config import ConfigError
-from hyperrep.sampling.kde import SamplerConfig, pca_components, sample_embeddings
+from hyperrep.sampling.samplers import SamplerConfig, pca_components, sample_embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 NEW = ("kde-layer", "kde-pca")
@@ -150,11 +150,11 @@ def test_cli_rejects_bad_anchor_checkpoints_before_reading_files(tmp_path, capsy
 
 def test_report_has_novelty_plot_and_diversity_percentage(single, tmp_path) -> None:
     from hyperrep.sampling import ReportConfig, sampling_report
-    from hyperrep.sampling.sample import sample_models
+    from hyperrep.sampling.sample import SampleConfig, sample_models
 
     zoo, run, ctx, anchors, _ = single
-    result = sample_models(zoo, run, "kde-pca", n=4, anchors_q=2, select_k=2, seed=1, late=1.0, arch=0,
-                           anchor_checkpoints=2)
+    result = sample_models(zoo, run, SampleConfig("kde-pca", n=4, anchors=2, select=2, seed=1, late=1.0,
+                                                  anchor_checkpoints=2), arch=0)
     assert len(result.anchors) == 4 and len(result.distinct_anchors) == 2
     names = {f"{n}@{e}" for n, e in zip(result.anchors["name"], result.anchors["epoch"])}
     assert set(result.drawn["anchor"]) <= names  # which checkpoint each draw came from
@@ -200,7 +200,7 @@ def test_anchor_residual_puts_a_draw_on_its_anchor_plus_the_decoders_step(single
 
 
 def test_sparsify_cli_passes_residual_and_scale_and_rejects_a_negative_scale(tmp_path) -> None:
-    from hyperrep.sampling.cli import check_sparsify_options
+    from hyperrep.sparsify.cli import check_sparsify_options
     from hyperzoo.cli import build_parser
 
     base = ["sparsify", "--zoo", str(tmp_path / "none.h5"), "--out", str(tmp_path / "o")]

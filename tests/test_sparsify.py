@@ -135,10 +135,14 @@ def test_bad_schedule_options_are_one_line(flag, value, tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"hyperzoo sparsify: error: {flag}"), err
     from eo_tasks.config import ConfigError
+    from eo_tasks.train import PruneConfig
+    from hyperrep.sampling import SampleConfig
     from hyperrep.sparsify.run import CurveConfig
 
     with pytest.raises(ConfigError, match="schedule"):
-        CurveConfig(schedule="cubic")
+        CurveConfig(prune=PruneConfig(schedule="cubic"))
+    with pytest.raises(ConfigError, match="one checkpoint per anchor"):
+        CurveConfig(sample=SampleConfig(anchor_checkpoints=2))
 
 
 def test_twin_verdict_says_plainly_whether_the_embedding_is_level() -> None:

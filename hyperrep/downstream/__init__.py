@@ -9,12 +9,13 @@ Entry points: :func:`property_report` (zoo + run -> report folder and results ta
 
 from __future__ import annotations
 
-from eo_tasks.lazy import lazy_exports
-from hyperrep.downstream.names import FEATURE_SETS, PREDICTORS
+from eo_tasks import lazy_exports
+from hyperrep.downstream.names import FEATURE_SETS
+from hyperrep.downstream.registry import PREDICTORS
 
 # Attributes resolved on first use, so that the ``hyperzoo`` parser can import this
 # package without paying for scikit-learn, matplotlib and torch.
-_LAZY = {
+_EXPORTS = {
     "WeightStats": "features", "feature_matrix": "features",
     "PropertyPredictor": "predictors", "score": "predictors",
     "paired_difference": "bootstrap",
@@ -23,9 +24,16 @@ _LAZY = {
     # of that name on the package as soon as anything imported it
     "DownstreamData": "evaluation", "Evaluation": "evaluation", "evaluate": "evaluation",
     "load_data": "data",
+    "PredictConfig": "config", "Rows": "config", "FineTune": "config",
+    "Predictor": "registry", "register_predictor": "registry", "predictor_names": "registry",
+    "default_predictors": "registry",
+    "available_cores": "evaluation",
+    "add_parser": "cli",  # `hyperzoo predict`
     "property_report": "report", "write_report": "report",
     "compare_embedding": "tables", "results_markdown": "tables", "summary_markdown": "tables",
+    "best_by_validation": "select", "EMBEDDING_SETS": "select", "EMBEDDING_ALONE": "select",
+    "WEIGHT_SETS": "select",
 }
 
-__getattr__, _lazy_names = lazy_exports(__name__, {k: f"hyperrep.downstream.{m}" for k, m in _LAZY.items()})
+__getattr__, _lazy_names = lazy_exports(__name__, {k: f"hyperrep.downstream.{m}" for k, m in _EXPORTS.items()})
 __all__ = ["FEATURE_SETS", "PREDICTORS", *_lazy_names]

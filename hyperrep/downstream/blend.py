@@ -7,36 +7,22 @@ never 1, so the row always reads the embedding. Why not boosting on the concaten
 they pass over a signal that is spread thinly across many embedding dimensions, which is
 exactly what ridge reads. Averaging keeps each readout where it is good.
 
-Numbers only (the two readouts' class predictions do not average). The two readouts are
-the report's own cells, so a blend costs no fit: it is chosen on their validation-row
-predictions and applied to their test-row predictions.
+Numbers only (the two readouts' class predictions do not average). A blend fits its two
+readouts on its own feature set's parts, exactly as the report's own ``X · ridge`` and
+``s(W) · gbt`` cells fit them (same rows, settings and seed, so the same predictions), and
+is registered as one predictor (:mod:`~hyperrep.downstream.registry`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
-
 import numpy as np
-import pandas as pd
 
-from hyperrep.downstream.cells import VAL_PRED, scored_cell
-from hyperrep.downstream.names import BLEND
-from hyperrep.downstream.predictors import score
+from hyperrep.downstream.predictors import PropertyPredictor
+from hyperrep.downstream.spaces import Prepared
 
-__all__ = ["BLEND", "BLEND_SETS", "blend", "blend_cells", "choose_weight", "readouts"]
-# feature set -> the embedding readout it blends with s(W) · gbt
-BLEND_SETS = {"emb+s(W)": "emb", "pool(emb)+s(W)": "pool(emb)"}
-STATS_READOUT = ("s(W)", "gbt")
 WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 0.95, 20))
 DEFAULT_WEIGHT = 0.5  # without validation rows
-
-
-def readouts(feature_set: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    """The (feature set, predictor) cells a blend of ``feature_set`` averages: the embedding's, the statistics'."""
-    if feature_set not in BLEND_SETS:
-        raise ValueError(f"{feature_set!r} cannot be blended; blends exist for {sorted(BLEND_SETS)}")
-    return (BLEND_SETS[feature_set], "ridge"), STATS_READOUT
+STATS = "s(W)"  # the part of a blended feature set that gradient boosting reads
 
 
 def choose_weight(y_val: np.ndarray, emb_val: np.ndarray, stats_val: np.ndarray) -> float:
@@ -55,39 +41,42 @@ def blend(weight: float, emb_pred: np.ndarray, stats_pred: np.ndarray) -> np.nda
     return weight * np.asarray(stats_pred, np.float64) + (1 - weight) * np.asarray(emb_pred, np.float64)
 
 
-def blend_cells(indices: Sequence[int], cells: Sequence[tuple], records: Sequence[dict],
-                predictions: Sequence[pd.DataFrame | None], features: dict[str, np.ndarray | str], *,
-                models: np.ndarray, epochs: pd.DataFrame, seed: int,
-                resamples: int) -> Iterator[tuple[int, dict, pd.DataFrame | None]]:
-    """(index, result columns, test-row predictions) of each blend cell of ``cells`` (target,
-    feature set, predictor), from the fitted records and predictions of the two readouts it
-    averages; a blend whose readouts did not run gets a note and no predictions."""
-    where = {(t.prop.name, fs, m): i for i, (t, fs, m) in enumerate(cells)}
-    for i in indices:
-        start = time.perf_counter()
-        t, fs, _ = cells[i]
-        parts = readouts(fs)
-        found = [where.get((t.prop.name, *part)) for part in parts]
-        x = features.get(fs)
-        note = t.skip or (x if isinstance(x, str) else _missing(parts, found, predictions))
-        if note:
-            yield i, {"note": note}, None
-            continue
-        emb, stats = (records[j] for j in found)
-        y_val = t.values[t.masks["val"]]
-        weight = choose_weight(y_val, emb[VAL_PRED], stats[VAL_PRED])
-        pred = blend(weight, predictions[found[0]]["pred"].to_numpy(), predictions[found[1]]["pred"].to_numpy())
-        val_score = score("number", y_val, blend(weight, emb[VAL_PRED], stats[VAL_PRED]))["r2"] if len(y_val) else np.nan
-        record, pred_rows = scored_cell(
-            t, fs, BLEND, pred, models=models, epochs=epochs, seed=seed, resamples=resamples, start=start,
-            selected_on_val=bool(len(y_val)), n_features=x.shape[1] if isinstance(x, np.ndarray) else np.nan,
-            chosen=f"w={weight:.2f} on s(W)·gbt", reduced_to=np.nan, val_score=val_score)
-        yield i, record, pred_rows
+class BlendPredictor:
+    """``fit``/``predict`` on ``X+s(W)`` rows: ridge on the ``emb`` columns, gradient boosting
+    on the ``stats`` columns, their predictions averaged with the weight chosen on the
+    validation rows. ``prep``/``prepared_``: the ridge readout's, shared between properties."""
 
+    def __init__(self, emb: slice, stats: slice, gbt_components: int | None = None, seed: int = 0) -> None:
+        self.emb, self.stats, self.gbt_components, self.seed = emb, stats, gbt_components, seed
 
-def _missing(parts, found, predictions) -> str:
-    absent = [f"{f} · {m}" for (f, m), j in zip(parts, found) if j is None]
-    if absent:
-        return f"n/a: needs {' and '.join(absent)} in the same report"
-    failed = [f"{f} · {m}" for (f, m), j in zip(parts, found) if predictions[j] is None]
-    return f"n/a: {' and '.join(failed)} did not run" if failed else ""
+    @classmethod
+    def for_context(cls, ctx) -> BlendPredictor:
+        (emb,) = [part for name, part in ctx.parts.items() if name != STATS]
+        return cls(emb, ctx.parts[STATS], ctx.config.gbt_components, ctx.config.seed)
+
+    def _part(self, x: np.ndarray | None, part: slice) -> np.ndarray | None:
+        # contiguous, as the readouts' own cells get their feature sets: the same arithmetic
+        return None if x is None else np.ascontiguousarray(x[:, part])
+
+    def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None = None,
+            y_val: np.ndarray | None = None, prep: Prepared | None = None) -> BlendPredictor:
+        x_val = None if x_val is None or len(x_val) == 0 else x_val
+        self.ridge_ = PropertyPredictor("number", "ridge", gbt_components=self.gbt_components, seed=self.seed).fit(
+            self._part(x_train, self.emb), y_train, self._part(x_val, self.emb), y_val, prep=prep)
+        self.gbt_ = PropertyPredictor("number", "gbt", gbt_components=self.gbt_components, seed=self.seed).fit(
+            self._part(x_train, self.stats), y_train, self._part(x_val, self.stats), y_val)
+        self.prepared_ = self.ridge_.prepared_
+        self.selected_on_val_ = x_val is not None
+        self.weight_ = DEFAULT_WEIGHT
+        if x_val is not None:
+            self.weight_ = choose_weight(y_val, self.ridge_.predict(self._part(x_val, self.emb)),
+                                         self.gbt_.predict(self._part(x_val, self.stats)))
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return blend(self.weight_, self.ridge_.predict(self._part(x, self.emb)),
+                     self.gbt_.predict(self._part(x, self.stats)))
+
+    @property
+    def chosen(self) -> str:
+        return f"w={self.weight_:.2f} on s(W)·gbt"

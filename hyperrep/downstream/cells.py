@@ -1,7 +1,9 @@
-"""Fitting the cells of an evaluation: one property from one feature set with one predictor.
+"""Fitting the cells of an evaluation: one property from one feature set with one predictor
+(a :class:`~hyperrep.downstream.registry.Predictor`, whatever it is).
 
-Cells of one feature set and predictor share the scaler and basis fitted on their training
-rows (:mod:`~hyperrep.downstream.spaces`), so they run in order as one group; groups run
+Cells of one feature set and predictor run in order as one group, so that a predictor that
+``shares_preparation`` fits its scaler and basis once per training rows
+(:mod:`~hyperrep.downstream.spaces`); groups run
 side by side in ``jobs`` worker processes. Processes, not threads: gradient boosting grows
 its trees node by node in Python, so threads would queue on the interpreter lock. The
 feature matrices reach the workers as memory-mapped files written once, not as copies.
@@ -14,7 +16,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +25,12 @@ from joblib import Parallel, delayed, parallel_config
 from scipy.linalg import LinAlgWarning
 from sklearn.exceptions import ConvergenceWarning
 
-from eo_tasks.data.splits import SPLITS
+from eo_tasks.data import SPLITS
 from hyperrep.downstream.bootstrap import intervals
 from hyperrep.downstream.names import PRIMARY_METRIC
-from hyperrep.downstream.predictors import PropertyPredictor, score
+from hyperrep.downstream.predictors import score
 from hyperrep.downstream.properties import Property
-from hyperrep.downstream.spaces import Prepared
+from hyperrep.downstream.registry import FitContext, Predictor
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,7 @@ class Target:
     skip: str
 
 
-VAL_PRED = "_val_pred"  # a fitted cell's validation-row predictions, in its record
-Cell = tuple[int, Target, str, str]  # (index in the results, target, feature set, predictor)
+Cell = tuple[int, Target, str, Predictor]  # (index in the results, target, feature set, predictor)
 Fitted = tuple[int, dict, pd.DataFrame]  # (index, result columns, test-row predictions)
 
 
@@ -59,32 +60,33 @@ def quiet() -> Iterator[None]:
 
 
 def fit_group(cells: Sequence[Cell], x: np.ndarray, *, models: np.ndarray, epochs: pd.DataFrame, seed: int,
-              resamples: int, gbt_components: int | None) -> Iterator[Fitted]:
-    """Fit the cells of one feature set and predictor in order, sharing their preparation."""
-    prepared: dict[bytes, tuple[Prepared | None, tuple[np.ndarray, ...]]] = {}
-    for i, t, fs, method in cells:
+              resamples: int, context: FitContext) -> Iterator[Fitted]:
+    """Fit the cells of one feature set and predictor in order; ``context``: theirs but the kind."""
+    prepared: dict[bytes, tuple[object, tuple[np.ndarray, ...]]] = {}
+    for i, t, fs, predictor in cells:
         start = time.perf_counter()
         key = t.masks["train"].tobytes()
         if key not in prepared:
             prepared[key] = (None, tuple(np.asarray(x[t.masks[s]]) for s in SPLITS))
         prep, (x_train, x_val, x_test) = prepared[key]
         y = t.values
-        model = PropertyPredictor(t.prop.kind, method, gbt_components=gbt_components, seed=seed).fit(
-            x_train, y[t.masks["train"]], x_val, y[t.masks["val"]], prep=prep)
-        prepared[key] = (model.prepared_, prepared[key][1])
+        model = predictor.make(replace(context, kind=t.prop.kind))
+        shared = {"prep": prep} if predictor.shares_preparation else {}
+        model.fit(x_train, y[t.masks["train"]], x_val, y[t.masks["val"]], **shared)
+        if predictor.shares_preparation:
+            prepared[key] = (model.prepared_, prepared[key][1])
         pred = model.predict(x_test)
         # the validation models' score at the chosen settings: what picks a feature set and
         # predictor for a table without looking at the test models
-        val_score, val_pred = np.nan, np.zeros(0)
+        val_score = np.nan
         if t.masks["val"].any():
-            val_pred = model.predict(x_val)
-            val_score = score(t.prop.kind, y[t.masks["val"]], val_pred)[PRIMARY_METRIC[t.prop.kind]]
+            val_score = score(t.prop.kind, y[t.masks["val"]], model.predict(x_val))[PRIMARY_METRIC[t.prop.kind]]
+        selected = getattr(model, "selected_", None)
         record, pred_rows = scored_cell(
-            t, fs, method, pred, models=models, epochs=epochs, seed=seed, resamples=resamples, start=start,
-            selected_on_val=model.selected_on_val_, n_features=int(x.shape[1]), chosen=model.chosen,
-            reduced_to=np.nan if model.selected_ is None else len(model.selected_), val_score=val_score)
-        # not a result column: what a blend of this cell with another is chosen on
-        record[VAL_PRED] = val_pred
+            t, fs, predictor.name, pred, models=models, epochs=epochs, seed=seed, resamples=resamples, start=start,
+            selected_on_val=getattr(model, "selected_on_val_", bool(len(x_val))),
+            n_features=int(getattr(model, "n_features_", x.shape[1])), chosen=getattr(model, "chosen", ""),
+            reduced_to=np.nan if selected is None else len(selected), val_score=val_score)
         yield i, record, pred_rows
 
 
@@ -106,29 +108,31 @@ def scored_cell(t: Target, fs: str, method: str, pred: np.ndarray, *, models: np
     return record, pred_rows
 
 
-def _group_in_worker(cells: Sequence[Cell], x: np.ndarray, **settings: object) -> list[Fitted]:
+Group = tuple[Sequence[Cell], np.ndarray, FitContext]  # cells of one feature set and predictor, x, context
+
+
+def _group_in_worker(cells: Sequence[Cell], x: np.ndarray, context: FitContext, **settings: object) -> list[Fitted]:
     with quiet():  # a worker process starts with the default filters
-        return list(fit_group(cells, x, **settings))
+        return list(fit_group(cells, x, context=context, **settings))
 
 
-def run_groups(groups: Sequence[tuple[Sequence[Cell], np.ndarray]], jobs: int, threads_per_job: int,
-               **settings: object) -> Iterator[Fitted]:
+def run_groups(groups: Sequence[Group], jobs: int, threads_per_job: int, **settings: object) -> Iterator[Fitted]:
     """Every group's fitted cells, as they finish: in this process when ``jobs`` is 1,
     else in ``jobs`` worker processes of ``threads_per_job`` BLAS/OpenMP threads each
-    (the longest-looking groups first: the widest feature sets)."""
+    (the longest-looking groups first: the widest feature sets, by their predictor's cost)."""
     if jobs == 1 or len(groups) <= 1:
-        for cells, x in groups:
-            yield from fit_group(cells, x, **settings)
+        for cells, x, context in groups:
+            yield from fit_group(cells, x, context=context, **settings)
         return
-    order = sorted(groups, key=lambda g: -g[1].shape[1] * (1 if g[0][0][3] == "ridge" else 0.25))
+    order = sorted(groups, key=lambda g: -g[1].shape[1] * g[0][0][3].cost)
     with tempfile.TemporaryDirectory(prefix="hyperzoo-predict-") as tmp:
         mapped: dict[int, np.ndarray] = {}
-        for _, x in order:
+        for _, x, _ in order:
             if id(x) not in mapped:  # one file per feature matrix, however many groups read it
                 path = Path(tmp) / f"features{len(mapped)}.npy"
                 np.save(path, x)
                 mapped[id(x)] = np.load(path, mmap_mode="r")
-        tasks = [delayed(_group_in_worker)(cells, mapped[id(x)], **settings) for cells, x in order]
+        tasks = [delayed(_group_in_worker)(cells, mapped[id(x)], context, **settings) for cells, x, context in order]
         with parallel_config(backend="loky", inner_max_num_threads=threads_per_job):
             for fitted in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
                 yield from fitted

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eo_tasks.models.layout import Layout
+from eo_tasks.models import Layout
 from hyperrep.downstream.names import FEATURE_SETS
 
 PERCENTILES = (1, 25, 50, 75, 99)

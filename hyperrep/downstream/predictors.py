@@ -29,13 +29,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, mean_absolute_error, r2_score
 
-from hyperrep.downstream.names import FITTED
 from hyperrep.downstream.spaces import GBT_COMPONENTS, Prepared, prepare, screen
 
 # scikit-learn >= 1.7 takes the validation rows for early stopping in fit (X_val, y_val)
 _FIT_TAKES_VALIDATION = "X_val" in inspect.signature(HistGradientBoostingRegressor.fit).parameters
 Kind = Literal["number", "class"]
 Method = Literal["ridge", "gbt"]
+METHODS = ("ridge", "gbt")
 NUMBER_METRICS = ("r2", "kendall_tau", "mae")
 CLASS_METRICS = ("accuracy", "balanced_accuracy")
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 5, 17))
@@ -104,8 +104,8 @@ class PropertyPredictor:
     def __post_init__(self) -> None:
         if self.kind not in ("number", "class"):
             raise ValueError(f"kind must be 'number' or 'class', got {self.kind!r}")
-        if self.method not in FITTED:
-            raise ValueError(f"method must be one of {FITTED}, got {self.method!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
 
     # ---- fitting --------------------------------------------------------------------
     def fit(

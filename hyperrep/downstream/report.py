@@ -23,21 +23,16 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from eo_tasks.data.splits import SPLITS
-from hyperrep.downstream.bootstrap import RESAMPLES
-from hyperrep.downstream.evaluation import DownstreamData, Evaluation, evaluate
-from hyperrep.downstream.features import FEATURE_SETS
-from hyperrep.downstream.names import PREDICTORS, SUPERVISED, SUPERVISED_SET
+from eo_tasks.data import SPLITS
+from hyperrep.downstream.config import FineTune, PredictConfig
+from hyperrep.downstream.evaluation import DownstreamData, Evaluation, asked, evaluate
+from hyperrep.downstream.names import SUPERVISED, SUPERVISED_SET
 from hyperrep.downstream.plots import plot_embedding_pca, plot_pred_vs_true
-from hyperrep.downstream.spaces import GBT_COMPONENTS
+from hyperrep.downstream.registry import PREDICTOR_REGISTRY
 from hyperrep.downstream.tables import results_markdown, summary_markdown
-
-if TYPE_CHECKING:
-    from hyperrep.downstream.supervised import FineTune
 
 REPORT_FILES = ("results.csv", "results.md", "summary.md", "predictions.csv", "command.txt")
 
@@ -79,12 +74,8 @@ def split_header(data: DownstreamData, evaluation: Evaluation, sources: dict[str
         # R^2 over a handful of models mostly measures how alike those models happen to be
         lines.append(f"- **only {counts['test']} test models: these figures are a smoke test, not an estimate**; "
                      f"a zoo of ~{10 * FEW_TEST_MODELS} models gives stable ones")
-    lines.append("- ridge: ridge regression (numbers) or logistic regression (classes), regularisation chosen on "
-                 "the validation models; gbt: histogram gradient-boosted trees on at most the features most "
-                 "associated with the property on the training rows (column reduced_to), boosted until the validation "
-                 "models' loss has not improved for 20 rounds, the rounds that score best on them kept; blend (numbers, "
-                 "emb+s(W) and pool(emb)+s(W)): w · [s(W) · gbt] + (1 - w) · [the embedding · ridge], w in 0..0.95 "
-                 "chosen on the validation models (column chosen)")
+    ran = set(evaluation.results["predictor"])
+    lines += [f"- {p.name}: {p.help}" for p in PREDICTOR_REGISTRY.values() if p.name in ran and not p.supervised]
     if evaluation.supervised is not None:
         lines.append(supervised_line(evaluation.supervised))
     lines.append(f"- intervals: 95% percentile bootstrap over the test models ({evaluation.resamples} resamples, "
@@ -129,71 +120,32 @@ def write_report(
     return out
 
 
-def _python_call(**kwargs: object) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    return f"# Python: hyperrep.downstream.property_report({args})\n# interpreter: {shlex.quote(sys.executable)}"
+def property_report(zoo_path: str | Path, run_dir: str | Path | None, out_dir: str | Path,
+                    config: PredictConfig = PredictConfig(), *, overwrite: bool = False, command: str | None = None,
+                    log: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """Predict every property of the zoo's checkpoints from every feature set with every
+    predictor ``config`` asks for (by default the registry's default set); write the report
+    folder (see the module docstring) and return the results table.
 
-
-def property_report(
-    zoo_path: str | Path,
-    run_dir: str | Path | None,
-    out_dir: str | Path,
-    *,
-    feature_sets: tuple[str, ...] = FEATURE_SETS,
-    predictors: tuple[str, ...] = PREDICTORS,
-    epochs: tuple[int, ...] | None = None,
-    min_epoch: int = 0,
-    split_seed: int | None = None,
-    views: int = 1,
-    max_gbt_features: int = 4096,
-    seed: int = 0,
-    threads: int | None = None,
-    jobs: int | None = None,
-    resamples: int = RESAMPLES,
-    gbt_components: int | None = GBT_COMPONENTS,
-    overwrite: bool = False,
-    command: str | None = None,
-    log: Callable[[str], None] | None = None,
-    supervised: bool = False,
-    fine_tune: FineTune | None = None,
-) -> pd.DataFrame:
-    """Predict every property of the zoo's checkpoints from every feature set; write the
-    report folder (see the module docstring) and return the results table.
-
-    ``run_dir`` is a trained hyper-representation run (None: weight baselines only).
-    ``epochs`` keeps only those checkpoints (None: all), ``min_epoch`` drops earlier ones
-    (1 drops the untrained initialisations). ``split_seed`` overrides the seed of the
-    split by model; by default a run's own ``data.split_seed`` is used (0 without a run),
-    so the embedding's test models are models the hyper-representation never trained on.
-    ``views``: each checkpoint's embedding is its mean over itself and ``views - 1`` random
-    neuron permutations of it (:meth:`~hyperrep.run.HyperRep.embed`).
-    ``threads``, ``jobs``, ``resamples``, ``gbt_components``, ``log``: see
-    :func:`~hyperrep.downstream.evaluation.evaluate`. ``supervised`` (or naming ``"encoder"``
-    among the feature sets or ``"supervised"`` among the predictors) adds the supervised row:
-    the run's encoder fine-tuned per property (``fine_tune``: its options); off by default,
-    as it trains a network per property.
+    ``run_dir`` is a trained hyper-representation run (None: weight baselines only); by
+    default its own ``data.split_seed`` splits the models (``config.rows``), so the
+    embedding's test models are models the hyper-representation never trained on.
+    ``log``: see :func:`~hyperrep.downstream.evaluation.evaluate`.
     """
     from hyperrep.downstream.data import load_data
 
     check_out_dir(out_dir, overwrite)  # before minutes of fitting, not after
-    if supervised and SUPERVISED_SET not in feature_sets:
-        feature_sets = (*feature_sets, SUPERVISED_SET)
-    data, sources = load_data(zoo_path, run_dir, epochs=epochs, min_epoch=min_epoch, split_seed=split_seed,
-                              views=views)
+    feature_sets, predictors = asked(config)  # unknown names fail here, before the data is read
+    data, sources = load_data(zoo_path, run_dir, config.rows)
     run = None
-    if run_dir is not None and (SUPERVISED_SET in feature_sets or SUPERVISED in predictors):
+    if run_dir is not None and any(p.supervised for p in predictors):
         from hyperrep.run import HyperRep
 
         run = HyperRep.load(run_dir)  # on the CPU; fine-tuning moves its copy to the configured device
-    evaluation = evaluate(data, feature_sets=feature_sets, predictors=predictors,
-                          max_gbt_features=max_gbt_features, seed=seed, threads=threads, log=log, jobs=jobs,
-                          resamples=resamples, gbt_components=gbt_components, run=run, fine_tune=fine_tune)
+    evaluation = evaluate(data, config, run=run, log=log)
     if command is None:
-        command = _python_call(
-            zoo_path=str(zoo_path), run_dir=None if run_dir is None else str(run_dir), out_dir=str(out_dir),
-            feature_sets=feature_sets, predictors=predictors, epochs=epochs, min_epoch=min_epoch,
-            split_seed=split_seed, max_gbt_features=max_gbt_features, seed=seed, threads=threads, jobs=jobs,
-            resamples=resamples, gbt_components=gbt_components, fine_tune=fine_tune,
-        )
+        command = (f"# Python: hyperrep.downstream.property_report({str(zoo_path)!r}, "
+                   f"{None if run_dir is None else str(run_dir)!r}, {str(out_dir)!r}, {config!r})\n"
+                   f"# interpreter: {shlex.quote(sys.executable)}")
     write_report(data, evaluation, out_dir, command, sources, overwrite)
     return evaluation.results

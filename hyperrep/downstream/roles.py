@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eo_tasks.models.layout import Layout, LayerSpec
+from eo_tasks.models import LayerSpec, Layout
 from hyperrep.downstream.features import STAT_NAMES, _stats
 
 _CONV = re.compile(r"(?:^|\.)conv(\d+)$")

@@ -18,7 +18,7 @@ import numpy as np
 from einops import rearrange
 from scipy.optimize import linear_sum_assignment
 
-from eo_tasks.models.layout import AxisBlock, Layout, SymmetryGroup
+from eo_tasks.models import AxisBlock, Layout, SymmetryGroup
 
 
 @dataclass(frozen=True)

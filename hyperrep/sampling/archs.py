@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from eo_tasks.config import ConfigError
+from eo_tasks import ConfigError
 
 
 def mode_of(arch: object) -> str:
@@ -28,7 +28,7 @@ def arch_modes(zoo_path: str | Path) -> dict[int, str]:
     """Zoo architecture id -> the fusion mode of its models (every architecture with a model;
     the modes of one architecture joined by ``/`` in the unlikely case that two modes share a
     layout)."""
-    from eo_tasks.models.spec import ModelSpec
+    from eo_tasks.models import ModelSpec
     from zoo import Zoo
 
     with Zoo.open(zoo_path) as zoo:

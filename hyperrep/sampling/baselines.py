@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eo_tasks.models.layout import Layout
+from eo_tasks.models import Layout
 from hyperrep.sampling.align import align
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from eo_tasks.models.layout import Layout
+from eo_tasks.models import Layout
 from hyperrep.sampling.align import align
 
 COLUMNS = ("source", "n", "pairs", "mean_dist_aligned", "mean_dist_plain", "mean_norm", "rel_dist_aligned")

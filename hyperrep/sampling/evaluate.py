@@ -11,11 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from eo_tasks.data.types import TaskData
-from eo_tasks.models.family import build_model, load_flat
-from eo_tasks.models.spec import ModelSpec
-from eo_tasks.train.loop import predict_logits
-from eo_tasks.train.metrics import classification_metrics
+from eo_tasks.data import TaskData
+from eo_tasks.models import ModelSpec, build_model, load_flat
+from eo_tasks.train import classification_metrics, predict_logits
 
 
 class Evaluator:
@@ -69,6 +67,6 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 def random_init_weights(spec: ModelSpec, n: int, seed: int) -> np.ndarray:
     """``n`` freshly initialised models of ``spec`` (the family's own init), seeds ``seed .. seed+n-1``."""
-    from eo_tasks.models.family import flat_weights
+    from eo_tasks.models import flat_weights
 
     return np.stack([flat_weights(build_model(spec, seed=seed + k)) for k in range(n)])

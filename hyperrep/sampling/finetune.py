@@ -8,10 +8,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from eo_tasks.data.types import TaskData
-from eo_tasks.models.spec import ModelSpec
-from eo_tasks.train.config import TrainConfig
-from eo_tasks.train.loop import DivergedError, train_model
+from eo_tasks.data import TaskData
+from eo_tasks.models import ModelSpec
+from eo_tasks.train import DivergedError, TrainConfig, train_model
 from hyperrep.downstream.bootstrap import percentile_interval, resample_counts
 
 CURVE_COLUMNS = ("source", "model", "epoch", "train_acc", "val_acc", "test_acc", "test_loss")

@@ -20,6 +20,8 @@ Folder layout::
                           training model) for sampled, anchor+noise and anchor-average models
     command.txt           the command (or call) that made the report
 
+The Markdown is written by :mod:`hyperrep.sampling.summary`.
+
 A zoo without task data (an imported public zoo: ``result.measured`` False) gets the
 weight-space parts only: diversity and the memorisation distances (no agreement, no
 copy-like baselines, which are matched to an accuracy). Zero-shot accuracy and fine-tuning
@@ -35,14 +37,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError
+from eo_tasks import ConfigError
 from hyperrep.sampling.baselines import average_baseline, noise_baseline
 from hyperrep.sampling.diversity import diversity_line, diversity_ratio, diversity_table
 from hyperrep.sampling.evaluate import Evaluator, random_init_weights
-from hyperrep.sampling.finetune import MIN_ANCHORS, PAIRED_COLUMNS, curve_summary, finetune_curves, paired_gain
+from hyperrep.sampling.finetune import PAIRED_COLUMNS, curve_summary, finetune_curves, paired_gain
 from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_line, novelty_verdict, summarise
-from hyperrep.sampling.plots import band_plot, markdown_table, novelty_plot, paired_plot, zero_shot_histogram
+from hyperrep.sampling.plots import band_plot, novelty_plot, paired_plot, zero_shot_histogram
 from hyperrep.sampling.sample import SampleResult, anchor_ids, run_arch
+from hyperrep.sampling.summary import memorisation_md, summary_md
 
 
 @dataclass(frozen=True)
@@ -195,9 +198,9 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
     verdict = novelty_verdict(mem_summary)
     novelty_plot(mem, out / "novelty.png")
     glance = [diversity_line(diversity_ratio(diversity)), novelty_line(mem_summary)]
-    mem_md = _memorisation_md(mem_summary, verdict, cfg)
+    mem_md = memorisation_md(mem_summary, verdict, cfg)
     (out / "memorisation.md").write_text(mem_md)
-    (out / "summary.md").write_text(_summary_md(result, zero_shot, ft_summary, mem_md, cfg, diversity, glance,
+    (out / "summary.md").write_text(summary_md(result, zero_shot, ft_summary, mem_md, cfg, diversity, glance,
                                                 paired))
     (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     return SamplingReport(out, zero_shot, finetune, mem, mem_summary, verdict, diversity, glance, paired)
@@ -253,143 +256,11 @@ def _weight_space_report(result: SampleResult, out: Path, cfg: ReportConfig, div
         f"Sampled models lie at a mean permutation-aligned distance of {s['dist_weight_aligned']:.3f} "
         f"({s['rel_dist_weight_aligned']:.1%} of that model's norm) from their nearest training model.",
     ]
-    mem_md = _memorisation_md(mem_summary, verdict[1:], cfg, measured=False)
+    mem_md = memorisation_md(mem_summary, verdict[1:], cfg, measured=False)
     (out / "memorisation.md").write_text(mem_md)
     glance = [diversity_line(diversity_ratio(diversity)),
               "Novelty against the copy-like baselines and the accuracy-novelty plot: not measured (no task data)."]
-    (out / "summary.md").write_text(_summary_md(result, None, pd.DataFrame(), mem_md, cfg, diversity, glance))
+    (out / "summary.md").write_text(summary_md(result, None, pd.DataFrame(), mem_md, cfg, diversity, glance))
     (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     empty = pd.DataFrame(columns=["source", "model", "val_acc", "test_acc", "test_loss"])
     return SamplingReport(out, empty, empty.iloc[:0], mem, mem_summary, verdict, diversity, glance)
-
-
-def _memorisation_md(summary: pd.DataFrame, verdict: list[str], cfg: ReportConfig, measured: bool = True) -> str:
-    what = (
-        "Per generated model: the nearest training-split zoo model (final checkpoint) in weight space after "
-        "permutation alignment (weight matching over the layout's symmetry groups; the plain distance to that "
-        "model is given for reference), the nearest one in embedding space"
-    )
-    if measured:
-        what += (
-            ", and the fraction of test predictions it shares with its weight-space nearest model. Baselines are "
-            "made to match the sampled models' mean validation accuracy: `anchor+noise` (per-tensor Gaussian "
-            "noise of sigma times the tensor's std) and `anchor-average` ((1-t)·a + t·b for two anchors, b "
-            "aligned to a; t = 0.5 is their average, the largest t allowed)."
-        )
-    else:
-        what += (
-            ". Without task data there are no test predictions to compare (`agreement` and `test_acc` are "
-            "empty) and no copy-like baselines (they are matched to the sampled models' validation accuracy)."
-        )
-    return "\n".join([
-        "## Memorisation check",
-        "",
-        what + f" Alignment candidates per model: {cfg.candidates} nearest by plain and by embedding distance.",
-        "",
-        markdown_table(summary),
-        "",
-        *[f"- {line}" for line in verdict],
-        "",
-    ])
-
-
-def _diversity_md(diversity: pd.DataFrame, cfg: ReportConfig) -> list[str]:
-    return [
-        "## Diversity",
-        "",
-        "Mean pairwise weight distance after permutation alignment among the kept samples and among the "
-        f"anchors (at most {cfg.diversity_models} models per source, a seeded subset when more; "
-        "`rel_dist_aligned` is relative to the mean model norm). Samples much closer to each other than the "
-        "anchors are have collapsed.",
-        "",
-        markdown_table(diversity),
-        "",
-    ]
-
-
-def _arch_lines(result: SampleResult) -> list[str]:
-    """Which architecture was sampled, where the zoo or the run has several (issue 14)."""
-    ctx = result.context
-    if run_arch(result.rep, ctx) is None and ctx.table["arch"].nunique() < 2:
-        return []
-    return [f"- architecture {ctx.arch} of the zoo, fusion mode `{ctx.mode}` "
-            f"({ctx.layout.num_params} parameters): anchors, samples, reconstructions, random inits, baselines "
-            "and the training models they are compared with are all models of this architecture"]
-
-
-def _summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.DataFrame, mem_md: str,
-                cfg: ReportConfig, diversity: pd.DataFrame, glance: list[str],
-                paired: pd.DataFrame | None = None) -> str:
-    """``zero_shot`` None: the zoo has no task data, nothing was measured on it."""
-    c = result.config
-    by = {"val_acc": "validation accuracy", "train_acc": "training accuracy"}.get(result.anchors_by,
-                                                                                 result.anchors_by)
-    kept = ""
-    if c.select:
-        kept = (f" (best {c.select} by validation accuracy)" if zero_shot is not None else
-                f" (the first {c.select} draws: without task data draws cannot be ranked by validation accuracy)")
-    lines = [f"# Sampling report: {c.method}", ""]
-    if zero_shot is None:
-        lines += [
-            f"**Accuracies not measured: {result.context.no_data}.** Zero-shot accuracy, fine-tuning, the "
-            "selection of draws by validation accuracy, prediction agreement and the accuracy-matched "
-            "baselines all need the task's images; only the weight-space parts below (diversity, distances to "
-            "the nearest training models) were computed. The sampled zoo's metrics are empty (NaN).",
-            "",
-        ]
-    lines += _arch_lines(result) + [
-        f"- zoo: `{result.context.path}`, hyperrep run: `{result.run_dir}`",
-        f"- method `{c.method}` ({c.sampler}), seed {c.seed}; drew {result.n_drawn}, kept {len(result.names)}"
-        + kept,
-        *([f"- residual `anchor`: each draw is decode(z) + (anchor - decode(embed(anchor))) for the anchor it was "
-           "drawn around, i.e. that anchor moved by what the decoder changes between the two embeddings"]
-          if c.residual == "anchor" else []),
-        f"- anchors: {len(result.distinct_anchors)} training-split models, "
-        + (f"their last {c.anchor_checkpoints} checkpoints each ({len(result.anchors)} anchors) in the late window "
-           f"(last {c.late:.0%} of epochs), ranked" if c.anchor_checkpoints > 1 else
-           f"best late checkpoint (last {c.late:.0%} of epochs)")
-        + f" by the {by} the zoo records: " + ", ".join(
-            f"{n}@{e} ({a:.3f})" for n, e, a in zip(result.anchors["name"], result.anchors["epoch"],
-                                                   result.anchors["score"])),
-        "- the model family has no batch normalisation: decoded weights are complete models, "
-        "no statistics were re-estimated",
-        "",
-        "## At a glance",
-        "",
-        *[f"- {line}" for line in glance],
-        "",
-        *(["![accuracy against novelty](novelty.png)", ""] if zero_shot is not None else []),
-    ]
-    if zero_shot is not None:
-        zs = zero_shot.groupby("source", sort=False)["test_acc"].agg(["count", "mean", "std", "min", "max"])
-        lines += [
-            "## Zero-shot test accuracy",
-            "",
-            markdown_table(zs.reset_index()),
-            "",
-            "`anchor reconstructed` is decode(embed(anchor)): what the autoencoder keeps of an anchor, a rough "
-            "ceiling for models sampled around the anchors. `random init` uses the family's own initialisation.",
-            "",
-            "![zero-shot histogram](zero_shot_hist.png)",
-            "",
-        ]
-    if len(ft):
-        wide = ft.pivot(index="epoch", columns="source", values="mean").reset_index()
-        lines += [f"## Fine-tuning ({cfg.finetune_epochs} epoch{'s' * (cfg.finetune_epochs != 1)}, up to "
-                  f"{cfg.finetune_models} models per source)",
-                  "", "Mean test accuracy per epoch (epoch 0: before fine-tuning).", "",
-                  markdown_table(wide), "", "![fine-tuning curves](finetune.png)", ""]
-        if paired is not None and len(paired):
-            show = paired.assign(interval=[f"[{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else "n/a"
-                                           for lo, hi in zip(paired["lo"], paired["hi"])],
-                                 gain=[f"{g:+.3f}" for g in paired["gain"]])
-            lines += ["Each fine-tuned sample against the anchor it was drawn around (`own anchor`), fine-tuned "
-                      "with the same recipe and seed: mean test-accuracy difference sampled - own anchor, with a "
-                      "95% bootstrap interval that resamples anchors (samples around one anchor are not "
-                      f"independent; none with fewer than {MIN_ANCHORS} anchors).", "",
-                      markdown_table(show[["epoch", "pairs", "anchors", "gain", "interval"]]
-                                     .rename(columns={"gain": "sampled - own anchor"})), "",
-                      "![sampled - own anchor](finetune_paired.png)", ""]
-    lines += _diversity_md(diversity, cfg)
-    lines.append(mem_md)
-    return "\n".join(lines)

@@ -1,11 +1,11 @@
 """Sample unseen models from a hyper-representation's embedding space.
 
 anchors (top-Q training-split models) -> embed -> draw embeddings around them
-(:mod:`hyperrep.sampling.kde`) -> decode (detokenise and de-standardise: ``HyperRep.decode``)
+(:mod:`hyperrep.sampling.samplers`) -> decode (detokenise and de-standardise: ``HyperRep.decode``)
 -> load into the eo_tasks model -> evaluate. The family has no batch norm, so there are
 no statistics to re-estimate. With ``select`` > 0 only the best ``select`` of the ``n``
 draws by validation accuracy are kept (draw many, keep best). With ``residual = "anchor"``
-each draw also gets its anchor's decoding error added back (:data:`RESIDUALS`): the draw is
+each draw also gets its anchor's decoding error added back (``RESIDUALS``): the draw is
 then the anchor itself, moved by what the decoder changes between the anchor's embedding
 and the drawn one.
 
@@ -27,27 +27,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.splits import SPLITS
-from eo_tasks.models.spec import ModelSpec
+from eo_tasks import ConfigError
+from eo_tasks.data import SPLITS
+from eo_tasks.models import ModelSpec
 from hyperrep.sampling.archs import arch_modes, resolve_arch
 from hyperrep.sampling.context import ZooContext, anchor_metric, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
-from hyperrep.sampling.kde import METHODS, SamplerConfig, sample_embeddings
+from hyperrep.sampling.samplers import (
+    RESIDUALS, SamplerConfig, residual_methods, resolve, sample_embeddings, sampler_names,
+)
 
-# What a draw adds to its decoded weights. "none": nothing, the draw is decode(z). "anchor":
-# the decoding error of the anchor it was drawn around, anchor - decode(embed(anchor)), so that
-# decode(z) + error = anchor + (decode(z) - decode(embed(anchor))). On the real EuroSAT zoos a
-# decoded anchor loses about 0.1 of accuracy; this keeps the anchor's exact weights where the
-# decoder smooths them and moves them only by what the embedding changed. Needs a sampler that
-# draws around one anchor (RESIDUAL_METHODS).
-RESIDUALS = ("none", "anchor")
-RESIDUAL_METHODS = ("kde", "neighbour", "kde-pca")
+# RESIDUALS, what a draw adds to its decoded weights. "none": nothing, the draw is decode(z).
+# "anchor": the decoding error of the anchor it was drawn around, anchor - decode(embed(anchor)),
+# so that decode(z) + error = anchor + (decode(z) - decode(embed(anchor))). On the real EuroSAT
+# zoos a decoded anchor loses about 0.1 of accuracy; this keeps the anchor's exact weights where
+# the decoder smooths them and moves them only by what the embedding changed. Needs a sampler
+# that draws around one anchor (Sampler.around_anchor).
 
 
 @dataclass(frozen=True)
 class SampleConfig:
-    method: str = "kde"  # one of kde.METHODS
+    method: str = "kde"  # a registered sampler's name or alias (samplers.sampler_names())
     n: int = 10  # embeddings drawn
     anchors: float = 0.3  # top-Q training models: a count (>= 1) or a fraction (< 1)
     select: int = 0  # keep the best ``select`` draws by validation accuracy; 0 keeps all
@@ -58,8 +58,8 @@ class SampleConfig:
     residual: str = "none"  # one of RESIDUALS: what a draw adds to its decoded weights
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method not in sampler_names():
+            raise ConfigError(f"method must be one of {sampler_names()}, got {self.method!r}")
         if self.n < 1 or self.select < 0 or self.select > self.n:
             raise ConfigError(f"need n >= 1 and 0 <= select <= n, got n={self.n}, select={self.select}")
         if not 0.0 < self.late <= 1.0:
@@ -68,9 +68,10 @@ class SampleConfig:
             raise ConfigError(f"anchor_checkpoints must be a whole number >= 1, got {self.anchor_checkpoints!r}")
         if self.residual not in RESIDUALS:
             raise ConfigError(f"residual must be one of {RESIDUALS}, got {self.residual!r}")
-        if self.residual == "anchor" and self.method not in RESIDUAL_METHODS:
+        if self.residual == "anchor" and self.method not in residual_methods():
             raise ConfigError(f"residual \"anchor\" adds the decoding error of the anchor a draw was drawn around; "
-                              f"method {self.method!r} draws around no single anchor (use one of {RESIDUAL_METHODS})")
+                              f"method {self.method!r} draws around no single anchor (use one of "
+                              f"{residual_methods()})")
 
 
 @dataclass
@@ -184,10 +185,10 @@ def draw_models(
     anchor_w = ctx.weights_many(anchors["model"].to_numpy(), anchors["epoch"].to_numpy())
     anchor_e = np.asarray(rep.embed(anchor_w, arch=a), dtype=np.float32)
     groups = None
-    if cfg.method == "kde-layer":
+    if resolve(cfg.method, cfg.sampler)[0].needs_groups:
         groups = embedding_groups(rep, a)
         if groups is None:
-            raise ConfigError("kde-layer needs a per-token embedding ([model] embedding = \"tokens\"); this run "
+            raise ConfigError(f"{cfg.method} needs a per-token embedding ([model] embedding = \"tokens\"); this run "
                               "embeds models in summary tokens, which belong to no layer")
     emb, origin = sample_embeddings(anchor_e, cfg.n, cfg.method, rng, cfg.sampler, groups=groups)
     if shift is not None:
@@ -219,35 +220,17 @@ def draw_models(
     return Draws(anchor_w, anchor_e, emb[keep], kept_w, kept, drawn)
 
 
-def sample_models(
-    zoo_path: str | Path,
-    run_dir: str | Path,
-    method: str = "kde",
-    n: int = 10,
-    anchors_q: float = 0.3,
-    select_k: int = 0,
-    seed: int = 0,
-    sampler: SamplerConfig | None = None,
-    late: float = 0.25,
-    data_root: str | Path | None = None,
-    arch: int | str | None = None,
-    anchor_checkpoints: int = 1,
-    residual: str = "none",
-) -> SampleResult:
-    """Sample ``n`` models (keep the best ``select_k`` when > 0) and score them on the task.
+def sample_models(zoo_path: str | Path, run_dir: str | Path, config: SampleConfig = SampleConfig(), *,
+                  data_root: str | Path | None = None, arch: int | str | None = None) -> SampleResult:
+    """Sample ``config.n`` models (keep the best ``config.select`` when > 0) and score them on the task.
 
     ``arch``: the architecture to sample, a zoo architecture id or a fusion mode name
     (``"late_shared"``); required when the run spans several (anchors are then models of
     that architecture, draws decode to it). A zoo without task data (an imported public zoo)
     is sampled unscored (``result.measured`` False; see the module docstring).
-    ``anchor_checkpoints`` K > 1: each anchor model's last K late checkpoints are anchors.
-    ``residual``: what a draw adds to its decoded weights (:data:`RESIDUALS`).
     """
-    cfg = SampleConfig(method=method, n=n, anchors=anchors_q, select=select_k, seed=seed, late=late,
-                       anchor_checkpoints=anchor_checkpoints, sampler=sampler or SamplerConfig(),
-                       residual=residual)
     rep, ctx = load_run_and_context(zoo_path, run_dir, data_root, require_data=False, arch=arch)
-    return sample_with(rep, ctx, cfg, Path(run_dir))
+    return sample_with(rep, ctx, config, Path(run_dir))
 
 
 def sample_with(rep, ctx: ZooContext, cfg: SampleConfig, run_dir: Path) -> SampleResult:

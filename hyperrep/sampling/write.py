@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eo_tasks.config import to_dict
+from eo_tasks import to_dict
 from hyperrep.sampling.sample import SampleResult
 from zoo import ModelRecord
 

@@ -18,12 +18,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.types import TaskData
-from eo_tasks.models.spec import ModelSpec
-from eo_tasks.train.config import TrainConfig
-from eo_tasks.train.loop import DivergedError
-from eo_tasks.train.prune import PruneConfig, sparsify_model
+from eo_tasks import ConfigError
+from eo_tasks.data import TaskData
+from eo_tasks.models import ModelSpec
+from eo_tasks.train import DivergedError, PruneConfig, TrainConfig, sparsify_model
 
 CURVE_COLUMNS = ("model", "source", "ratio", "scope", "schedule", "test_acc", "val_acc", "pruned_test_acc",
                  "start_test_acc", "sparsity", "wall_s")

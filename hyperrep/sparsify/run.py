@@ -24,20 +24,18 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError, from_dict
-from eo_tasks.data.types import TaskData
-from eo_tasks.train.config import TrainConfig
-from eo_tasks.train.prune import PruneConfig
+from eo_tasks import ConfigError, from_dict
+from eo_tasks.data import TaskData
+from eo_tasks.train import PruneConfig, TrainConfig
 from hyperrep.sampling.archs import arch_modes, resolve_arch
 from hyperrep.sampling.context import ZooContext, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
-from hyperrep.sampling.kde import METHODS, SamplerConfig
 from hyperrep.sampling.plots import band_plot, markdown_table
 from hyperrep.sampling.sample import SampleConfig, draw_models, load_run_and_context, run_arch
 from hyperrep.sparsify.curves import drop_table, format_drop, mean_curves, parse_ratios, prune_curves
@@ -46,42 +44,22 @@ from hyperrep.sparsify.twins import robust_direction, twin_prediction, twin_verd
 
 @dataclass(frozen=True)
 class CurveConfig:
+    """How twins are pruned (``prune``) and how the sampled sources are drawn (``sample``:
+    its ``anchors`` and ``late`` also pick the trained anchors, its ``seed`` the fine-tune subset)."""
+
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
     ratios: tuple[float, ...] = (0.5, 0.7, 0.9)  # 0 (dense reference) is always added
-    scope: str = "global"
-    finetune_epochs: int = 1
-    schedule: str = "oneshot"  # PruneConfig: oneshot | gradual
-    steps: int = 3  # gradual: cubic pruning steps
-    step_epochs: int = 1  # gradual: masked epochs after each step but the last
-    protect: float = 1.0  # most a protected layer (input convs, output layer) may lose
     finetune_subset: int = 0  # fine-tune on a seeded subset of this many training images; 0: all
-    keep: str = "last"  # PruneConfig.keep: last | best-val
-    lr_scale: float = 1.0  # fine-tune at this multiple of the zoo recipe's lr
-    distill: float = 0.0  # PruneConfig.distill: soft-loss weight against each model's dense reference
-    anchors: float = 0.3  # top-Q training models (count >= 1, or fraction < 1)
-    method: str = "kde"  # sampling method for sampled / robust-sampled
-    n: int = 10
-    select: int = 0
-    seed: int = 0
     robust_shift: float = 0.0  # move robust draws this many anchor-spreads along the ridge direction
     max_models: int = 0  # per source, 0: all
     drop: float = 0.02
-    late: float = 0.25
-    pca_components: int = 0  # kde-pca: SamplerConfig.pca_components
-    residual: str = "none"  # what a draw adds to its decoded weights: SampleConfig.residual
-    scale: float = 0.2  # neighbour: SamplerConfig.neighbour_scale
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.finetune_epochs < 0 or self.max_models < 0 or self.finetune_subset < 0 or not 0 < self.drop < 1:
-            raise ConfigError("finetune_epochs, finetune_subset and max_models must be >= 0, drop in (0, 1)")
-        self.prune  # noqa: B018 -- its own checks (schedule, steps, protect) as a ConfigError now
-
-    @property
-    def prune(self) -> PruneConfig:
-        return PruneConfig(scope=self.scope, schedule=self.schedule, steps=self.steps, step_epochs=self.step_epochs,
-                           finetune_epochs=self.finetune_epochs, protect=self.protect, keep=self.keep,
-                           lr_scale=self.lr_scale, distill=self.distill)
+        if self.max_models < 0 or self.finetune_subset < 0 or not 0 < self.drop < 1:
+            raise ConfigError("finetune_subset and max_models must be >= 0, drop in (0, 1)")
+        if self.sample.anchor_checkpoints != 1:
+            raise ConfigError("sparsify prunes one checkpoint per anchor model: sample.anchor_checkpoints must be 1")
 
 
 @dataclass
@@ -119,7 +97,8 @@ def finetune_data(data: TaskData, cfg: CurveConfig) -> TaskData:
     one seeded subset of it (the same images for every model, so that sources compare)."""
     if not cfg.finetune_subset or cfg.finetune_subset >= len(data.splits["train"]):
         return data
-    return TaskData(data.info, {**data.splits, "train": data.splits["train"].sample(cfg.finetune_subset, cfg.seed)})
+    train = data.splits["train"].sample(cfg.finetune_subset, cfg.sample.seed)
+    return TaskData(data.info, {**data.splits, "train": train})
 
 
 def _twin_accuracy(ctx: ZooContext, models: np.ndarray, cfg: CurveConfig) -> tuple[np.ndarray, np.ndarray, str]:
@@ -135,7 +114,7 @@ def _twin_accuracy(ctx: ZooContext, models: np.ndarray, cfg: CurveConfig) -> tup
         ratios = np.asarray(table.columns, dtype=float)
         origin = f"stored in the zoo ({twins.scope}, {twins.finetune_epochs} fine-tune epochs)"
         return table.reindex(models).to_numpy(dtype=float), ratios, origin
-    from eo_tasks.train.prune import sparsify_model
+    from eo_tasks.train import sparsify_model
 
     ratios = np.array([r for r in parse_ratios(cfg.ratios) if r > 0])
     out = np.full((len(models), len(ratios)), np.nan)
@@ -189,7 +168,7 @@ def sparsity_curves(
         ctx = open_context(zoo_path, data_root=data_root, arch=_zoo_arch(zoo_path, arch))
     cap = (lambda x: x[: cfg.max_models]) if cfg.max_models else (lambda x: x)
 
-    anchors = select_anchors(ctx, cfg.anchors, cfg.late)
+    anchors = select_anchors(ctx, cfg.sample.anchors, cfg.sample.late)
     spec = ctx.specs[int(anchors["model"].iloc[0])]
     anchor_w = ctx.weights_many(anchors["model"].to_numpy(), anchors["epoch"].to_numpy())
     models: list[tuple[str, str, np.ndarray]] = [
@@ -197,10 +176,6 @@ def sparsity_curves(
     ]
     anchor_table = anchors.assign(role="trained")
 
-    sample_cfg = SampleConfig(method=cfg.method, n=cfg.n, anchors=cfg.anchors, select=cfg.select, seed=cfg.seed,
-                              late=cfg.late, sampler=SamplerConfig(pca_components=cfg.pca_components,
-                                                                    neighbour_scale=cfg.scale),
-                              residual=cfg.residual)
     evaluator = Evaluator(spec, ctx.data)
     sampled_spec = spec
     if sampled_path is not None:
@@ -209,7 +184,7 @@ def sparsity_curves(
             raise ConfigError(f"{sampled_path}: its models' spec differs from the anchors' in {zoo_path}")
         models += [(n, "sampled", w) for n, w in cap(list(zip(names, weights)))]
     elif rep is not None:
-        d = draw_models(rep, ctx, anchors, sample_cfg, evaluator)
+        d = draw_models(rep, ctx, anchors, cfg.sample, evaluator)
         models += [(n, "sampled", w) for n, w in cap(list(zip(d.kept["name"], d.weights)))]
 
     twin_table = None
@@ -226,7 +201,7 @@ def sparsity_curves(
 
         hardest = float(twin_ratios.max())
         robust_score = pd.Series(twin_acc[:, int(np.argmax(twin_ratios))], index=pool)
-        robust = select_anchors(ctx, cfg.anchors, late=1e-9, spec=spec, score=robust_score)
+        robust = select_anchors(ctx, cfg.sample.anchors, late=1e-9, spec=spec, score=robust_score)
         shift = None
         if cfg.robust_shift and hardest in fit.models:
             direction = robust_direction(fit.models[hardest])
@@ -234,14 +209,14 @@ def sparsity_curves(
             robust_e = np.asarray(rep.embed(robust_w, arch=run_arch(rep, ctx)))
             spread = float(np.std(robust_e @ direction)) or 1.0
             shift = (cfg.robust_shift * spread * direction).astype(np.float32)
-        d = draw_models(rep, ctx, robust, sample_cfg, evaluator, shift=shift, prefix="r")
+        d = draw_models(rep, ctx, robust, cfg.sample, evaluator, shift=shift, prefix="r")
         models += [(n, "robust-sampled", w) for n, w in cap(list(zip(d.kept["name"], d.weights)))]
         anchor_table = pd.concat([anchor_table, robust.assign(role=f"robust (twin test_acc at ratio {hardest:g})")])
     anchor_table.to_csv(out / "anchors.csv", index=False)
 
     curves = prune_curves(models, spec, finetune_data(ctx.data, cfg), ctx.recipe, ratios, log=log, prune=cfg.prune)
     curves.to_csv(out / "curves.csv", index=False)
-    title = (f"{cfg.schedule} magnitude pruning ({cfg.scope}) + {cfg.prune.total_epochs} masked epoch(s)")
+    title = f"{cfg.prune.schedule} magnitude pruning ({cfg.prune.scope}) + {cfg.prune.total_epochs} masked epoch(s)"
     band_plot(mean_curves(curves), "ratio", out / "curves.png", "sparsity (fraction of weights pruned)",
               "test accuracy", title)
     drops = drop_table(curves, cfg.drop)
@@ -270,7 +245,8 @@ def _summary(ctx: ZooContext, cfg: CurveConfig, drops: pd.DataFrame, twins: pd.D
         + (f" (a seeded subset of {cfg.finetune_subset} images)" if cfg.finetune_subset else "")
         + " with the zoo's recipe "
         f"({ctx.recipe.optimizer}, lr {ctx.recipe.lr:g}); every ratio, 0 included, gets the same schedule",
-        f"- sampling: `{cfg.method}`, n {cfg.n}, select {cfg.select}, seed {cfg.seed}, anchors {cfg.anchors:g}, "
+        f"- sampling: `{cfg.sample.method}`, n {cfg.sample.n}, select {cfg.sample.select}, seed {cfg.sample.seed}, "
+        f"anchors {cfg.sample.anchors:g}, "
         f"robust shift {cfg.robust_shift:g}",
         "",
         f"## Sparsity at which mean test accuracy drops by {cfg.drop:g}",
