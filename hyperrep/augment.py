@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from eo_tasks.models.layout import Layout
+from eo_tasks.models import Layout
 from hyperrep.config import AugmentSection
 from hyperrep.tokens import Tokenizer
 
@@ -129,6 +129,13 @@ class View:
     target: torch.Tensor  # [B, W, D]
     token_index: torch.Tensor  # [B, W] indices into the tokenizer's T tokens
     target_flat: torch.Tensor  # [B, P] clean permuted standardised weights
+
+    def whole(self, tokenizer: Tokenizer) -> torch.Tensor:
+        """The view's whole model ``[B, P]``, standardised: its augmented tokens inside its
+        window, the clean (permuted) ones outside (what the function tokens run)."""
+        rows = self.token_index[:, :, None].expand(-1, -1, tokenizer.token_size)
+        full = tokenizer.tokenize(self.target_flat).scatter(1, rows, self.inputs.to(self.target_flat.dtype))
+        return tokenizer.detokenize(full)
 
 
 class Augmenter:

@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError
+from eo_tasks import ConfigError
 from hyperrep.run import HyperRep
 
 FORMAT = "hyperzoo.embeddings"
@@ -67,10 +67,13 @@ def embed_zoo(run: HyperRep | str | Path, zoo_path: str | Path, out: str | Path,
             models = every["model"].to_numpy(dtype=np.int64)
             epochs = every["epoch"].to_numpy(dtype=np.int64)
             emb = np.zeros((len(models), rep.embedding_dims[a]), np.float32)
+            # function tokens run each model: its own spec (activations differ within an architecture)
+            spec_of = {m: zoo.spec(m) for m in set(models.tolist())} if rep.reader is not None else {}
             for start in range(0, len(models), batch_size):
                 stop = min(start + batch_size, len(models))
+                specs = [spec_of[m] for m in models[start:stop].tolist()] if spec_of else None
                 emb[start:stop] = rep.embed(zoo.weights_many(models[start:stop], epochs[start:stop]), batch_size,
-                                            arch=a, views=views, seed=seed + start)
+                                            arch=a, views=views, seed=seed + start, spec=specs)
                 done += stop - start
                 if progress is not None:
                     progress(f"embedded {done}/{total} checkpoints")

@@ -10,25 +10,31 @@ A run over several architectures of a zoo takes the architecture (the zoo's ``ar
 index) in every call that reads or makes weights or per-token embeddings: ``embed(w,
 arch=a)``, ``decode(e, arch=a)`` (an embedding decodes to a model of the architecture
 asked for), ``pool(e, arch=a)``; a one-architecture run needs none.
+
+A run with function tokens (``[function] probes = K``, hyperrep.function) reads each
+model's responses to its stored probe set beside the weights: :meth:`HyperRep.embed`
+computes them itself by running the given weights, which needs the model's spec (``spec=``,
+one or one per row) when the architecture's models had several (e.g. activations).
+Decoding is unchanged: the full embedding in, weights out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from einops import rearrange
 
-from eo_tasks.config import ConfigError
-from eo_tasks.models.layout import Layout
-from eo_tasks.models.spec import ModelSpec
-from eo_tasks.train.loop import resolve_device
+from eo_tasks import ConfigError
+from eo_tasks.models import Layout, ModelSpec
+from eo_tasks.train import resolve_device
 from hyperrep.augment import Permuter
 from hyperrep.config import HyperRepConfig
-from hyperrep.model import HyperRepNet, TokenDims
-from hyperrep.runfolder import RUN_FILES, read_layouts, read_meta, read_norms, read_specs
+from hyperrep.function import FunctionReader, ProbeSet
+from hyperrep.model import FunctionDims, HyperRepNet, TokenDims
+from hyperrep.runfolder import PROBES, RUN_FILES, read_layouts, read_meta, read_norms, read_probes, read_specs
 from hyperrep.tokens import Standardizer, Tokenizer, TokenSpace
 
 __all__ = ["HyperRep", "RUN_FILES", "resolve_device"]
@@ -55,7 +61,10 @@ class HyperRep:
     def __init__(self, config: HyperRepConfig, layouts: Layout | Mapping[int, Layout],
                  standardizers: Standardizer | Mapping[int, Standardizer],
                  net: HyperRepNet | None = None, device: str | torch.device = "cpu",
-                 specs: tuple[ModelSpec, ...] | Mapping[int, tuple[ModelSpec, ...]] = ()) -> None:
+                 specs: tuple[ModelSpec, ...] | Mapping[int, tuple[ModelSpec, ...]] = (),
+                 probes: ProbeSet | None = None) -> None:
+        """``probes``: the probe set of a run with function tokens (``config.function.probes > 0``;
+        hyperrep.function.fit_probe_set draws one), None without."""
         if isinstance(layouts, Layout):  # one architecture, as before
             a = default_arch(config)
             layouts, standardizers = {a: layouts}, {a: standardizers}
@@ -75,13 +84,20 @@ class HyperRep:
         self.device = torch.device(device)
         sp = self.space
         self.dims = TokenDims(sp.num_tokens, sp.token_size, sp.num_layers, sp.max_neurons, sp.num_archs)
-        self.net = (net if net is not None else HyperRepNet(self.dims, config.model)).to(self.device)
+        wanted = config.function.probes
+        if (probes.count if probes is not None else 0) != wanted:
+            raise ValueError(f"function.probes = {wanted} needs a probe set of {wanted} inputs "
+                             f"(hyperrep.function.fit_probe_set), got {probes.count if probes else None}")
+        self.probes = probes
+        self.reader = FunctionReader.of(probes, self.device) if probes is not None else None
+        fdims = FunctionDims(probes.count, probes.classes) if probes is not None else None
+        self.net = (net if net is not None else HyperRepNet(self.dims, config.model, fdims)).to(self.device)
         self._permuters: dict[int, Permuter] = {}
 
     # ---- loading ------------------------------------------------------------------------
     @classmethod
     def load(cls, run: str | Path, device: str | torch.device = "cpu") -> HyperRep:
-        """The run in folder ``run`` (docs/run-format.md, formats 1 and 2); a run written by a
+        """The run in folder ``run`` (docs/run-format.md, formats 1 to 3); a run written by a
         newer format than this code reads is refused (ConfigError naming its meta.json)."""
         run = Path(run)
         # the version first: a newer format may name its files differently
@@ -95,7 +111,10 @@ class HyperRep:
         layouts = read_layouts(run, meta, default_arch(config))
         norms = read_norms(run, meta, layouts)
         device = resolve_device(str(device))
-        rep = cls(config, layouts, norms, device=device, specs=read_specs(meta, list(layouts)))
+        probes = None
+        if config.function.probes > 0:
+            probes = ProbeSet.from_state(read_probes(run), config.function, str(run / PROBES))
+        rep = cls(config, layouts, norms, device=device, specs=read_specs(meta, list(layouts)), probes=probes)
         recorded = meta.get("layers")
         if recorded is not None and [tuple(k) for k in recorded] != rep.space.layer_keys:
             raise ConfigError(f"{run / 'meta.json'}: its global layers do not match the run's layouts")
@@ -146,10 +165,42 @@ class HyperRep:
     def positions(self, batch: int, arch: int | None = None) -> torch.Tensor:
         return self.space.position_table(self.arch(arch), self.device).expand(batch, -1, -1)
 
-    def encode_tokens(self, flat_std: torch.Tensor, arch: int | None = None) -> torch.Tensor:
-        """Standardised flat weights ``[B, P]`` on the device -> embeddings ``[B, E]``."""
+    def row_specs(self, n: int, arch: int | None = None,
+                  spec: ModelSpec | Sequence[ModelSpec] | None = None) -> list[ModelSpec]:
+        """The eval spec of each of ``n`` rows of architecture ``arch``: ``spec`` (one for all or
+        one per row), or the architecture's only one (ValueError when it had several)."""
         a = self.arch(arch)
-        return self.net.encode(self.tokenizers[a].tokenize(flat_std), self.positions(flat_std.shape[0], a))
+        if spec is None:
+            if len(self.arch_specs[a]) != 1:
+                raise ValueError(f"this run's models of architecture {a} have {len(self.arch_specs[a])} specs and "
+                                 "function tokens run the model: pass spec= (e.g. Zoo.spec(model), or one per row)")
+            return [self.arch_specs[a][0]] * n
+        if isinstance(spec, ModelSpec):
+            return [spec.for_eval()] * n
+        specs = [s.for_eval() for s in spec]
+        if len(specs) != n:
+            raise ValueError(f"{len(specs)} specs for {n} weight rows")
+        return specs
+
+    def responses(self, flat_std: torch.Tensor, arch: int | None = None,
+                  spec: ModelSpec | Sequence[ModelSpec] | None = None) -> torch.Tensor | None:
+        """Function tokens ``[B, K, classes]`` of standardised flat weights ``[B, P]`` on the
+        device (the models run on the probes); None for a run without function tokens."""
+        if self.reader is None:
+            return None
+        a = self.arch(arch)
+        raw = self.standardizers[a].inverse(flat_std)
+        return self.reader(self.layouts[a], raw, self.row_specs(len(flat_std), a, spec))
+
+    def encode_tokens(self, flat_std: torch.Tensor, arch: int | None = None,
+                      spec: ModelSpec | Sequence[ModelSpec] | None = None) -> torch.Tensor:
+        """Standardised flat weights ``[B, P]`` on the device -> embeddings ``[B, E]`` (``spec``:
+        see :meth:`embed`)."""
+        a = self.arch(arch)
+        return self._encode(flat_std, a, self.responses(flat_std, a, spec))
+
+    def _encode(self, flat_std: torch.Tensor, a: int, responses: torch.Tensor | None) -> torch.Tensor:
+        return self.net.encode(self.tokenizers[a].tokenize(flat_std), self.positions(flat_std.shape[0], a), responses)
 
     def decode_tokens(self, emb: torch.Tensor, arch: int | None = None) -> torch.Tensor:
         """Embeddings ``[B, E]`` -> standardised flat weights ``[B, P]`` of architecture ``arch``."""
@@ -160,8 +211,13 @@ class HyperRep:
     # ---- numpy API ----------------------------------------------------------------------
     @torch.no_grad()
     def embed(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256, *,
-              arch: int | None = None, views: int = 1, seed: int = 0) -> np.ndarray:
+              arch: int | None = None, views: int = 1, seed: int = 0,
+              spec: ModelSpec | Sequence[ModelSpec] | None = None) -> np.ndarray:
         """Flat weights ``[N, P]`` (or one ``[P]``) of architecture ``arch`` -> embeddings ``[N, E]`` (or ``[E]``).
+
+        With function tokens the models are run on the run's probes, as ``spec`` says (one
+        spec for every row, or one per row; needed when the architecture's models had several
+        specs, and it may be one the run never saw, of the same layout).
 
         ``views > 1``: the mean embedding of each model as given and ``views - 1`` random
         neuron permutations of it (seeded by ``seed``). The encoder reads neurons in order
@@ -175,13 +231,16 @@ class HyperRep:
         w, single = _as_batch(weights, self.layouts[a].num_params)
         self.net.eval()
         std = self.standardizers[a]
+        specs = self.row_specs(len(w), a, spec) if self.reader is not None else None
         gen = torch.Generator(device=self.device).manual_seed(seed) if views > 1 else None
         out = []
         for i in range(0, len(w), batch_size):
-            flat = std.forward(w[i : i + batch_size].to(self.device))
-            total = self.encode_tokens(flat, a).float()
-            for _ in range(views - 1):
-                total += self.encode_tokens(self._permuter(a)(flat, gen), a).float()
+            raw = w[i : i + batch_size].to(self.device)
+            flat = std.forward(raw)
+            resp = self.reader(self.layouts[a], raw, specs[i : i + batch_size]) if specs is not None else None
+            total = self._encode(flat, a, resp).float()
+            for _ in range(views - 1):  # a permutation leaves the responses as they are
+                total += self._encode(self._permuter(a)(flat, gen), a, resp).float()
             out.append((total / views).cpu())
         emb = torch.cat(out).numpy() if out else np.zeros((0, self.embedding_dims[a]), np.float32)
         return emb[0] if single else emb
@@ -217,28 +276,29 @@ class HyperRep:
         return z[0] if single else z
 
     def project(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256, *,
-                arch: int | None = None) -> np.ndarray:
+                arch: int | None = None, spec: ModelSpec | Sequence[ModelSpec] | None = None) -> np.ndarray:
         """Flat weights ``[N, P]`` (or ``[P]``) -> contrastive projections ``[N, proj_dim]`` (unit norm).
 
         The embedding keeps the order of the neurons (so that it decodes to the same model);
         the projection is what contrastive training makes alike for augmented (permuted,
         noisy) versions of one model."""
-        return self._from_embeddings(self.embed(weights, batch_size, arch=arch), self.net.project, arch)
+        return self._from_embeddings(self.embed(weights, batch_size, arch=arch, spec=spec), self.net.project, arch)
 
     def pool(self, embeddings: np.ndarray | torch.Tensor, *, arch: int | None = None) -> np.ndarray:
         """Embeddings ``[N, E]`` (or ``[E]``) of architecture ``arch`` -> the latents averaged over
-        all tokens and per global layer ``[N, pooled_dim]`` (zeros for the layers ``arch`` lacks):
+        all tokens and per global layer ``[N, pooled_dim]`` (zeros for the layers ``arch`` lacks;
+        with function tokens, then the mean function latent):
         a short, neuron-order-robust summary of the embedding (what the projection head reads),
         of one width for every architecture, so it compares models across architectures."""
         return self._from_embeddings(embeddings, self.net.pooled, arch)
 
     def reconstruct(self, weights: np.ndarray | torch.Tensor, batch_size: int = 256, *,
-                    arch: int | None = None) -> np.ndarray:
-        return self.decode(self.embed(weights, batch_size, arch=arch), batch_size, arch=arch)
+                    arch: int | None = None, spec: ModelSpec | Sequence[ModelSpec] | None = None) -> np.ndarray:
+        return self.decode(self.embed(weights, batch_size, arch=arch, spec=spec), batch_size, arch=arch)
 
     def arch_of_spec(self, spec: ModelSpec) -> int:
         """The run's architecture whose layout ``spec``'s models have (ValueError when none)."""
-        from eo_tasks.models.family import layout_for
+        from eo_tasks.models import layout_for
 
         layout = layout_for(spec)
         for a in self.archs:
@@ -253,7 +313,7 @@ class HyperRep:
         ``spec`` is needed when the architecture's models had several specs (e.g.
         activations); it also names the architecture. Without it, ``arch`` does (needed when
         the run spans several)."""
-        from eo_tasks.models.family import build_model, load_flat
+        from eo_tasks.models import build_model, load_flat
 
         if spec is None:
             a = self.arch(arch)

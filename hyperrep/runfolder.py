@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eo_tasks.config import ConfigError, dump_toml, to_dict
-from eo_tasks.data.splits import SPLITS
+from eo_tasks import ConfigError, dump_toml, to_dict
+from eo_tasks.data import SPLITS
 
 if TYPE_CHECKING:
     import torch
 
-    from eo_tasks.models.layout import Layout
+    from eo_tasks.models import Layout
     from hyperrep.config import HyperRepConfig
     from hyperrep.data import WeightSet, ZooWeights
     from hyperrep.run import HyperRep
@@ -31,8 +31,11 @@ if TYPE_CHECKING:
 
 # docs/run-format.md; incremented when a file or key changes meaning or disappears.
 # 2: layout.json and norm.json map architecture ids to a layout / statistics (several archs)
-RUN_FORMAT = 2
+# 3: config.toml has a [function] table; with function tokens, probes.pt and meta.json's
+#    "function", and embeddings / the pooled summary hold function latents
+RUN_FORMAT = 3
 CHECKPOINT = "checkpoint.pt"
+PROBES = "probes.pt"  # function tokens' probe set (runs with function.probes > 0 only)
 RUN_FILES = ("model.pt", "config.toml", "layout.json", "norm.json", "meta.json")  # what loading needs
 # settings that change where and how fast a run computes, not what it computes
 RUNTIME_KEYS = ("device", "threads", "checkpoint_every", "eval_batch_size")
@@ -51,9 +54,13 @@ def write_text(path: Path, text: str) -> None:
 
 def config_identity(cfg: HyperRepConfig) -> str:
     """The config minus :data:`RUNTIME_KEYS`: a checkpoint resumes only under the same identity."""
+    from hyperrep.config import FunctionSection
+
     raw = to_dict(cfg)
     for key in RUNTIME_KEYS:
         raw["train"].pop(key)
+    if raw.get("function") == to_dict(FunctionSection()):  # off: checkpoints from before the table resume
+        raw.pop("function")
     return dump_toml(raw)
 
 
@@ -82,11 +89,18 @@ def run_meta(data: ZooWeights, rep: HyperRep) -> dict[str, Any]:
     }
     if len(set(widths.values())) == 1:  # one length for every model: the format-1 key
         meta["embedding_dim"] = next(iter(widths.values()))
+    if rep.probes is not None:
+        meta["function"] = rep.probes.describe()
     return meta
 
 
 def write_static(run: Path, cfg: HyperRepConfig, data: ZooWeights, rep: HyperRep) -> None:
-    """The files fixed for the whole run: config.toml, layout.json, norm.json, meta.json."""
+    """The files fixed for the whole run: config.toml, layout.json, norm.json, meta.json (and,
+    with function tokens, probes.pt first: meta.json describes it)."""
+    import torch
+
+    if rep.probes is not None:
+        _replace_into(run / PROBES, lambda tmp: torch.save(rep.probes.state(), tmp))
     write_text(run / "config.toml", dump_toml(to_dict(cfg)))
     layouts = {str(a): json.loads(rep.layouts[a].to_json()) for a in rep.archs}
     norms = {str(a): json.loads(rep.standardizers[a].to_json()) for a in rep.archs}
@@ -115,7 +129,7 @@ def read_meta(run: str | Path) -> dict[str, Any]:
 
 def _per_arch(path: Path, meta: dict[str, Any], old_arch: int) -> dict[int, str]:
     """The JSON text of each architecture in layout.json / norm.json: format 1 holds one (its
-    id unknown to the file: ``old_arch``), format 2 a map ``{"archs": {id: object}}``."""
+    id unknown to the file: ``old_arch``), format 2 and later a map ``{"archs": {id: object}}``."""
     text = path.read_text()
     if meta.get("run_format", 1) < 2:
         return {old_arch: text}
@@ -131,7 +145,7 @@ def _per_arch(path: Path, meta: dict[str, Any], old_arch: int) -> dict[int, str]
 
 def read_layouts(run: Path, meta: dict[str, Any], old_arch: int = 0) -> dict[int, Layout]:
     """The run's layouts by architecture id (ConfigError naming layout.json when unreadable)."""
-    from eo_tasks.models.layout import Layout
+    from eo_tasks.models import Layout
 
     try:
         return {a: Layout.from_json(text) for a, text in _per_arch(run / "layout.json", meta, old_arch).items()}
@@ -153,9 +167,22 @@ def read_norms(run: Path, meta: dict[str, Any], layouts: dict[int, Layout]) -> d
         raise ConfigError(f"{run / 'norm.json'}: does not fit the run's layout ({err})") from err
 
 
+def read_probes(run: Path) -> dict[str, Any]:
+    """probes.pt of a run with function tokens: its plain tensors (hyperrep.function.ProbeSet.state)."""
+    import torch
+
+    path = run / PROBES
+    if not path.is_file():
+        raise FileNotFoundError(f"{run}: a run with function tokens, missing {PROBES}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged or foreign file
+        raise ConfigError(f"{path}: not a probe set this code reads ({err})") from err
+
+
 def read_specs(meta: dict[str, Any], archs: list[int]) -> dict[int, tuple]:
     """The eval specs of each architecture's models (format 1: all of the one architecture's)."""
-    from eo_tasks.models.spec import ModelSpec
+    from eo_tasks.models import ModelSpec
 
     specs = [ModelSpec.from_json(text) for text in meta.get("specs", [])]
     owners = meta.get("spec_archs", [archs[0]] * len(specs))
@@ -201,7 +228,7 @@ def plot_curves(run: Path, history: list[dict[str, float]]) -> None:
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(10, 4), layout="tight")
     ax_loss, ax_r2 = fig.subplots(1, 2)
-    for key in ("train_loss", "train_contrastive", "train_recon", "train_behaviour", "val_recon"):
+    for key in ("train_loss", "train_contrastive", "train_recon", "train_behaviour", "train_function", "val_recon"):
         if key in history[0]:
             ax_loss.plot(epochs, [h.get(key, np.nan) for h in history], label=key)
     ax_loss.set_yscale("log")

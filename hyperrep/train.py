@@ -11,6 +11,10 @@ transformer needs no padding, and the per-layer losses and standardisation are t
 architecture's): each epoch splits every architecture's training rows into batches and
 visits all of them in one seeded random order, so an architecture gets steps in proportion
 to its training rows. One architecture draws exactly the batches it always did.
+
+With function tokens (``[function] probes = K``) the probe set is drawn at the first start
+and stored in the run folder; every step runs each view's augmented weights on the probes, and
+the decoder also reconstructs the clean batch's responses (``train_function``, ``function.recon``).
 """
 
 from __future__ import annotations
@@ -22,19 +26,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from eo_tasks.config import ConfigError
-from eo_tasks.train.loop import torch_threads
+from eo_tasks import ConfigError
+from eo_tasks.train import torch_threads
 from hyperrep.augment import Augmenter, View
 from hyperrep.behaviour import Behaviour, behaviour_pool, behaviour_setup, probe_inputs
 from hyperrep.config import HyperRepConfig
 from hyperrep.data import WeightSet, ZooWeights
+from hyperrep.function import ProbeSet, check_specs, fit_probe_set, view_responses
 from hyperrep.losses import R2Meter, behaviour_mse, layer_mse, nt_xent
 from hyperrep.run import HyperRep, resolve_device
 from hyperrep.runfolder import (
-    CHECKPOINT, RUNTIME_KEYS, config_identity, load_checkpoint, plot_curves, read_layouts, read_meta, read_norms,
-    save_checkpoint, write_history, write_static,
+    CHECKPOINT, PROBES, RUNTIME_KEYS, config_identity, load_checkpoint, plot_curves, read_layouts, read_meta,
+    read_norms, read_probes, save_checkpoint, write_history, write_static,
 )
 from hyperrep.tokens import Standardizer, TokenSpace
 from hyperrep.world import World
@@ -123,6 +129,8 @@ class Trainer:
         if empty:
             raise ConfigError(f"{self.data.source or 'the weights'}: architectures {empty} have no training "
                               "checkpoints (select others with [data] arch)")
+        if cfg.function.probes > 0:
+            check_specs(self.data, {a: [*self.train_rows[a], *self.val_rows[a]] for a in self.train_rows})
 
     # ---- run folder (hyperrep.runfolder) ----------------------------------------------
     def _identity(self) -> str:
@@ -135,8 +143,8 @@ class Trainer:
         ckpt = load_checkpoint(run)
         if ckpt is not None and ckpt["config"] != self._identity():
             raise ConfigError(
-                f"{ckpt_path}: holds a run with a different config; use a new --out folder or the "
-                f"config in {run / 'config.toml'} to resume"
+                f"{ckpt_path}: holds a run with a different config; pass --overwrite to replace it, use a new "
+                f"--out folder, or the config in {run / 'config.toml'} to resume"
             )
         layouts = self.data.layouts
         if ckpt is not None and (run / "norm.json").is_file() and (run / "meta.json").is_file():
@@ -148,9 +156,15 @@ class Trainer:
         else:
             std = {ws.arch: Standardizer.fit(ws.layout, ws.weights[self.train_rows[ws.arch]])
                    for ws in self.data.sets}
+        probes = None
+        if cfg.function.probes > 0:  # drawn once per run: a resumed run reads them back
+            probes = ProbeSet.from_state(read_probes(run), cfg.function, str(run / PROBES)) \
+                if ckpt is not None and (run / PROBES).is_file() \
+                else fit_probe_set(self.data, self.train_rows, cfg.function, self.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.train.seed)
-            rep = HyperRep(cfg, layouts, std, device=self.device, specs={ws.arch: ws.specs for ws in self.data.sets})
+            rep = HyperRep(cfg, layouts, std, device=self.device, specs={ws.arch: ws.specs for ws in self.data.sets},
+                           probes=probes)
         optimizer = torch.optim.AdamW(rep.net.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         start, history = 0, []
         if ckpt is not None:
@@ -181,8 +195,9 @@ class Trainer:
 
     # ---- steps --------------------------------------------------------------------------
     def _loss(self, rep: HyperRep, arch: int, views: tuple[View, View], behaviour: Behaviour | None,
-              spec_ids: torch.Tensor | None, amp: bool,
-              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+              spec_ids: torch.Tensor | None, amp: bool, generator: torch.Generator,
+              responses: tuple[torch.Tensor, ...] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """``responses``: with function tokens, those of view 1, view 2 and the clean batch."""
         cfg = self.cfg.loss
         tok = rep.tokenizers[arch]
         tab = tok.tables(self.device)
@@ -191,14 +206,19 @@ class Trainer:
         inputs = torch.cat([v1.inputs, v2.inputs])
         index = torch.cat([v1.token_index, v2.token_index])
         positions = rep.space.position_table(arch, self.device)[index]
+        seen = torch.cat(responses[:2]) if responses is not None else None
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
-            latents, pred = rep.net(inputs, positions)
+            latents = rep.net.encode_latents(inputs, positions, seen)
+            pred, pred_responses = rep.net.decode_parts(latents, positions)
             z = rep.net.project(latents, positions)
         terms: dict[str, torch.Tensor] = {}
         terms["contrastive"] = nt_xent(z[:B], z[B:], cfg.temperature)
         target = torch.cat([v1.target, v2.target])
         terms["recon"] = layer_mse(pred, target, tab["mask"][index], tab["layer"][index], tok.num_layers)
         loss = cfg.gamma * terms["contrastive"] + (1 - cfg.gamma) * terms["recon"]
+        if pred_responses is not None and responses is not None:
+            terms["function"] = F.mse_loss(pred_responses.float(), responses[2].repeat(2, 1, 1))
+            loss = loss + (1 - cfg.gamma) * self.cfg.function.recon * terms["function"]
         if behaviour is not None and spec_ids is not None:
             # the view's own tokens outside its window, so that a windowed view is a whole model
             full = tok.tokenize(v1.target_flat)
@@ -231,7 +251,8 @@ class Trainer:
             for start in range(0, len(self.val_rows[a]), bs):
                 rows = self.val_rows[a][start : start + bs]
                 flat = std.forward(torch.from_numpy(ws.weights[rows]).to(self.device))
-                pred = rep.decode_tokens(rep.encode_tokens(flat, a), a)
+                specs = [ws.specs[i] for i in ws.spec_id[rows]] if rep.reader is not None else None
+                pred = rep.decode_tokens(rep.encode_tokens(flat, a, specs), a)
                 meter.update(pred, flat)
                 T, B = tok.num_tokens, len(rows)
                 recon += B * float(layer_mse(tok.tokenize(pred), tok.tokenize(flat), tab["mask"].expand(B, -1, -1),
@@ -247,6 +268,7 @@ class Trainer:
         amp = tc.amp and self.device.type == "cuda"
         behaviours = self._behaviour_setup(rep) if cfg.loss.behaviour > 0 else None
         weights = {ws.arch: torch.from_numpy(ws.weights[self.train_rows[ws.arch]]) for ws in self.data.sets}
+        train_specs = {ws.arch: torch.from_numpy(ws.spec_id[self.train_rows[ws.arch]]) for ws in self.data.sets}
         sizes = {a: len(w) for a, w in weights.items()}
         steps_per_epoch = len(_epoch_batches(sizes, tc.batch_size, torch.Generator().manual_seed(0)))
         total = steps_per_epoch * tc.epochs
@@ -275,7 +297,10 @@ class Trainer:
                     behaviour = behaviours[a] if behaviours is not None else None
                     use_beh = behaviour is not None and step % cfg.loss.behaviour_every == 0
                     spec_ids = behaviour.spec_ids[idx] if behaviour is not None else None
-                    loss, terms = self._loss(rep, a, views, behaviour if use_beh else None, spec_ids, amp, vgen)
+                    specs = [rep.arch_specs[a][i] for i in train_specs[a][idx].tolist()] if rep.reader else None
+                    responses = view_responses(rep, a, views, flat, specs) if specs is not None else None
+                    loss, terms = self._loss(rep, a, views, behaviour if use_beh else None, spec_ids, amp, vgen,
+                                             responses)
                     value = world.mean(float(loss.detach()), self.device)  # every worker stops alike
                     if not math.isfinite(value):
                         raise RuntimeError(f"hyperrep loss became {value} at epoch {epoch}, step {i}")

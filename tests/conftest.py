@@ -38,6 +38,19 @@ def tiny_fusion_zoo(tmp_path_factory: pytest.TempPathFactory, _private_cache: Pa
     return out
 
 
+@pytest.fixture(scope="session")
+def tiny_wildpark_zoo(tmp_path_factory: pytest.TempPathFactory, _private_cache: Path) -> Path:
+    """configs/zoos/tiny_wildpark.toml generated once with Ray (3 architectures of different
+    depths, 9 models): read-only for the tests that share it."""
+    from zoo import generate
+
+    out = tmp_path_factory.mktemp("tiny-wildpark") / "tiny_wildpark.h5"
+    config = Path(__file__).resolve().parents[1] / "configs" / "zoos" / "tiny_wildpark.toml"
+    report = generate(config, out, max_workers=2, progress=None)
+    assert report.status.get("done", 0) == 9, report.status
+    return out
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Keep every test's task-data cache out of the user's ~/.cache/hyperzoo."""

@@ -101,7 +101,7 @@ def test_one_hyperrep_over_every_architecture(mixed_zoo: Path, mixed_run: Path) 
     rep = HyperRep.load(mixed_run)
     assert rep.archs == archs and rep.dims.num_archs == len(archs)
     meta = json.loads((mixed_run / "meta.json").read_text())
-    assert meta["run_format"] == 2 and meta["archs"] == list(archs) and set(meta["spec_archs"]) == set(archs)
+    assert meta["run_format"] == 3 and meta["archs"] == list(archs) and set(meta["spec_archs"]) == set(archs)
     for a in archs:  # each architecture's models split as when selected alone
         assert meta["arch_models"][str(a)] == {s: len(alone[a].splits[s]) for s in SPLITS}
         for s in SPLITS:

@@ -108,7 +108,7 @@ def test_cli_run_folder_embed_and_api(tmp_path: Path, tiny_zoo: Path) -> None:
     assert [int(float(r["epoch"])) for r in rows] == [1, 2, 3]
     assert all(np.isfinite(float(r["val_r2"])) for r in rows)
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["models"] == {"train": 7, "val": 2, "test": 1} and meta["run_format"] == RUN_FORMAT == 2
+    assert meta["models"] == {"train": 7, "val": 2, "test": 1} and meta["run_format"] == RUN_FORMAT == 3
     ws = from_zoo(tiny_zoo, resolved.data)
     assert meta["split_models"] == {s: sorted(set(ws.model[ws.split == s].tolist())) for s in SPLITS}
     assert all(type(m) is int for ids in meta["split_models"].values() for m in ids)
