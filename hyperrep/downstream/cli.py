@@ -7,8 +7,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from eo_tasks.config import ConfigError
-from eo_tasks.options import NON_NEGATIVE_INT, POSITIVE_INT, SEED, check_options
+from eo_tasks import (
+    NON_NEGATIVE_INT, POSITIVE_INT, SEED, ConfigError, add_output_options, add_zoo_option, check_options,
+)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -44,30 +45,36 @@ def check_predict_options(args: argparse.Namespace) -> None:
     check_options(args, {"epochs": NON_NEGATIVE_INT, "min_epoch": NON_NEGATIVE_INT, "split_seed": SEED,
                          "views": POSITIVE_INT, "max_gbt_features": POSITIVE_INT, "gbt_components": NON_NEGATIVE_INT,
                          "resamples": NON_NEGATIVE_INT, "seed": SEED, "threads": NON_NEGATIVE_INT,
-                         "jobs": NON_NEGATIVE_INT, "supervised_epochs": POSITIVE_INT})
+                         "jobs": NON_NEGATIVE_INT, "supervised_epochs": POSITIVE_INT, "probes": NON_NEGATIVE_INT,
+                         "probe_seed": SEED})
     if args.run is None and not args.no_run:
         raise ConfigError("--run RUN/ is required (or pass --no-run for the weight baselines only)")
     if args.run is not None and args.no_run:
         raise ConfigError(f"--no-run: cannot be combined with --run {args.run}")
 
 
+def predict_config(args: argparse.Namespace):
+    """The :class:`~hyperrep.downstream.config.PredictConfig` of ``hyperzoo predict``'s flags."""
+    from hyperrep.downstream.config import FineTune, PredictConfig, Rows
+
+    rows = Rows(epochs=None if args.epochs is None else tuple(args.epochs), min_epoch=args.min_epoch,
+                split_seed=args.split_seed, views=args.views, probes=args.probes, probe_source=args.probe_source,
+                probe_seed=args.probe_seed, data_root=args.data_root or "")
+    fine_tune = FineTune(epochs=args.supervised_epochs, augment=args.supervised_augment,
+                         properties=tuple(args.supervised_properties or ()))
+    return PredictConfig(feature_sets=tuple(args.features), predictors=tuple(args.predictors), rows=rows,
+                         max_gbt_features=args.max_gbt_features, gbt_components=args.gbt_components or None,
+                         seed=args.seed, resamples=args.resamples, threads=args.threads or None,
+                         jobs=args.jobs or None, supervised=args.supervised, fine_tune=fine_tune)
+
+
 def _predict(args: argparse.Namespace) -> int:
     from hyperrep.downstream.report import property_report
-    from hyperrep.downstream.supervised import FineTune
 
     check_predict_options(args)
-    results = property_report(
-        args.zoo, args.run, args.out,
-        feature_sets=tuple(args.features), predictors=tuple(args.predictors),
-        epochs=None if args.epochs is None else tuple(args.epochs), min_epoch=args.min_epoch,
-        split_seed=args.split_seed, views=args.views, max_gbt_features=args.max_gbt_features, seed=args.seed,
-        threads=args.threads or None, jobs=args.jobs or None, resamples=args.resamples,
-        gbt_components=args.gbt_components or None,
-        overwrite=args.overwrite, command=command_line(args),
-        supervised=args.supervised, fine_tune=FineTune(epochs=args.supervised_epochs, augment=args.supervised_augment,
-                                                       properties=tuple(args.supervised_properties or ())),
-        log=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True),
-    )
+    results = property_report(args.zoo, args.run, args.out, predict_config(args), overwrite=args.overwrite,
+                              command=command_line(args),
+                              log=None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True))
     ran = results.dropna(subset=["r2", "balanced_accuracy"], how="all")
     print(f"wrote {args.out}: {len(ran)} of {len(results)} feature set x predictor x property cells; "
           f"see {Path(args.out) / 'results.md'} and summary.md")
@@ -75,7 +82,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from hyperrep.downstream.names import FEATURE_SETS, PREDICTORS, SUPERVISED, SUPERVISED_SET
+    from hyperrep.downstream.feature_sets import FEATURE_SET_REGISTRY
+    from hyperrep.downstream.names import FEATURE_SETS, SUPERVISED, SUPERVISED_SET
+    from hyperrep.downstream.registry import PREDICTOR_REGISTRY, default_predictors, own_feature_sets, predictor_names
 
     p = sub.add_parser(
         "predict",
@@ -84,15 +93,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         f"({', '.join(FEATURE_SETS)}) to predict accuracy, epoch, gap and varying hyperparameters "
         "of the zoo's checkpoints; split by model. Writes results.csv/.md, summary.md, plots and command.txt.",
     )
-    p.add_argument("--zoo", required=True, help="zoo file (ZOO.h5)")
+    add_zoo_option(p)
     p.add_argument("--run", default=None, help="hyper-representation run folder (RUN/)")
     p.add_argument("--no-run", action="store_true", help="no run: only the W and s(W) baselines")
     p.add_argument("--out", required=True, help="report folder to write")
-    p.add_argument("--features", nargs="+", default=list(FEATURE_SETS), choices=(*FEATURE_SETS, SUPERVISED_SET),
+    more = "; ".join(f"{f.name}: {f.help}" for f in FEATURE_SET_REGISTRY.values())
+    p.add_argument("--features", nargs="+", default=list(FEATURE_SETS),
+                   choices=(*FEATURE_SETS, *FEATURE_SET_REGISTRY, *own_feature_sets()),
                    metavar="SET", help=f"feature sets (default: all of {' '.join(FEATURE_SETS)}; "
-                   f"{SUPERVISED_SET}: the supervised row, see --supervised)")
-    p.add_argument("--predictors", nargs="+", default=list(PREDICTORS), choices=(*PREDICTORS, SUPERVISED),
-                   help=f"predictors (default: {' '.join(PREDICTORS)}; {SUPERVISED}: the supervised row)")
+                   f"{SUPERVISED_SET}: the supervised row, see --supervised; not by default: {more})")
+    p.add_argument("--probes", type=int, default=0,
+                   help="probe inputs each checkpoint answers, for the feature sets probe and probe+s(W) (0: none)")
+    p.add_argument("--probe-source", choices=("data", "random"), default="data",
+                   help="probe inputs: training-split images of the zoo's task, no labels (data), or noise (random)")
+    p.add_argument("--probe-seed", type=int, default=0, help="seed of the probe inputs' draw")
+    p.add_argument("--data-root", default=None,
+                   help="the task's data folder, where the one the zoo records is not on this machine (probes)")
+    listed = "; ".join(f"{q.name}: {q.help}" + ("" if q.default else " (not by default)")
+                       for q in PREDICTOR_REGISTRY.values())
+    p.add_argument("--predictors", nargs="+", default=list(default_predictors()), choices=predictor_names(),
+                   metavar="PREDICTOR", help=f"predictors (default: {' '.join(default_predictors())}; "
+                   f"{SUPERVISED}: the supervised row). {listed}")
     p.add_argument("--supervised", action="store_true",
                    help=f"add the supervised row '{SUPERVISED_SET} · {SUPERVISED}': the run's encoder fine-tuned with "
                    "a property head on the training models, per property (not a self-supervised embedding; "
@@ -116,11 +137,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="boost wider feature sets on this many features, screened on the training models (0: all)")
     p.add_argument("--resamples", type=int, default=1000,
                    help="bootstrap resamples of the test models behind each 95%% interval (0: no intervals)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the predictors and of the resamples")
     p.add_argument("--threads", type=int, default=0,
                    help="cores to use in all (0: every core; 1 on a busy machine)")
     p.add_argument("--jobs", type=int, default=0,
                    help="cells fitted side by side, sharing --threads (0: one per core)")
-    p.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_output_options(p, seed=True)  # --seed: the predictors' and the resamples'
     p.set_defaults(func=_predict)

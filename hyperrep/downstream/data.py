@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.splits import DEFAULT_FRACTIONS, SPLITS
+from eo_tasks import ConfigError
+from eo_tasks.data import DEFAULT_FRACTIONS, SPLITS
+from hyperrep.downstream.config import Rows
 from hyperrep.downstream.evaluation import DownstreamData
 from hyperrep.downstream.properties import HYPERPARAMETERS
 
@@ -60,23 +61,22 @@ def _check_run_split(run_dir: Path, rows: pd.DataFrame, notes: list[str]) -> Non
 def load_data(
     zoo_path: str | Path,
     run_dir: str | Path | None = None,
+    selection: Rows = Rows(),
     *,
-    epochs: Sequence[int] | None = None,
-    min_epoch: int = 0,
-    split_seed: int | None = None,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     device: str = "cpu",
-    views: int = 1,
 ) -> tuple[DownstreamData, dict[str, str]]:
     """Every kept checkpoint of the zoo's selected models with its properties, weights and
     (given ``run_dir``) embedding; and a dict describing where they came from.
 
     With a run, the models are selected (status, max_abs, architectures) and split (seed)
-    as the run's ``[data]`` section selected them for training; ``split_seed`` overrides
+    as the run's ``[data]`` section selected them for training; ``selection.split_seed`` overrides
     the seed. Without one: finished models of every architecture, ``|w| <= 1e3``, seed
-    ``split_seed`` or 0. ``views``: each checkpoint's embedding is its mean over itself and
-    ``views - 1`` random neuron permutations of it (:meth:`HyperRep.embed`).
+    ``selection.split_seed`` or 0. ``selection``: which checkpoints, and how many views each
+    embedding averages (:class:`~hyperrep.downstream.config.Rows`).
     """
+    epochs, min_epoch, split_seed, views = (selection.epochs, selection.min_epoch, selection.split_seed,
+                                            selection.views)
     from zoo import Zoo
 
     zoo_path = Path(zoo_path)
@@ -110,6 +110,9 @@ def load_data(
         archs = picked["arch"].to_numpy(dtype=np.int64)
         weights = _weights(zoo, picked, layouts)
         split_of = {int(m): s for s, models in chosen.splits.items() for m in models.tolist()}
+        # each row's eval spec: a run with function tokens runs the models (the activation is not in the layout)
+        specs = {int(m): zoo.spec(int(m)) for m in set(picked["model"].tolist())} \
+            if rep is not None and rep.reader is not None else None
     if len(index) == 0:
         raise ConfigError(f"{zoo_path}: no checkpoints match (status {list(status)}, epochs={epochs}, "
                          f"min_epoch={min_epoch})")
@@ -119,7 +122,8 @@ def load_data(
     if "test_acc_cloudy" in rows and "test_acc_clear" in rows:
         rows["cloudy_drop"] = rows["test_acc_clear"] - rows["test_acc_cloudy"]
     table = _with_fusion_mode(table)
-    hyper = [p.name for p in HYPERPARAMETERS if p.name in table] + [c for c in ("name", "seed") if c in table]
+    hyper = [p.name for p in HYPERPARAMETERS if p.name in table] + [c for c in ("name", "seed", "num_params")
+                                                                     if c in table]
     rows = rows.merge(table[hyper], left_on="model", right_index=True, how="left")
     rows.insert(3, "split", rows["model"].map(split_of))
     rows.insert(4, "arch", archs)
@@ -132,15 +136,25 @@ def load_data(
                                     "s(W) per layer role, raw W and per-token embeddings n/a")
     embeddings = pooled = None
     if rep is not None and run is not None:
-        embeddings, pooled = _embed(rep, weights, archs, layouts, run_arch, views)
+        row_specs = None if specs is None else [specs[int(m)] for m in rows["model"]]
+        embeddings, pooled = _embed(rep, weights, archs, layouts, run_arch, views, row_specs)
         sources["run"] = str(run)
         if views > 1:
             sources["embedding"] = (f"mean over {views} views of each checkpoint: as given and {views - 1} random "
                                     "neuron permutations (seed 0)")
         _check_run_split(run, rows, notes)
+    probes = None
+    if selection.probes:
+        from hyperrep.downstream.probing import ProbeConfig, probe_set, responses
+
+        probe_inputs = probe_set(zoo_path, ProbeConfig(selection.probes, selection.probe_seed, selection.probe_source,
+                                                       selection.data_root))
+        probes = responses(zoo_path, rows["model"].to_numpy(), weights, probe_inputs)
+        sources["probes"] = probe_inputs.description
     if not mixed:
-        return DownstreamData(rows, weights, next(iter(layouts.values())), embeddings, notes, pooled), sources
-    return DownstreamData(rows, weights, None, None, notes, pooled, layouts), sources
+        return DownstreamData(rows, weights, next(iter(layouts.values())), embeddings, notes, pooled,
+                              probes=probes, zoo=str(zoo_path)), sources
+    return DownstreamData(rows, weights, None, None, notes, pooled, layouts, probes=probes, zoo=str(zoo_path)), sources
 
 
 def _weights(zoo, picked: pd.DataFrame, layouts: dict) -> np.ndarray:
@@ -155,17 +169,20 @@ def _weights(zoo, picked: pd.DataFrame, layouts: dict) -> np.ndarray:
     return out
 
 
-def _embed(rep, weights: np.ndarray, archs: np.ndarray, layouts: dict, run_arch: dict[int, int], views: int = 1):
-    """(per-token embeddings or None for several architectures, pooled embeddings) of every row."""
+def _embed(rep, weights: np.ndarray, archs: np.ndarray, layouts: dict, run_arch: dict[int, int], views: int = 1,
+           specs: list | None = None):
+    """(per-token embeddings or None for several architectures, pooled embeddings) of every row;
+    ``specs``: each row's model spec (runs with function tokens run the models)."""
     if len(layouts) == 1:
         (zoo_arch,) = layouts
-        embeddings = rep.embed(weights, arch=run_arch[zoo_arch], views=views)
+        embeddings = rep.embed(weights, arch=run_arch[zoo_arch], views=views, spec=specs)
         return embeddings, rep.pool(embeddings, arch=run_arch[zoo_arch])
     pooled = np.zeros((len(weights), rep.pooled_dim), np.float32)
     for a, layout in layouts.items():
         rows = np.flatnonzero(archs == a)
         if len(rows):
-            emb = rep.embed(weights[rows, : layout.num_params], arch=run_arch[a], views=views)
+            spec = None if specs is None else [specs[i] for i in rows]
+            emb = rep.embed(weights[rows, : layout.num_params], arch=run_arch[a], views=views, spec=spec)
             pooled[rows] = rep.pool(emb, arch=run_arch[a])
     return None, pooled
 

@@ -5,16 +5,17 @@ is built, so every feature set is fitted on the same training models, tuned on t
 same validation models and scored on the same test models. Every metric comes with a
 bootstrap interval over the test models (:mod:`~hyperrep.downstream.bootstrap`).
 
-Cells of one feature set and predictor share one scaler and basis fitted on the
-training rows (:mod:`~hyperrep.downstream.spaces`), so they run as one group, and
-groups run side by side in ``jobs`` processes (:mod:`~hyperrep.downstream.cells`). A
-cell's numbers do not depend on which other cells run, nor on the jobs and threads.
+The predictors are the registry's (:mod:`~hyperrep.downstream.registry`): every feature set
+is crossed with every predictor asked for that applies to it. Cells of one feature set and
+predictor run as one group, and groups run side by side in ``jobs`` processes
+(:mod:`~hyperrep.downstream.cells`); cells of supervised predictors run after them in this
+process on every core. A cell's numbers do not depend on which other cells run, nor on the
+jobs and threads.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import time
 from collections.abc import Callable
@@ -25,21 +26,23 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.splits import SPLITS
-from eo_tasks.models.layout import Layout
+from eo_tasks import ConfigError
+from eo_tasks.data import SPLITS
+from eo_tasks.models import Layout
 from hyperrep.downstream.bootstrap import RESAMPLES
-from hyperrep.downstream.blend import BLEND_SETS, blend_cells
 from hyperrep.downstream.cells import Target, quiet, run_groups
+from hyperrep.downstream.config import FineTune, PredictConfig
+from hyperrep.downstream.feature_sets import FEATURE_SET_REGISTRY, feature_set_names, holds
 from hyperrep.downstream.features import FEATURE_SETS, WeightStats, feature_matrix
-from hyperrep.downstream.names import BLEND, PREDICTORS, PRIMARY_METRIC, SUPERVISED, SUPERVISED_SET
+from hyperrep.downstream.names import PRIMARY_METRIC
 from hyperrep.downstream.predictors import CLASS_METRICS, NUMBER_METRICS
 from hyperrep.downstream.properties import Property, select_properties
+from hyperrep.downstream.registry import (
+    PREDICTOR_REGISTRY, FitContext, Predictor, default_predictors, get_predictor, own_feature_sets,
+)
 from hyperrep.downstream.roles import RoleStats
-from hyperrep.downstream.spaces import GBT_COMPONENTS
 
 if TYPE_CHECKING:
-    from hyperrep.downstream.supervised import FineTune
     from hyperrep.run import HyperRep
 
 METRICS = (*NUMBER_METRICS, *CLASS_METRICS)
@@ -77,6 +80,8 @@ class DownstreamData:
     notes: list[str] = field(default_factory=list)
     pooled: np.ndarray | None = None  # HyperRep.pool of the embeddings
     layouts: dict[int, Layout] = field(default_factory=dict)  # several architectures: arch id -> layout
+    probes: np.ndarray | None = None  # each row's outputs on the probe inputs (feature set "probe")
+    zoo: str = ""  # the zoo file the rows came from, for predictors that run its models
 
     def __post_init__(self) -> None:
         for col in ("model", "epoch", "split"):
@@ -158,82 +163,80 @@ def plan_workers(threads: int | None = None, jobs: int | None = None) -> tuple[i
     return jobs, max(1, cores // jobs)
 
 
-def evaluate(
-    data: DownstreamData,
-    properties: list[Property] | None = None,
-    feature_sets: tuple[str, ...] = FEATURE_SETS,
-    predictors: tuple[str, ...] = PREDICTORS,
-    max_gbt_features: int = 4096,
-    seed: int = 0,
-    threads: int | None = None,
-    log: Callable[[str], None] | None = None,
-    *,
-    jobs: int | None = None,
-    resamples: int = RESAMPLES,
-    gbt_components: int | None = GBT_COMPONENTS,
-    run: HyperRep | None = None,
-    fine_tune: FineTune | None = None,
-) -> Evaluation:
-    """Fit and score every combination; a combination that cannot run is a row with a note.
-
-    ``max_gbt_features`` bounds the width of a feature set that gradient boosting is run
-    on at all (wider: n/a); narrower sets wider than ``gbt_components`` are boosted on that
-    many of their features, screened on the training rows (None: on every feature). ``threads``:
-    cores to use in all (None: every core); ``jobs``: cells fitted side by side (None: see
-    :func:`plan_workers`). ``resamples``: bootstrap resamples of the test models behind each
-    interval (0: no intervals), drawn with ``seed``. ``log`` receives one line per fitted cell.
-
-    The supervised row (``"encoder"`` among the feature sets or ``"supervised"`` among the
-    predictors: one cell per property, not crossed with the others) fine-tunes ``run``'s
-    encoder with a property head (:mod:`~hyperrep.downstream.supervised`, ``fine_tune``
-    options) in this process on all ``threads`` cores, after the other cells.
-    """
-    n_jobs, per_job = plan_workers(threads, jobs)
+def evaluate(data: DownstreamData, config: PredictConfig = PredictConfig(), *,
+             properties: list[Property] | None = None, run: HyperRep | None = None,
+             log: Callable[[str], None] | None = None) -> Evaluation:
+    """Fit and score every combination ``config`` asks for; a combination that cannot run is a
+    row with a note. ``properties`` None: every property the rows hold
+    (:func:`~hyperrep.downstream.properties.select_properties`); ``run``: what supervised
+    predictors fine-tune; ``log`` receives one line per fitted cell."""
+    n_jobs, per_job = plan_workers(config.threads, config.jobs)
     start = time.perf_counter()
     with threadpool_limits(per_job), quiet():
-        ev = _evaluate(data, properties, feature_sets, predictors, max_gbt_features, seed, log,
-                       n_jobs, per_job, resamples, gbt_components, run, fine_tune)
+        ev = _evaluate(data, config, properties, run, log, n_jobs, per_job)
     ev.seconds, ev.jobs, ev.threads = time.perf_counter() - start, n_jobs, n_jobs * per_job
-    ev.resamples, ev.seed = resamples, seed
+    ev.resamples, ev.seed = config.resamples, config.seed
     return ev
 
 
-def _check_names(feature_sets: tuple[str, ...], predictors: tuple[str, ...], data: DownstreamData) -> None:
-    for name in feature_sets:
-        if name not in (*FEATURE_SETS, SUPERVISED_SET):
-            raise ConfigError(f"unknown feature set {name!r}, expected some of {(*FEATURE_SETS, SUPERVISED_SET)}")
-    for name in predictors:
-        if name not in (*PREDICTORS, SUPERVISED):
-            raise ConfigError(f"unknown predictor {name!r}, expected some of {(*PREDICTORS, SUPERVISED)}")
-    for split in ("train", "test"):
-        if not data.models(split):
-            counts = {s: len(data.models(s)) for s in SPLITS}
-            raise ConfigError(f"the split by model has no {split} models ({counts}); "
-                             "property prediction needs a zoo with more finished models")
+def asked(config: PredictConfig) -> tuple[tuple[str, ...], tuple[Predictor, ...]]:
+    """The feature sets and predictors ``config`` asks for: naming a supervised predictor or
+    its feature set, or ``supervised``, asks for both."""
+    known = (*FEATURE_SETS, *feature_set_names(), *own_feature_sets())
+    for name in config.feature_sets:
+        if name not in known:
+            raise ConfigError(f"unknown feature set {name!r}, expected some of {known}")
+    names = config.predictors if config.predictors is not None else default_predictors()
+    predictors = [get_predictor(n) for n in names]
+    feature_sets = list(config.feature_sets)
+    for p in PREDICTOR_REGISTRY.values():
+        if p.supervised and (config.supervised or p in predictors or set(p.feature_sets or ()) & set(feature_sets)):
+            predictors += [p] if p not in predictors else []
+            feature_sets += [f for f in p.feature_sets or () if f not in feature_sets]
+    return tuple(feature_sets), tuple(predictors)
 
 
-def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_sets: tuple[str, ...],
-              predictors: tuple[str, ...], max_gbt_features: int, seed: int, log: Callable[[str], None] | None,
-              n_jobs: int, per_job: int, resamples: int, gbt_components: int | None,
-              run: HyperRep | None, fine_tune: FineTune | None) -> Evaluation:
-    _check_names(feature_sets, predictors, data)
-    supervised = SUPERVISED_SET in feature_sets or SUPERVISED in predictors
-    feature_sets = tuple(f for f in feature_sets if f != SUPERVISED_SET)
-    predictors = tuple(p for p in predictors if p != SUPERVISED)
-    notes = list(data.notes)
-    if properties is None:
-        properties, more = select_properties(data.rows)
-        notes += more
+def _features(data: DownstreamData, names: tuple[str, ...], predictors: tuple[Predictor, ...],
+              run: HyperRep | None) -> tuple[dict[str, np.ndarray | str], dict[str, dict[str, slice]]]:
+    """Each feature set's matrix (or why there is none) and the columns of its parts."""
     stats = data.weight_stats()
     features: dict[str, np.ndarray | str] = {}
-    for name in feature_sets:
-        if data.mixed and name in MIXED_NA:
+    parts: dict[str, dict[str, slice]] = {}
+    builders = {f: p.features for p in predictors if p.features is not None for f in p.feature_sets or ()}
+    for name in names:
+        if name in builders:
+            features[name] = builders[name](data, run)
+        elif name in FEATURE_SET_REGISTRY:
+            features[name] = FEATURE_SET_REGISTRY[name].build(data, stats)
+        elif data.mixed and name in MIXED_NA:
             features[name] = MIXED_NA[name]
         elif "emb" in name and (data.pooled if name.startswith("pool(emb)") else data.embeddings) is None:
             features[name] = "no hyper-representation run given"
         else:
             features[name] = feature_matrix(name, data.weights, data.layout, data.embeddings, stats, data.pooled)
+        x = features[name]
+        if isinstance(x, np.ndarray) and "+" in name:  # "X+s(W)": X's columns, then s(W)'s
+            first, second = name.split("+")
+            edge = x.shape[1] - stats.shape[1]
+            parts[name] = {first: slice(0, edge), second: slice(edge, x.shape[1])}
+        else:
+            parts[name] = {name: slice(None)}
+    return features, parts
 
+
+def _evaluate(data: DownstreamData, config: PredictConfig, properties: list[Property] | None,
+              run: HyperRep | None, log: Callable[[str], None] | None, n_jobs: int, per_job: int) -> Evaluation:
+    feature_sets, predictors = asked(config)
+    for split in ("train", "test"):
+        if not data.models(split):
+            counts = {s: len(data.models(s)) for s in SPLITS}
+            raise ConfigError(f"the split by model has no {split} models ({counts}); "
+                              "property prediction needs a zoo with more finished models")
+    notes = list(data.notes)
+    if properties is None:
+        properties, more = select_properties(data.rows)
+        notes += more
+    features, parts = _features(data, feature_sets, predictors, run)
     split = data.rows["split"].to_numpy()
     targets = []
     for prop in properties:
@@ -241,49 +244,45 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
         known = ~pd.isna(data.rows[prop.name]).to_numpy()
         masks = {s: (split == s) & known for s in SPLITS}
         targets.append(Target(prop, values, masks, _skip_reason(prop, values, masks)))
-    tunes = set(fine_tune.properties) if fine_tune is not None and fine_tune.properties else None  # None: all
+    tunes = set(config.fine_tune.properties) or None  # supervised predictors: these properties only (None: all)
     if tunes is not None and tunes - {t.prop.name for t in targets}:
         raise ConfigError(f"supervised row asked for {sorted(tunes - {t.prop.name for t in targets})}, not among "
                           f"the properties {[t.prop.name for t in targets]}")
-    cells = [(t, fs, method) for t in targets
-             for fs, method in [*((f, m) for f in feature_sets for m in predictors
-                                  if m != BLEND or (f in BLEND_SETS and t.prop.kind == "number")),
-                                *([(SUPERVISED_SET, SUPERVISED)]
-                                  if supervised and (tunes is None or t.prop.name in tunes) else [])]]
+    owner = {f: p for p in predictors if p.features is not None for f in p.feature_sets or ()}
+    cells = [(t, fs, p) for t in targets for fs in feature_sets for p in predictors
+             if p.applies(fs, t.prop.kind) and owner.get(fs, p) is p  # a predictor's own set is its alone
+             and (not p.supervised or tunes is None or t.prop.name in tunes)]
     records: list[dict] = []
-    groups: dict[tuple[str, str], list[int]] = {}  # cells sharing a scaler and basis
-    tuned: list[int] = []  # the supervised cells
-    blends: list[int] = []  # fitted after the cells they average
-    for i, (t, fs, method) in enumerate(cells):
-        records.append(_base_record(t, fs, method, data))
-        if method == BLEND:
-            blends.append(i)
-            continue
-        if method == SUPERVISED:
-            reason = t.skip or ("" if run is not None else "no hyper-representation run given")
-            records[i]["note"] = reason
-            if not reason:
-                tuned.append(i)
-            continue
+    groups: dict[tuple[str, str], list[int]] = {}  # cells of one feature set and predictor
+    for i, (t, fs, p) in enumerate(cells):
+        records.append(_base_record(t, fs, p.name, data))
         x = features[fs]
         reason = t.skip or (x if isinstance(x, str) else "")
-        if not reason and method == "gbt" and x.shape[1] > max_gbt_features:
-            reason = f"n/a: {x.shape[1]} features > max_gbt_features={max_gbt_features}"
+        if not reason and holds(fs, t.prop.name):
+            reason = f"n/a: {fs} holds {t.prop.name} itself"
+        limit = getattr(config, p.width_limit) if p.width_limit else None
+        if not reason and limit is not None and x.shape[1] > limit:
+            reason = f"n/a: {x.shape[1]} features > {p.width_limit}={limit}"
         if reason:
             records[i]["note"] = reason
         else:
-            groups.setdefault((fs, method), []).append(i)
+            groups.setdefault((fs, p.name), []).append(i)
 
-    settings = dict(models=data.rows["model"].to_numpy(), epochs=data.rows[["model", "epoch"]], seed=seed,
-                    resamples=resamples, gbt_components=gbt_components)
-    work = [([(i, *cells[i]) for i in members], features[fs]) for (fs, _), members in groups.items()]
-    total = sum(len(members) for members in groups.values()) + len(tuned)
+    settings = dict(models=data.rows["model"].to_numpy(), epochs=data.rows[["model", "epoch"]], seed=config.seed,
+                    resamples=config.resamples)
+    tuned = replace(config, fine_tune=_fine_tune_options(config.fine_tune, n_jobs * per_job))
+    work = {False: [], True: []}  # by supervised: those run after the others, here, on every core
+    for (fs, name), members in groups.items():
+        p = cells[members[0]][2]
+        context = FitContext("", fs, parts[fs], tuned if p.supervised else config, run if p.supervised else None,
+                             data.zoo)
+        work[p.supervised].append(([(i, *cells[i]) for i in members], features[fs], context))
+    total = sum(len(members) for members in groups.values())
     predictions: list[pd.DataFrame | None] = [None] * len(cells)
-    fitted = run_groups(work, n_jobs, per_job, **settings)
-    if tuned:
-        fine_tune = _fine_tune_options(fine_tune, n_jobs * per_job)
-        fitted = itertools.chain(fitted, _supervised(data, run, [(i, *cells[i]) for i in tuned], fine_tune, settings))
-    for done, (i, record, pred) in enumerate(fitted, start=1):
+    fitted = [run_groups(work[False], n_jobs, per_job, **settings), run_groups(work[True], 1, 1, **settings)]
+    done = 0
+    for i, record, pred in (f for part in fitted for f in part):
+        done += 1
         records[i].update(record)
         predictions[i] = pred
         if log is not None:
@@ -291,36 +290,18 @@ def _evaluate(data: DownstreamData, properties: list[Property] | None, feature_s
             log(f"[predict] {records[i]['property']} from {records[i]['feature_set']} with "
                 f"{records[i]['predictor']}: {main} {record[main]:.3f} ({record['seconds']:.1f} s; "
                 f"{done} of {total} fitted)")
-    scoring = {k: v for k, v in settings.items() if k != "gbt_components"}
-    for i, record, pred in blend_cells(blends, cells, records, predictions, features, **scoring):
-        records[i].update(record)
-        predictions[i] = pred
-        if log is not None and pred is not None:
-            log(f"[predict] {records[i]['property']} from {records[i]['feature_set']} with blend: "
-                f"r2 {record['r2']:.3f} ({record['chosen']})")
     results = pd.DataFrame.from_records(records).reindex(columns=list(RESULT_COLUMNS))
     results["note"] = results["note"].fillna("")
     ran = [p for p in predictions if p is not None]
     preds = pd.concat(ran, ignore_index=True) if ran else pd.DataFrame(
         columns=["model", "epoch", "feature_set", "predictor", "property", "true", "pred"])
-    return Evaluation(results, preds, properties, notes, data.split_id, supervised=fine_tune if tuned else None)
+    supervised_ran = any(cells[i][2].supervised and predictions[i] is not None for i in range(len(cells)))
+    return Evaluation(results, preds, properties, notes, data.split_id,
+                      supervised=tuned.fine_tune if supervised_ran else None)
 
 
-def _fine_tune_options(options: FineTune | None, cores: int) -> FineTune:
-    from hyperrep.downstream.supervised import FineTune
-
-    options = options or FineTune()
+def _fine_tune_options(options: FineTune, cores: int) -> FineTune:
     return options if options.threads else replace(options, threads=cores)
-
-
-def _supervised(data: DownstreamData, run: HyperRep, cells: list, options: FineTune, settings: dict):
-    """The supervised cells, after the others (a generator: nothing runs until they are done)."""
-    from hyperrep.downstream.supervised import fit_supervised, run_archs
-
-    layouts = data.layouts if data.mixed else {0: data.layout}
-    archs = data.rows["arch"].to_numpy() if data.mixed else np.zeros(len(data.rows), np.int64)
-    yield from fit_supervised(cells, run, data.weights, run_archs(run, layouts, archs), options=options,
-                              **{k: v for k, v in settings.items() if k != "gbt_components"})
 
 
 def _base_record(t: Target, fs: str, method: str, data: DownstreamData) -> dict:

@@ -22,55 +22,21 @@ threads two fits give the same predictions.
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eo_tasks.train.loop import torch_threads
+from eo_tasks.train import torch_threads
 from hyperrep.augment import Augmenter
-from hyperrep.downstream.cells import Cell, Fitted, scored_cell
+from hyperrep.downstream.config import FineTune
 from hyperrep.downstream.predictors import Kind, _selection_score, score
 from hyperrep.run import HyperRep, resolve_device
 
 # the parts of HyperRepNet that encode_latents reads: the ones fine-tuning trains
-ENCODER_PARTS = ("embed_tokens", "enc_pos", "encoder", "enc_norm", "to_latent", "summary")
-
-
-@dataclass(frozen=True)
-class FineTune:
-    """How the encoder is fine-tuned. ``lr`` is the head's learning rate, the encoder's is
-    ``lr * encoder_lr_factor``; ``epochs`` at most, stopping once ``patience`` epochs have
-    not improved the validation score; ``augment``: training batches through the run's
-    augmentations (off by default: on the synthetic zoo of docs/property-prediction.md they
-    did not raise the validation scores and cost 1.6-2x the time); ``device`` None: the run's
-    ``train.device`` ("auto": a GPU when there is one); ``threads``: torch threads (None:
-    leave torch's); ``properties``: the properties an evaluation fits the row for (empty: all)."""
-
-    epochs: int = 20
-    patience: int = 5
-    batch_size: int = 32
-    lr: float = 3e-3
-    encoder_lr_factor: float = 0.1
-    weight_decay: float = 0.01
-    hidden: int = 64
-    augment: bool = False
-    clip_grad: float = 1.0
-    device: str | None = None
-    threads: int | None = None
-    eval_batch_size: int = 256
-    properties: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if min(self.epochs, self.batch_size, self.hidden, self.eval_batch_size) < 1 or self.patience < 1:
-            raise ValueError("epochs, patience, batch_size, hidden and eval_batch_size must be >= 1")
-        if self.lr <= 0 or self.encoder_lr_factor < 0 or self.weight_decay < 0 or self.clip_grad < 0:
-            raise ValueError("lr must be > 0; encoder_lr_factor, weight_decay and clip_grad >= 0")
+ENCODER_PARTS = ("embed_tokens", "enc_pos", "encoder", "enc_norm", "to_latent", "summary", "function")
 
 
 @dataclass
@@ -102,11 +68,13 @@ class _Regressor(nn.Module):
         self.register_buffer("mean", torch.zeros(width))
         self.register_buffer("scale", torch.ones(width))
 
-    def pooled(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        return self.net.pooled(self.net.encode_latents(tokens, positions), positions)
+    def pooled(self, tokens: torch.Tensor, positions: torch.Tensor, responses: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        return self.net.pooled(self.net.encode_latents(tokens, positions, responses), positions)
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        return self.head((self.pooled(tokens, positions) - self.mean) / self.scale)
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, responses: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        return self.head((self.pooled(tokens, positions, responses) - self.mean) / self.scale)
 
 
 def run_archs(rep: HyperRep, layouts: dict, row_archs: np.ndarray) -> np.ndarray:
@@ -125,16 +93,21 @@ class _Rows:
     """Weights of some rows, batched one architecture at a time, standardised and tokenised
     on the device."""
 
-    def __init__(self, rep: HyperRep, weights: np.ndarray, archs: np.ndarray, device: torch.device) -> None:
+    def __init__(self, rep: HyperRep, weights: np.ndarray, archs: np.ndarray, device: torch.device,
+                 responses: np.ndarray | None = None) -> None:
         self.rep, self.weights, self.archs, self.device = rep, weights, archs, device
+        self.responses = responses  # [N, K, classes]: the function tokens of a run that has them
 
     def tokens(self, a: int, rows: np.ndarray, augmenter: Augmenter | None = None,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(tokens ``[B, T, D]``, positions ``[B, T, 4]``) of ``rows`` (all of architecture ``a``)."""
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(tokens ``[B, T, D]``, positions ``[B, T, 4]``, function tokens or None) of ``rows``
+        (all of architecture ``a``). The function tokens are the rows' own: an augmented view's
+        would be its models' answers, so fine-tuning with augmentations keeps them fixed."""
         w = torch.from_numpy(np.ascontiguousarray(self.weights[rows, : self.rep.layouts[a].num_params]))
         flat = self.rep.standardizers[a].forward(w.float().to(self.device))
         tok = augmenter.view(flat, generator).inputs if augmenter is not None else self.rep.tokenizers[a].tokenize(flat)
-        return tok, self.rep.space.position_table(a, self.device).expand(len(rows), -1, -1)
+        resp = None if self.responses is None else torch.from_numpy(self.responses[rows]).float().to(self.device)
+        return tok, self.rep.space.position_table(a, self.device).expand(len(rows), -1, -1), resp
 
     def batches(self, rows: np.ndarray, size: int, generator: torch.Generator | None = None
                 ) -> list[tuple[int, np.ndarray]]:
@@ -162,10 +135,79 @@ def fine_tune(rep: HyperRep, weights: np.ndarray, archs: np.ndarray | int, kind:
                            for m in (train, val, predict))
     archs = np.full(len(weights), archs, np.int64) if np.isscalar(archs) else np.asarray(archs, np.int64)
     device = resolve_device(options.device or rep.config.train.device)
-    with torch_threads(options.threads), torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda"
-                                                                else []):
-        torch.manual_seed(seed)
-        return _fit(rep, weights, archs, kind, values, train, val, predict, seed, options, device)
+    with torch_threads(options.threads):
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            model, decode, fitted = _fit(rep, weights, archs, kind, values, train, val, seed, options, device)
+        fitted.pred = decode(_outputs(model, _Rows(rep, weights, archs, device), predict, options.eval_batch_size))
+    return fitted
+
+
+class SupervisedEncoder:
+    """:func:`fine_tune` as a predictor (``fit``/``predict``) of the registry: its rows are
+    :func:`encoder_features`, the run's architecture id of a checkpoint then its weights."""
+
+    def __init__(self, kind: Kind, rep: HyperRep, options: FineTune, seed: int) -> None:
+        self.kind, self.rep, self.options, self.seed = kind, rep, options, seed
+
+    def fit(self, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None = None,
+            y_val: np.ndarray | None = None) -> SupervisedEncoder:
+        x_val = x_train[:0] if x_val is None else x_val
+        y_val = np.asarray(y_train)[:0] if y_val is None else y_val
+        x = np.concatenate([x_train, x_val])
+        values = np.concatenate([np.asarray(y_train), np.asarray(y_val)])
+        train, val = np.arange(len(x_train)), np.arange(len(x_train), len(x))
+        self.device_ = resolve_device(self.options.device or self.rep.config.train.device)
+        with torch_threads(self.options.threads), torch.random.fork_rng(
+                devices=[self.device_.index or 0] if self.device_.type == "cuda" else []):
+            torch.manual_seed(self.seed)
+            archs, responses, weights = _split_features(self.rep, x)
+            self.model_, self.decode_, self.fitted_ = _fit(self.rep, weights, archs, self.kind,
+                                                          values, train, val, self.seed, self.options, self.device_,
+                                                          responses)
+        self.selected_on_val_ = self.fitted_.selected_on_val
+        self.chosen = self.fitted_.chosen
+        self.n_features_ = weights.shape[1]
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        archs, responses, weights = _split_features(self.rep, x)
+        rows = _Rows(self.rep, weights, archs, self.device_, responses)
+        with torch_threads(self.options.threads):
+            return self.decode_(_outputs(self.model_, rows, np.arange(len(x)), self.options.eval_batch_size))
+
+
+def encoder_features(rep: HyperRep, weights: np.ndarray, layouts: dict, row_archs: np.ndarray,
+                     specs: list | None = None) -> np.ndarray:
+    """The supervised predictor's rows: the run's architecture id of each checkpoint
+    (:func:`run_archs`), the number R of function-token values, the R values (the
+    checkpoint's outputs on the run's probes, as ``specs`` (one per row) run it; R = 0 for a
+    run without function tokens), then its (zero-padded) weights."""
+    archs = run_archs(rep, layouts, row_archs)
+    responses = np.zeros((len(weights), 0), np.float32)
+    if rep.reader is not None:
+        if specs is None:
+            raise ValueError("a run with function tokens runs the models: give each row's spec")
+        for a in sorted(set(archs.tolist())):
+            rows = np.flatnonzero(archs == a)
+            flat = torch.from_numpy(np.ascontiguousarray(weights[rows, : rep.layouts[a].num_params])).float()
+            with torch.no_grad():
+                resp = rep.responses(rep.standardizers[a].forward(flat.to(rep.device)), a, [specs[i] for i in rows])
+            if responses.shape[1] == 0:
+                responses = np.zeros((len(weights), resp[0].numel()), np.float32)
+            responses[rows] = resp.flatten(1).cpu().numpy()
+    width = np.full((len(weights), 1), responses.shape[1], weights.dtype)
+    return np.concatenate([archs[:, None].astype(weights.dtype), width, responses, weights], axis=1)
+
+
+def _split_features(rep: HyperRep, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(architectures, function tokens ``[N, K, classes]`` or None, weights) of :func:`encoder_features` rows."""
+    r = int(x[0, 1]) if len(x) else 0
+    responses = None
+    if r:
+        k = rep.net.num_function
+        responses = x[:, 2:2 + r].reshape(len(x), k, r // k).astype(np.float32)
+    return x[:, 0].astype(np.int64), responses, x[:, 2 + r:]
 
 
 def _targets(kind: Kind, values: np.ndarray, train: np.ndarray):
@@ -180,10 +222,12 @@ def _targets(kind: Kind, values: np.ndarray, train: np.ndarray):
 
 
 def _fit(rep: HyperRep, weights: np.ndarray, archs: np.ndarray, kind: Kind, values: np.ndarray, train: np.ndarray,
-         val: np.ndarray, predict: np.ndarray, seed: int, opt: FineTune, device: torch.device) -> FineTuned:
+         val: np.ndarray, seed: int, opt: FineTune, device: torch.device, responses: np.ndarray | None = None):
+    """(the model with the chosen epoch's weights, head outputs -> property values, how it was
+    fitted; its ``pred`` is empty)."""
     y_train, decode, outputs = _targets(kind, values, train)
     y_of = {int(r): i for i, r in enumerate(train)}  # row -> position in y_train
-    rows = _Rows(rep, weights, archs, device)
+    rows = _Rows(rep, weights, archs, device, responses)
     model = _Regressor(copy.deepcopy(rep.net).to(device), rep.pooled_dim, opt.hidden, outputs).to(device)
     _standardise_inputs(model, rows, train, opt.eval_batch_size)
     encoder = [p for n, p in model.net.named_parameters() if n.split(".")[0] in ENCODER_PARTS]
@@ -202,8 +246,8 @@ def _fit(rep: HyperRep, weights: np.ndarray, archs: np.ndarray, kind: Kind, valu
         for a, batch in rows.batches(train, opt.batch_size, generator):
             if len(batch) < 2 and len(train) >= 2:
                 continue  # a batch of one row gives a noisy step (and no variance for LayerNorm stats)
-            tokens, positions = rows.tokens(a, batch, augmenters.get(a), view_gen)
-            out = model(tokens, positions)
+            tokens, positions, responses = rows.tokens(a, batch, augmenters.get(a), view_gen)
+            out = model(tokens, positions, responses)
             target = y_train[[y_of[int(r)] for r in batch]].to(device)
             loss = F.mse_loss(out[:, 0], target) if kind == "number" else F.cross_entropy(out, target)
             optimizer.zero_grad(set_to_none=True)
@@ -227,9 +271,9 @@ def _fit(rep: HyperRep, weights: np.ndarray, archs: np.ndarray, kind: Kind, valu
         model.load_state_dict(state, strict=False)
     else:
         best_epoch = epochs_run
-    pred = decode(_outputs(model, rows, predict, opt.eval_batch_size))
     val_score = history[best_epoch - 1] if history else float("nan")
-    return FineTuned(pred, best_epoch, epochs_run, val_score, kind, history, selected_on_val=y_val is not None)
+    return model, decode, FineTuned(np.zeros(0), best_epoch, epochs_run, val_score, kind, history,
+                                    selected_on_val=y_val is not None)
 
 
 def _val_score(kind: Kind, true: np.ndarray, pred: np.ndarray) -> float:
@@ -242,8 +286,8 @@ def _outputs(model: _Regressor, rows: _Rows, which: np.ndarray, batch_size: int,
     model.eval()
     out, where = None, {int(r): i for i, r in enumerate(which)}
     for a, batch in rows.batches(which, batch_size):
-        tokens, positions = rows.tokens(a, batch)
-        res = (model.pooled if pooled else model)(tokens, positions).float().cpu().numpy()
+        tokens, positions, responses = rows.tokens(a, batch)
+        res = (model.pooled if pooled else model)(tokens, positions, responses).float().cpu().numpy()
         if out is None:
             out = np.zeros((len(which), res.shape[1]), np.float32)
         out[[where[int(r)] for r in batch]] = res
@@ -257,20 +301,3 @@ def _standardise_inputs(model: _Regressor, rows: _Rows, train: np.ndarray, batch
     model.mean.copy_(torch.as_tensor(pooled.mean(0), dtype=torch.float32))
     sd = pooled.std(0)
     model.scale.copy_(torch.as_tensor(np.where(sd > 1e-8, sd, 1.0), dtype=torch.float32))
-
-
-def fit_supervised(cells: Sequence[Cell], rep: HyperRep, weights: np.ndarray, archs: np.ndarray, *,
-                   models: np.ndarray, epochs: pd.DataFrame, seed: int, resamples: int,
-                   options: FineTune = FineTune()) -> Iterator[Fitted]:
-    """The supervised cells (one per property) of an evaluation, in this process, scored
-    like every other cell (:func:`~hyperrep.downstream.cells.scored_cell`). ``archs``: the
-    run's architecture of every row (:func:`run_archs`)."""
-    for i, t, fs, method in cells:
-        start = time.perf_counter()
-        fitted = fine_tune(rep, weights, archs, t.prop.kind, t.values, t.masks["train"], t.masks["val"],
-                           t.masks["test"], seed=seed, options=options)
-        record, pred_rows = scored_cell(
-            t, fs, method, fitted.pred, models=models, epochs=epochs, seed=seed, resamples=resamples, start=start,
-            selected_on_val=fitted.selected_on_val, n_features=int(weights.shape[1]), chosen=fitted.chosen,
-            reduced_to=np.nan, val_score=fitted.val_score)
-        yield i, record, pred_rows
