@@ -51,7 +51,7 @@ def _provenance(folder: Path) -> dict:
 def _source_line(folder: Path) -> str:
     p = _provenance(folder)
     return (f"*{p['label']}: written {p['date']} by `{p['command']}`; zoo: {p['zoo']}. "
-            f"Files: `{folder.as_posix()}/`.*\n\n")
+            f"Files: `{(RESULTS / folder.name).as_posix()}/`.*\n\n")
 
 
 def _ci(r: pd.Series, metric: str) -> str:
@@ -68,8 +68,9 @@ def render_zoo(folder: Path) -> str:
     return (source
             + "| models | architectures | parameters | wall time | final test accuracy: best / q75 / median / q25 |\n"
             + "|---|---|---|---|---|\n"
-            + f"| {int(z.models)} ({z.data}) | {int(z.architectures)} | {int(z.params_min):,} to {int(z.params_max):,} "
-            + f"| {z.wall_time} | {z.best:.3f} / {z.q75:.3f} / {z.median:.3f} / {z.q25:.3f} |\n")
+            + f"| {int(z['models'])} ({z['data']}) | {int(z['architectures'])} | {int(z['params_min']):,} to "
+            + f"{int(z['params_max']):,} | {z['wall_time']} | {z['best']:.3f} / {z['q75']:.3f} / {z['median']:.3f} / "
+            + f"{z['q25']:.3f} |\n")
 
 
 def render_properties(folder: Path) -> str:

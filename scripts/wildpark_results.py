@@ -1,0 +1,51 @@
+"""The functional view against weights on a real zoo of many architectures, one command.
+
+    python scripts/wildpark_results.py --zoo ../runs/wildpark/zoo.h5 --out ../runs/wildpark/results \\
+        --data-root ../shared/data/eurosat-rgb --publish
+
+Trains the two hyper-representations (with and without function tokens) side by side, then
+the property report of hyperzoo.wildpark (embeddings, probing, learned probes, the encoder,
+s(W), s(W) + probe outputs, the recipe reference; test accuracy, epoch and gap; R² and τ with
+95% intervals over test models). ``--publish`` writes docs/results/wildpark/ and refreshes the
+README's and docs' generated blocks. The zoo: configs/zoos/eurosat_wildpark.toml (or a
+`hyperzoo zoo snapshot --first N` of it, named as such).
+"""
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--zoo", required=True, help="the zoo file (or a snapshot of it)")
+    p.add_argument("--out", required=True, help="output folder (resumable: finished steps are kept)")
+    p.add_argument("--data-root", default="", help="the zoo task's data folder, where the recorded one is not here")
+    p.add_argument("--jobs", type=int, default=2, help="steps at once (the two trainings, the two reports)")
+    p.add_argument("--publish", action="store_true",
+                   help="write docs/results/wildpark/ from the reports and refresh the generated blocks")
+    p.add_argument("--wall-time", default="", help="the zoo's generation wall time, as the published table says it")
+    args = p.parse_args(argv)
+    from hyperzoo.docblocks import doc_files, publish, refresh, zoo_summary
+    from hyperzoo.wildpark import published_results, row_spec, run
+
+    out, zoo = Path(args.out).resolve(), Path(args.zoo).resolve()
+    seconds = run(zoo, out, ROOT / "configs", args.data_root, jobs=args.jobs)
+    print(f"wildpark: reports in {out} ({seconds / 60:.1f} min)")
+    if args.publish:
+        command = "python scripts/wildpark_results.py " + shlex.join(argv)
+        publish(ROOT / "docs" / "results" / "wildpark", label="real EuroSAT RGB (many architectures)",
+                command=command, zoo=f"{Path(args.zoo).name} (configs/zoos/eurosat_wildpark.toml)",
+                files={"zoo.csv": zoo_summary(zoo, args.wall_time or "n/a"), "results.csv": published_results(out),
+                       "rows.csv": row_spec()})
+        for path in refresh(doc_files(ROOT), ROOT):
+            print(f"rewrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
