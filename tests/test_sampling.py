@@ -225,3 +225,23 @@ def test_fine_tuned_samples_are_compared_with_their_own_anchors(tiny, tmp_path) 
     for a in both:
         x = ft[(ft["source"] == "anchor") & (ft["model"] == a)]["test_acc"].to_numpy()
         assert np.allclose(x, own[own["model"] == a]["test_acc"].to_numpy())
+
+
+def test_copies_of_training_models_are_headlined_as_near_copies(tiny, tmp_path) -> None:
+    """Draws at scale 0 with the anchor residual are the anchors themselves: the report must
+    say so before any accuracy figure, however accurate they are."""
+    from hyperrep.sampling import ReportConfig, SampleConfig, SamplerConfig, sample_models, sampling_report
+
+    zoo_path, run = tiny
+    copies = sample_models(zoo_path, run, SampleConfig("neighbour", n=4, anchors=3, select=3, seed=1,
+                                                       sampler=SamplerConfig(neighbour_scale=0.0), residual="anchor"))
+    nearest = np.linalg.norm(copies.anchor_weights[None] - copies.weights[:, None], axis=-1).min(1)
+    assert nearest.max() < 1e-4 * np.linalg.norm(copies.weights, axis=1).min()  # each kept draw is an anchor
+    report = sampling_report(copies, tmp_path / "copies", ReportConfig(finetune_models=0, n_random=1), command="test")
+    text = (report.out / "summary.md").read_text()
+    lead = text.split("\n")[2]
+    assert lead.startswith("**Near-copies of the anchors.**"), lead
+    assert lead.index("Near-copies") < lead.index("Zero-shot test accuracy")
+    head = pd.read_csv(report.out / "headline.csv").iloc[0]
+    assert head["novel_against_baselines"] in ("no", "partly")
+    assert head["relative_to_zoo"] < 0.05 and head["zoo_spacing"] > 0

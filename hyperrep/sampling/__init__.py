@@ -31,6 +31,7 @@ _EXPORTS = {
     "ReportConfig": "hyperrep.sampling.report",
     "sampling_report": "hyperrep.sampling.report",
     "diversity_table": "hyperrep.sampling.diversity",
+    "diversity_ratio": "hyperrep.sampling.diversity",
     "Evaluator": "hyperrep.sampling.evaluate",
     "open_context": "hyperrep.sampling.context",
     "select_anchors": "hyperrep.sampling.context",

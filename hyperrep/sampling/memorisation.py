@@ -130,16 +130,49 @@ def novelty_line(summary: pd.DataFrame, sampled: str = "sampled", match_tol: flo
     accuracy (test accuracy within ``match_tol``)?"""
     by = summary.set_index("source")
     bases = [b for b in by.index if b.startswith(("anchor+noise", "anchor-average"))]
-    if sampled not in by.index or len(bases) < 2:
+    answer = novel_against_baselines(summary, sampled)
+    if answer is None:
         return "Novelty against the copy-like baselines: not measured (no baselines)."
     s = by.loc[sampled]
     novel = [bool(s["dist_weight_aligned"] > by.loc[b, "dist_weight_aligned"]
                   and s["agreement"] < by.loc[b, "agreement"]) for b in bases]
     matched = [bool(abs(s["test_acc"] - by.loc[b, "test_acc"]) <= match_tol) for b in bases]
-    answer = "yes" if all(novel) else ("no" if not any(novel) else "partly")
     names = ", ".join(f"`{b}` {'more novel' if n else 'not more novel'}"
                       f"{'' if m else ' (accuracy not matched)'}" for b, n, m in zip(bases, novel, matched))
     caveat = "" if all(matched) else (f" At least one baseline's mean test accuracy differs from the samples' by more "
                                      f"than {match_tol:g}, so that comparison is only indicative.")
     at = " at matched accuracy" if all(matched) else ""
     return f"Samples more novel than both baselines{at}: {answer} ({names}).{caveat}"
+
+
+def zoo_spacing(reference: Reference, layout: Layout, n: int = 16, candidates: int = 16, seed: int = 0) -> float:
+    """The zoo's own model-to-model distance: the median, over up to ``n`` training models
+    (a seeded subset), of the aligned distance from each to its nearest *other* training
+    model. Independently trained models sit this far apart; a sample at a small fraction of
+    it from a training model is close to a copy of that model."""
+    total = len(reference.weights)
+    if total < 2:
+        return float("nan")
+    picks = np.random.default_rng(seed).permutation(total)[: min(n, total)]
+    dists = []
+    for i in picks:
+        rest = np.delete(np.arange(total), i)
+        others = Reference([reference.ids[j] for j in rest], reference.weights[rest], reference.embeddings[rest], None)
+        row = memorisation_rows([reference.ids[i]], "zoo", reference.weights[i:i + 1],
+                                reference.embeddings[i:i + 1], [np.nan], others, layout, None, candidates)
+        dists.append(float(row["dist_weight_aligned"].iloc[0]))
+    return float(np.median(dists))
+
+
+def novel_against_baselines(summary: pd.DataFrame, sampled: str = "sampled") -> str | None:
+    """"yes" when the sampled models are farther from their nearest training model and agree
+    less with it than both copy-like baselines, "partly" for one, "no" for none; None without
+    baselines."""
+    by = summary.set_index("source")
+    bases = [b for b in by.index if b.startswith(("anchor+noise", "anchor-average"))]
+    if sampled not in by.index or len(bases) < 2:
+        return None
+    s = by.loc[sampled]
+    novel = [bool(s["dist_weight_aligned"] > by.loc[b, "dist_weight_aligned"]
+                  and s["agreement"] < by.loc[b, "agreement"]) for b in bases]
+    return "yes" if all(novel) else ("no" if not any(novel) else "partly")

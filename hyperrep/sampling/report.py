@@ -42,10 +42,11 @@ from hyperrep.sampling.baselines import average_baseline, noise_baseline
 from hyperrep.sampling.diversity import diversity_line, diversity_ratio, diversity_table
 from hyperrep.sampling.evaluate import Evaluator, random_init_weights
 from hyperrep.sampling.finetune import PAIRED_COLUMNS, curve_summary, finetune_curves, paired_gain
-from hyperrep.sampling.memorisation import Reference, memorisation_rows, novelty_line, novelty_verdict, summarise
+from hyperrep.sampling.memorisation import (Reference, memorisation_rows, novelty_line, novelty_verdict, summarise,
+                                             zoo_spacing)
 from hyperrep.sampling.plots import band_plot, novelty_plot, paired_plot, zero_shot_histogram
 from hyperrep.sampling.sample import SampleResult, anchor_ids, run_arch
-from hyperrep.sampling.summary import memorisation_md, summary_md
+from hyperrep.sampling.summary import headline, memorisation_md, summary_md
 
 
 @dataclass(frozen=True)
@@ -198,12 +199,23 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
     verdict = novelty_verdict(mem_summary)
     novelty_plot(mem, out / "novelty.png")
     glance = [diversity_line(diversity_ratio(diversity)), novelty_line(mem_summary)]
+    lead = _headline(result, zero_shot, mem_summary, cfg, out)
     mem_md = memorisation_md(mem_summary, verdict, cfg)
     (out / "memorisation.md").write_text(mem_md)
     (out / "summary.md").write_text(summary_md(result, zero_shot, ft_summary, mem_md, cfg, diversity, glance,
-                                                paired))
+                                                paired, lead))
     (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     return SamplingReport(out, zero_shot, finetune, mem, mem_summary, verdict, diversity, glance, paired)
+
+
+def _headline(result: SampleResult, zero_shot: pd.DataFrame | None, mem_summary: pd.DataFrame, cfg: ReportConfig,
+              out: Path) -> str:
+    """summary.md's first sentence (novelty before accuracy), its figures in headline.csv."""
+    spacing = zoo_spacing(_reference(result), result.context.layout, candidates=cfg.candidates, seed=cfg.seed)
+    lead, figures = headline(zero_shot, mem_summary, spacing)
+    c = result.config
+    pd.DataFrame([{"method": c.method, "residual": c.residual, **figures}]).to_csv(out / "headline.csv", index=False)
+    return lead
 
 
 def _pairs(result: SampleResult, m: int) -> pd.DataFrame:
@@ -260,7 +272,9 @@ def _weight_space_report(result: SampleResult, out: Path, cfg: ReportConfig, div
     (out / "memorisation.md").write_text(mem_md)
     glance = [diversity_line(diversity_ratio(diversity)),
               "Novelty against the copy-like baselines and the accuracy-novelty plot: not measured (no task data)."]
-    (out / "summary.md").write_text(summary_md(result, None, pd.DataFrame(), mem_md, cfg, diversity, glance))
+    lead = _headline(result, None, mem_summary, cfg, out)
+    (out / "summary.md").write_text(summary_md(result, None, pd.DataFrame(), mem_md, cfg, diversity, glance,
+                                                lead=lead))
     (out / "command.txt").write_text((command or " ".join(sys.argv)) + "\n")
     empty = pd.DataFrame(columns=["source", "model", "val_acc", "test_acc", "test_loss"])
     return SamplingReport(out, empty, empty.iloc[:0], mem, mem_summary, verdict, diversity, glance)

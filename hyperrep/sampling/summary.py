@@ -17,6 +17,38 @@ if TYPE_CHECKING:
     from hyperrep.sampling.report import ReportConfig
 
 
+def headline(zero_shot: pd.DataFrame | None, mem_summary: pd.DataFrame, spacing: float) -> tuple[str, dict]:
+    """The report's first sentence and its figures (``headline.csv``): novelty first, then
+    accuracy. Samples that are not more novel than both copy-like baselines are called
+    near-copies of the anchors before any accuracy figure is given."""
+    from hyperrep.sampling.memorisation import novel_against_baselines
+
+    by = mem_summary.set_index("source")
+    s = by.loc["sampled"] if "sampled" in by.index else pd.Series(dtype=float)
+    dist, agree = float(s.get("dist_weight_aligned", np.nan)), float(s.get("agreement", np.nan))
+    rel = dist / spacing if spacing and np.isfinite(spacing) else float("nan")
+    answer = novel_against_baselines(mem_summary)
+    acc = None if zero_shot is None else zero_shot.loc[zero_shot["source"] == "sampled", "test_acc"]
+    figures = {"novel_against_baselines": answer or "not measured", "nearest_distance": dist,
+               "zoo_spacing": spacing, "relative_to_zoo": rel, "agreement": agree,
+               "best": float(acc.max()) if acc is not None and len(acc) else float("nan"),
+               "median": float(acc.median()) if acc is not None and len(acc) else float("nan")}
+    where = (f"their nearest training model is {rel:.0%} of the zoo's own model-to-model distance away "
+             f"(aligned {dist:.3g} against {spacing:.3g})")
+    if np.isfinite(agree):
+        where += f", sharing {agree:.0%} of its test predictions"
+    if answer is None:
+        lead = f"**Novelty against the copy-like baselines not measured.** The kept samples: {where}."
+    elif answer != "yes":
+        lead = (f"**Near-copies of the anchors.** The kept samples are not more novel than both copy-like "
+                f"baselines ({answer}): {where}.")
+    else:
+        lead = f"**Samples more novel than both copy-like baselines.** The kept samples: {where}."
+    if acc is not None and len(acc):
+        lead += f" Zero-shot test accuracy: best {figures['best']:.3f}, median {figures['median']:.3f}."
+    return lead, figures
+
+
 def memorisation_md(summary: pd.DataFrame, verdict: list[str], cfg: ReportConfig, measured: bool = True) -> str:
     what = (
         "Per generated model: the nearest training-split zoo model (final checkpoint) in weight space after "
@@ -73,7 +105,7 @@ def arch_lines(result: SampleResult) -> list[str]:
 
 def summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.DataFrame, mem_md: str,
                 cfg: ReportConfig, diversity: pd.DataFrame, glance: list[str],
-                paired: pd.DataFrame | None = None) -> str:
+                paired: pd.DataFrame | None = None, lead: str = "") -> str:
     """``zero_shot`` None: the zoo has no task data, nothing was measured on it."""
     c = result.config
     by = {"val_acc": "validation accuracy", "train_acc": "training accuracy"}.get(result.anchors_by,
@@ -82,7 +114,7 @@ def summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.Data
     if c.select:
         kept = (f" (best {c.select} by validation accuracy)" if zero_shot is not None else
                 f" (the first {c.select} draws: without task data draws cannot be ranked by validation accuracy)")
-    lines = [f"# Sampling report: {c.method}", ""]
+    lines = [f"# Sampling report: {c.method}", "", *([lead, ""] if lead else [])]
     if zero_shot is None:
         lines += [
             f"**Accuracies not measured: {result.context.no_data}.** Zero-shot accuracy, fine-tuning, the "
