@@ -26,6 +26,12 @@ _EXPORTS = {
     "doc_files": "hyperzoo.docblocks",
     "refresh": "hyperzoo.docblocks",
     "refreshed": "hyperzoo.docblocks",
+    "publish": "hyperzoo.docblocks",
+    "zoo_summary": "hyperzoo.docblocks",
+    # the functional view against weights on a zoo of many architectures
+    "run_wildpark": "hyperzoo.wildpark",
+    "wildpark_results": "hyperzoo.wildpark",
+    "wildpark_rows": "hyperzoo.wildpark",
 }
 __getattr__, _lazy_names = lazy_exports(__name__, _EXPORTS)
 __all__ = ["__version__", *_lazy_names]

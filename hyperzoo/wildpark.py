@@ -14,7 +14,7 @@ report that reads, on one split by model:
 - the reference ``recipe`` (hyperparameters, architecture, epoch) by GBT.
 
 Every step is a ``hyperzoo`` command, quoted in ``OUT/commands.txt``; a step whose output is
-there is kept with ``keep_done``. :func:`publish` writes the small CSVs of the README's table.
+there is kept with ``keep_done``. ``scripts/wildpark_results.py --publish`` writes the small CSVs of the README's table.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def steps(zoo: Path, out: Path, configs: Path, data_root: str, threads: int = 1)
     return [*train, (predict_fn, out / "predict" / "results.csv"), (predict_w, out / "predict-weights" / "results.csv")]
 
 
-def run(zoo: Path, out: Path, configs: Path, data_root: str = "", *, keep_done: bool = True, jobs: int = 2) -> float:
+def run_wildpark(zoo: Path, out: Path, configs: Path, data_root: str = "", *, keep_done: bool = True,
+                 jobs: int = 2) -> float:
     """Run the steps (the two trainings ``jobs`` at a time); returns the wall time in seconds."""
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -90,7 +91,7 @@ def _run_group(group: list[tuple[list[str], Path]], out: Path, jobs: int) -> Non
                 raise RuntimeError(f"step failed ({proc.returncode}): hyperzoo {shlex.join(args)}; see {out / 'logs'}")
 
 
-def published_results(out: Path) -> pd.DataFrame:
+def wildpark_results(out: Path) -> pd.DataFrame:
     """The two reports' rows of the published table, one results table (the weights-only run's
     rows carry its own feature-set label)."""
     fn = pd.read_csv(out / "predict" / "results.csv")
@@ -104,6 +105,6 @@ def published_results(out: Path) -> pd.DataFrame:
     return both.loc[keep, cols].reset_index(drop=True)
 
 
-def row_spec() -> pd.DataFrame:
+def wildpark_rows() -> pd.DataFrame:
     return pd.DataFrame([{"label": label, "feature_sets": sets if which == "function" else "pool(emb) [weights only]",
                           "predictors": preds} for label, sets, preds, which in ROWS])

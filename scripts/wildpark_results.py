@@ -30,18 +30,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="write docs/results/wildpark/ from the reports and refresh the generated blocks")
     p.add_argument("--wall-time", default="", help="the zoo's generation wall time, as the published table says it")
     args = p.parse_args(argv)
-    from hyperzoo.docblocks import doc_files, publish, refresh, zoo_summary
-    from hyperzoo.wildpark import published_results, row_spec, run
+    from hyperzoo import doc_files, publish, refresh, run_wildpark, wildpark_results, wildpark_rows, zoo_summary
 
     out, zoo = Path(args.out).resolve(), Path(args.zoo).resolve()
-    seconds = run(zoo, out, ROOT / "configs", args.data_root, jobs=args.jobs)
+    seconds = run_wildpark(zoo, out, ROOT / "configs", args.data_root, jobs=args.jobs)
     print(f"wildpark: reports in {out} ({seconds / 60:.1f} min)")
     if args.publish:
         command = "python scripts/wildpark_results.py " + shlex.join(argv)
         publish(ROOT / "docs" / "results" / "wildpark", label="real EuroSAT RGB (many architectures)",
                 command=command, zoo=f"{Path(args.zoo).name} (configs/zoos/eurosat_wildpark.toml)",
-                files={"zoo.csv": zoo_summary(zoo, args.wall_time or "n/a"), "results.csv": published_results(out),
-                       "rows.csv": row_spec()})
+                files={"zoo.csv": zoo_summary(zoo, args.wall_time or "n/a"), "results.csv": wildpark_results(out),
+                       "rows.csv": wildpark_rows()})
         for path in refresh(doc_files(ROOT), ROOT):
             print(f"rewrote {path.relative_to(ROOT)}")
     return 0
