@@ -110,7 +110,8 @@ def _reference(result: SampleResult) -> Reference:
     ctx = result.context
     models = ctx.splits["train"]  # of the sampled architecture only
     weights = ctx.weights_many(models)
-    embeddings = np.asarray(result.rep.embed(weights, arch=run_arch(result.rep, ctx)))
+    embeddings = np.asarray(result.rep.embed(weights, arch=run_arch(result.rep, ctx),
+                                             spec=[ctx.specs[int(m)] for m in models]))
     if ctx.data is None:
         return Reference([ctx.name(m) for m in models], weights, embeddings, None)
     evaluators: dict[object, Evaluator] = {}
@@ -147,7 +148,8 @@ def _memorisation(result: SampleResult, evaluator: Evaluator | None, cfg: Report
             source = f"{base.name} ({knob}={base.knob:.3g})"
             test = [evaluator.metrics(w, ("test",))["test_acc"] for w in base.weights]
             names = [f"{base.name}:{s}" for s in base.sources]
-            emb = np.asarray(result.rep.embed(base.weights, arch=run_arch(result.rep, result.context)))
+            emb = np.asarray(result.rep.embed(base.weights, arch=run_arch(result.rep, result.context),
+                                              spec=result.spec))
             parts.append(memorisation_rows(names, source, base.weights, emb,
                                            test, ref, layout, predict, cfg.candidates))
     return pd.concat(parts, ignore_index=True)

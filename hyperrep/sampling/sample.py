@@ -183,7 +183,8 @@ def draw_models(
     rng = np.random.default_rng(cfg.seed)
     a = run_arch(rep, ctx)
     anchor_w = ctx.weights_many(anchors["model"].to_numpy(), anchors["epoch"].to_numpy())
-    anchor_e = np.asarray(rep.embed(anchor_w, arch=a), dtype=np.float32)
+    anchor_e = np.asarray(rep.embed(anchor_w, arch=a, spec=[ctx.specs[int(m)] for m in anchors["model"]]),
+                          dtype=np.float32)
     groups = None
     if resolve(cfg.method, cfg.sampler)[0].needs_groups:
         groups = embedding_groups(rep, a)

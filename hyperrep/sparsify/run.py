@@ -192,7 +192,7 @@ def sparsity_curves(
         pool = np.sort(np.concatenate(list(ctx.splits.values())))
         pool = np.array([m for m in pool if ctx.specs[int(m)].for_eval() == spec.for_eval()])
         twin_acc, twin_ratios, origin = _twin_accuracy(ctx, pool, cfg)
-        emb = np.asarray(rep.embed(ctx.weights_many(pool), arch=run_arch(rep, ctx)), dtype=float)
+        emb = np.asarray(rep.embed(ctx.weights_many(pool), arch=run_arch(rep, ctx), spec=spec), dtype=float)
         dense = _final_metric(ctx, pool, "test_acc")
         is_train = np.isin(pool, ctx.splits["train"])
         fit = twin_prediction(emb, dense, twin_acc, twin_ratios, is_train)
@@ -206,7 +206,7 @@ def sparsity_curves(
         if cfg.robust_shift and hardest in fit.models:
             direction = robust_direction(fit.models[hardest])
             robust_w = ctx.weights_many(robust["model"].to_numpy(), robust["epoch"].to_numpy())
-            robust_e = np.asarray(rep.embed(robust_w, arch=run_arch(rep, ctx)))
+            robust_e = np.asarray(rep.embed(robust_w, arch=run_arch(rep, ctx), spec=spec))
             spread = float(np.std(robust_e @ direction)) or 1.0
             shift = (cfg.robust_shift * spread * direction).astype(np.float32)
         d = draw_models(rep, ctx, robust, cfg.sample, evaluator, shift=shift, prefix="r")
