@@ -85,3 +85,117 @@ def check_device(name: str | None, option: str = "--device") -> None:
 
         if not torch.cuda.is_available():
             raise ConfigError(f"{option}: {name!r} requested but CUDA is not available here; use cpu or auto")
+
+
+# --- one command-line vocabulary -------------------------------------------------------------
+# The options every command spells alike: one flag, one meaning and one help text wherever they
+# appear (tests/test_cli_vocabulary.py walks the whole parser). A command adds them with the
+# helpers below, never with its own add_argument.
+
+ZOO_HELP = "zoo HDF5 file (ZOO.h5)"
+DATA_ROOT_HELP = ("dataset folder in one of the real layouts (docs/data.md); where optional, it replaces the folder "
+                  "the config or the zoo names")
+QUIET_HELP = "no progress lines on stderr"
+OVERWRITE_HELP = ("replace an output that already exists (without it, an existing output is refused, except that "
+                  "`zoo generate`, `hyperrep train` and `hyperrep ablate` resume one made from the same config)")
+SEED_HELP = "seed of this command's random draws (default 0): the same seed and inputs give the same output"
+FINETUNE_EPOCHS = 1  # --finetune-epochs' default, wherever it appears
+
+
+def add_zoo_option(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--zoo", required=required, default=None, metavar="ZOO", help=ZOO_HELP)
+
+
+def add_data_root_option(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--data-root", required=required, default=None, metavar="DIR", help=DATA_ROOT_HELP)
+
+
+def add_quiet_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+
+
+def add_overwrite_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+
+
+def add_seed_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help=SEED_HELP)
+
+
+def add_output_options(p: argparse.ArgumentParser, seed: bool = False) -> None:
+    """--quiet and --overwrite (and --seed): what every command that writes takes."""
+    add_quiet_option(p)
+    add_overwrite_option(p)
+    if seed:
+        add_seed_option(p)
+
+
+def refuse_existing(path: object, overwrite: bool, option: str = "--out") -> None:
+    """The one error of a command asked to write over an existing output without --overwrite."""
+    from pathlib import Path
+
+    target = Path(str(path))
+    if not overwrite and (target.is_file() or (target.is_dir() and any(target.iterdir()))):
+        raise FileExistsError(f"{option} {target} already exists; pass --overwrite to replace it")
+
+
+def replace_output(path: object, overwrite: bool, ours: object, what: str, option: str = "--out") -> None:
+    """Make way for an output folder: without ``overwrite`` an existing non-empty one is refused;
+    with it, it is deleted, but only when ``ours(path)`` says it holds what this command writes
+    (``what``), so that a mistyped --out never deletes someone's folder."""
+    import shutil
+    from pathlib import Path
+
+    target = Path(str(path))
+    refuse_existing(target, overwrite, option)
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        return
+    if target.is_dir() and ours(target):
+        shutil.rmtree(target)
+        return
+    raise FileExistsError(f"{option} {target} exists and does not hold {what}; not replacing it even with --overwrite")
+
+
+def deprecation_warning(prog: str, old: str, new: str) -> None:
+    import sys
+
+    print(f"{prog}: warning: {old} is deprecated and will be removed in the next release; use {new}",
+          file=sys.stderr)
+
+
+class _Deprecated(argparse.Action):
+    """An old spelling, accepted for one release: stores into the new option's ``dest`` and prints
+    one deprecation line naming the new spelling."""
+
+    def __init__(self, option_strings, dest, new: str = "", **kwargs) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if values is None or values == argparse.SUPPRESS:
+            return
+        deprecation_warning(parser.prog, option_string or f"the positional {self.metavar}", self.new)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_option(p: argparse.ArgumentParser, old: str, new: str, dest: str,
+                          metavar: str | None = None) -> None:
+    """``old`` (e.g. --root) still works as ``new`` (e.g. --data-root) for one release."""
+    p.add_argument(old, dest=dest, action=_Deprecated, new=new, default=argparse.SUPPRESS, metavar=metavar,
+                   help=f"deprecated spelling of {new} (removed in the next release)")
+
+
+def add_deprecated_positional(p: argparse.ArgumentParser, dest: str, new: str, metavar: str) -> None:
+    """A positional argument that became the option ``new`` (``zoo info ZOO`` -> ``--zoo ZOO``);
+    its value lands in ``dest`` too. Check with :func:`required_option` after parsing."""
+    p.add_argument(dest, action=_Deprecated, new=new, nargs="?", default=argparse.SUPPRESS, metavar=metavar,
+                   help=f"deprecated: use {new} {metavar} (removed in the next release)")
+
+
+def required_option(args: argparse.Namespace, dest: str) -> object:
+    """The value of an option that an old positional spelling may also give: a ConfigError when
+    neither gave it."""
+    value = getattr(args, dest, None)
+    if value is None:
+        raise ConfigError(f"{flag(dest)} is required")
+    return value

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from eo_tasks.config import ConfigError, from_dict, load_toml, to_dict
+from eo_tasks import ConfigError, from_dict, load_toml, to_dict
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,10 @@ class DataSection:
     """Which (model, checkpoint) samples of the zoo train the hyper-representation."""
 
     status: tuple[str, ...] = ("done",)  # models with one of these statuses
-    epochs: tuple[int, ...] = ()  # checkpoint epochs to use; () = every stored one
+    # checkpoints to use: a list of kept epochs, or a selection that holds for any zoo, resolved
+    # against the zoo's kept epochs when the data is loaded (zoo.resolve_epochs): "all" (every
+    # kept checkpoint, as ()), "last:K" (the last K kept), "every:K" (every K-th kept, the last included)
+    epochs: tuple[int, ...] | str = ()
     min_epoch: int = 0  # skip checkpoints before this epoch (e.g. 1 drops the inits)
     max_abs: float = 1e3  # drop checkpoints with a weight beyond this (non-finite always dropped)
     split_seed: int = 0  # seed of the split by model (zoo.ZooDataset's, eo_tasks.data.DEFAULT_FRACTIONS)
@@ -34,6 +37,10 @@ class DataSection:
             raise ConfigError(f"arch must be -1, an architecture index or a non-empty list of them, got {self.arch}")
         if self.max_abs <= 0:
             raise ConfigError(f"max_abs must be > 0, got {self.max_abs}")
+        if isinstance(self.epochs, str):
+            from zoo import parse_epoch_selection
+
+            parse_epoch_selection(self.epochs)
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,24 @@ class LossSection:
 
 
 @dataclass(frozen=True)
+class FunctionSection:
+    """Function tokens (hyperrep.function): the encoder also reads every model's output logits
+    on a fixed probe set, one token per probe, so one embedding holds structure and function."""
+
+    probes: int = 0  # probe inputs = function tokens per model; 0: off (the weight-only network)
+    # "data": inputs of the training split of the zoo's own task (no labels); "random":
+    # standard-normal noise of the same shapes (zoos without task data)
+    source: Literal["data", "random"] = "data"
+    seed: int = 0  # which probes are drawn
+    root: str = ""  # data folder of the zoo's task when the path stored in the zoo does not resolve here
+    recon: float = 1.0  # weight of the decoder's response reconstruction, relative to the weights'
+
+    def __post_init__(self) -> None:
+        if self.probes < 0 or self.recon < 0:
+            raise ConfigError("probes and recon must be >= 0")
+
+
+@dataclass(frozen=True)
 class TrainSection:
     epochs: int = 50
     batch_size: int = 32
@@ -155,6 +180,7 @@ class HyperRepConfig:
     augment: AugmentSection = field(default_factory=AugmentSection)
     loss: LossSection = field(default_factory=LossSection)
     train: TrainSection = field(default_factory=TrainSection)
+    function: FunctionSection = field(default_factory=FunctionSection)
 
     @staticmethod
     def from_dict(data: dict[str, Any], where: str = "config") -> HyperRepConfig:

@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eo_tasks.config import ConfigError
-from eo_tasks.data.splits import SPLITS
-from eo_tasks.models.layout import Layout
-from eo_tasks.models.spec import ModelSpec
+from eo_tasks import ConfigError
+from eo_tasks.data import SPLITS
+from eo_tasks.models import Layout, ModelSpec
 from hyperrep.config import DataSection
 
 if TYPE_CHECKING:
@@ -148,6 +147,14 @@ def _arch_choice(arch: int | tuple[int, ...]) -> int | tuple[int, ...] | str:
     return tuple(arch)
 
 
+def _epochs_choice(epochs: tuple[int, ...] | str) -> list[int] | str | None:
+    """``[data] epochs`` as ``zoo.Zoo.select`` takes it: a selection ("all", "last:K", "every:K")
+    as written, a list as a list, () as None (every kept checkpoint)."""
+    if isinstance(epochs, str):
+        return epochs
+    return list(epochs) or None
+
+
 def zoo_weights(path: str | Path, cfg: DataSection, splits: Sequence[str] = SPLITS) -> ZooWeights:
     """The checkpoints of a zoo selected by ``cfg``, split by model (``zoo.Zoo.select``,
     stratified per architecture), one WeightSet per selected architecture."""
@@ -157,7 +164,7 @@ def zoo_weights(path: str | Path, cfg: DataSection, splits: Sequence[str] = SPLI
     sets = []
     with Zoo.open(path) as zoo:
         chosen = zoo.select(status=cfg.status, arch=_arch_choice(cfg.arch),
-                            epochs=list(cfg.epochs) if cfg.epochs else None, max_abs=cfg.max_abs,
+                            epochs=_epochs_choice(cfg.epochs), max_abs=cfg.max_abs,
                             seed=cfg.split_seed)
         every = chosen.checkpoints
         every = every[every["epoch"] >= cfg.min_epoch]

@@ -11,6 +11,10 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from eo_tasks import dump_toml, load_toml
+from hyperzoo.plans import RESIDUAL, generating_run, pipeline_steps
+from hyperzoo.steps import DemoPlan, Step
+
 # zoo name -> (population config, hyper-representation config), under the checkout's configs/
 ZOOS = {
     "256": ("zoos/eurosat_rgb.toml", "hyperrep/eurosat.toml"),
@@ -25,8 +29,8 @@ def run_both(out: Path, data_root: str, configs: Path, zoos: dict[str, str | Non
              max_workers: int = 0, rerun: str = "", jobs: int = 1) -> Path:
     """Run the pipeline for each of ``zoos`` (name -> an existing zoo file, or None to generate
     it) into ``OUT/<name>/`` and write ``OUT/summary.md``; returns its path. ``jobs``: steps run
-    at once where they do not depend on each other (``hyperzoo.demo.run_plan``)."""
-    from hyperzoo.demo import eurosat_plan, run_plan
+    at once where they do not depend on each other (``hyperzoo.steps.run_plan``)."""
+    from hyperzoo.steps import run_plan
 
     out.mkdir(parents=True, exist_ok=True)
     for name, zoo in zoos.items():
@@ -35,6 +39,75 @@ def run_both(out: Path, data_root: str, configs: Path, zoos: dict[str, str | Non
                             predict=PREDICT, rerun=rerun, gen_config=configs / GENERATE)
         run_plan(plan, keep_done=keep_done, jobs=jobs)
     return write_summary(out, rerun)
+
+
+EUROSAT_SCALE = "0.1"  # neighbour noise of the EuroSAT default sampler (docs/sampling.md)
+
+
+def eurosat_plan(out: Path, data_root: str, zoo_config: Path, rep_config: Path, zoo: str | None = None,
+                 max_workers: int = 0, predict: tuple[str, ...] = ("--threads", "1"), rerun: str = "",
+                 gen_config: Path | None = None) -> DemoPlan:
+    """The full pipeline on real EuroSAT RGB with the project's sized configs, which the caller
+    names (scripts/eurosat_results.py: the checkout's configs/zoos/eurosat_rgb.toml and
+    configs/hyperrep/eurosat.toml): the README's results table.
+
+    ``zoo`` reuses a zoo file already generated from ``zoo_config`` (it is linked, not copied)."""
+    root = Path(data_root).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"--data-root: EuroSAT RGB folder {root} does not exist")
+    out.mkdir(parents=True, exist_ok=True)
+    o = lambda name: str(out / name)  # noqa: E731
+    plan = DemoPlan(out=out, quick=False, data_kind="eurosat-rgb", data_root=str(root))
+    steps = []
+    if zoo is None:
+        raw = load_toml(zoo_config)
+        raw["data"]["root"] = str(root)
+        (out / "zoo.toml").write_text("# written by scripts/eurosat_results.py\n" + dump_toml(raw))
+        workers = ["--max-workers", str(max_workers)] if max_workers else []
+        steps.append(Step("Generate the zoo (Ray, local)",
+                          ["zoo", "generate", "--config", o("zoo.toml"), "--out", o("zoo.h5")] + workers))
+    else:
+        link = out / "zoo.h5"
+        if not link.exists():
+            link.symlink_to(Path(zoo).expanduser().resolve())
+    gen = generating_run(out, gen_config)
+    # the comparisons beside the default sampler: the same neighbour draws without the decoder
+    # residual, and the best KDE of docs/sampling.md (a density over 4 principal components of
+    # the anchors, not over 4,224 dimensions), plain
+    more = [
+        Step("Sample around single anchors, without the decoder residual",
+             ["sample", *gen, "--out", o("sampled-neighbour.h5"), "--method", "neighbour", "--n", "32", "--select",
+              "16", "--report", o("sample-neighbour"), "--finetune-epochs", "1", "--finetune-models", "2",
+              "--overwrite"], done_when=o("sample-neighbour/command.txt"), key="sample neighbour"),
+        Step("Sample from a KDE in the anchors' principal components",
+             ["sample", *gen, "--out", o("sampled-kde-pca.h5"), "--method", "kde-pca", "--pca-components", "4",
+              "--n", "64", "--select", "16", "--report", o("sample-kde-pca"), "--finetune-epochs", "1",
+              "--finetune-models", "2", "--overwrite"], done_when=o("sample-kde-pca/command.txt"),
+             key="sample kde-pca"),
+    ]
+    # the default sampler (docs/sampling.md, "Decoder residual", chosen on validation accuracy):
+    # a draw near one anchor, plus that anchor's decoding error; 64 drawn, the best 16 by val acc
+    default = ["--scale", EUROSAT_SCALE, *RESIDUAL]
+    steps += pipeline_steps(
+        out, str(Path(rep_config).resolve()), predict=list(predict),
+        # every kept sample fine-tuned beside the anchor it was drawn around (16 pairs: with 5 the
+        # difference was inside the noise of the models picked, docs/sampling.md), for 3 epochs
+        method="neighbour", sample=[*default, "--n", "64", "--select", "16", "--finetune-epochs", "3",
+                                    "--finetune-models", "16"],
+        # docs/sparsity.md's schedule E (gradual in 5 steps, best validation epoch kept) with LAMP
+        # scores, fine-tuned on the whole train split (both chosen on validation accuracy, both
+        # zoos), on 3 models per source at the ratios around the 80% goal; robust draws with the
+        # default sampler
+        sparsify=["--ratios", "0.7,0.8,0.9", "--max-models", "3", "--n", "16", "--select", "3",
+                  "--robust-shift", "0.5", "--method", "neighbour", *default, "--scope", "lamp", "--schedule", "gradual",
+                  "--steps", "5", "--step-epochs", "2", "--finetune-epochs", "5", "--keep", "best-val",
+                  "--finetune-subset", "0"],
+        more=more, gen_config=str(Path(gen_config).resolve()) if gen_config else None,
+    )
+    plan.steps = steps
+    plan.title = "hyperzoo on real EuroSAT RGB"
+    plan.rerun = rerun or f"python scripts/eurosat_results.py --data-root {root} --out {out.parent}"
+    return plan
 
 
 def write_summary(out: Path, rerun: str = "") -> Path:

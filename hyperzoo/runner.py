@@ -2,7 +2,7 @@
 
 On 2 cores most of the pipeline is single-threaded work that does not depend on the rest:
 the two hyper-representations of the EuroSAT pipeline, the property report and the sampling
-reports. :func:`run_parallel` runs up to ``jobs`` such steps at once; ``hyperzoo.demo.run_plan``
+reports. :func:`run_parallel` runs up to ``jobs`` such steps at once; ``hyperzoo.steps.run_plan``
 keeps the one-after-another path, in this process, for ``jobs=1``.
 
 Which step waits for which is read off the commands themselves: a step waits for every earlier
@@ -74,7 +74,7 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def run_parallel(steps: Sequence, jobs: int, logs: Path, threads: int = 1, keep_done: bool = False,
                  poll: float = 0.5, report_every: float = 60.0) -> None:
-    """Run ``steps`` (``hyperzoo.demo.Step``), up to ``jobs`` at once, each as ``python -m
+    """Run ``steps`` (``hyperzoo.steps.Step``), up to ``jobs`` at once, each as ``python -m
     hyperzoo.cli ARGV`` with its stdout in ``LOGS/NN-name.out`` and its stderr (progress) in
     ``LOGS/NN-name.log``; fills in each step's ``seconds``, ``stdout`` and ``skipped``.
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from hyperzoo import __version__
 
-# sampling steps that compare with the pipeline's sampler (hyperzoo.demo.eurosat_plan): step key ->
+# sampling steps that compare with the pipeline's sampler (hyperzoo.eurosat.eurosat_plan): step key ->
 # (report folder, section title); every other "sample MODE" step samples one fusion mode
 COMPARISONS = {
     "sample neighbour": ("sample-neighbour", "Sampling around single anchors, without the decoder residual"),

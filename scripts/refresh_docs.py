@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hyperzoo.docblocks import doc_files, refresh, refreshed
+from hyperzoo import doc_files, refresh, refreshed
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,13 +10,13 @@ def test_data_synth_then_info(tmp_path, capsys):
     assert main(["data", "synth", "--kind", "eurosat-ms", "--out", str(out), "--n", "20", "--seed", "1"]) == 0
     assert len(list(out.rglob("*.tif"))) == 20
     capsys.readouterr()
-    assert main(["data", "info", str(out)]) == 0
+    assert main(["data", "info", "--data-root", str(out)]) == 0
     assert "eurosat-ms" in capsys.readouterr().out
 
 
 def test_data_info_on_unknown_folder_is_one_clear_error(tmp_path, capsys):
     (tmp_path / "junk.txt").write_text("x")
-    assert main(["data", "info", str(tmp_path)]) == 2
+    assert main(["data", "info", "--data-root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path) in err and err.count("\n") == 1
 

@@ -66,7 +66,7 @@ def test_summary_matches_what_each_command_prints(demo):
     summary = (demo / "summary.md").read_text()
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert main(["zoo", "info", str(demo / "zoo.h5")]) == 0
+        assert main(["zoo", "info", "--zoo", str(demo / "zoo.h5")]) == 0
     for line in out.getvalue().strip().splitlines():
         assert line in summary, line
     history = pd.read_csv(demo / "run" / "history.csv")
@@ -161,7 +161,7 @@ def test_demo_rejects_bad_data_argument(tmp_path, capsys):
 
 
 def test_eurosat_plan_reuses_a_zoo_and_names_its_rerun_command(tmp_path):
-    from hyperzoo.demo import eurosat_plan
+    from hyperzoo.eurosat import eurosat_plan
 
     zoo = tmp_path / "made-earlier.h5"
     zoo.write_bytes(b"")
@@ -171,7 +171,7 @@ def test_eurosat_plan_reuses_a_zoo_and_names_its_rerun_command(tmp_path):
     assert (tmp_path / "out" / "zoo.h5").resolve() == zoo.resolve()
     commands = [s.argv[:2] for s in plan.steps]
     assert ["zoo", "generate"] not in commands and ["hyperrep", "train"] in commands
-    assert plan.rerun == f"python scripts/eurosat_results.py --data {data} --out {tmp_path}"
+    assert plan.rerun == f"python scripts/eurosat_results.py --data-root {data} --out {tmp_path}"
     named = eurosat_plan(tmp_path / "out", str(data), zoo=str(zoo), rerun="python x.py --zoo-256 z", **EUROSAT)
     assert named.rerun == "python x.py --zoo-256 z"
     # a generating run: sampling and sparsification decode with it, prediction reads the other

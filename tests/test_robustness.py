@@ -126,7 +126,7 @@ def test_truncated_and_foreign_hdf5(zoos, tmp_path, capsys):
                                (foreign, NotAZooError, "not a hyperzoo zoo file")):
         with pytest.raises(kind, match=needle):
             Zoo.open(path)
-        assert main(["zoo", "info", str(path)]) == 2
+        assert main(["zoo", "info", "--zoo", str(path)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(path.name) in err[0]
     with Zoo.open(paths[4]) as z:  # the original is untouched

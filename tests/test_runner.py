@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hyperzoo.demo import DemoPlan, Step, eurosat_plan, run_plan
+from hyperzoo.eurosat import eurosat_plan
+from hyperzoo.steps import DemoPlan, Step, run_plan
 from hyperzoo.runner import dependencies, run_parallel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +21,7 @@ def _synth(folder: Path) -> Step:
 
 
 def _info(folder: Path) -> Step:
-    return Step(f"describe {folder.name}", ["data", "info", str(folder)], key=f"info {folder.name}")
+    return Step(f"describe {folder.name}", ["data", "info", "--data-root", str(folder)], key=f"info {folder.name}")
 
 
 def test_a_step_waits_for_the_steps_that_write_what_it_names(tmp_path):
@@ -84,7 +85,7 @@ def test_kept_steps_are_not_rerun_and_jobs_below_one_is_refused(tmp_path):
 def test_a_kept_step_quotes_the_wall_time_its_earlier_run_recorded(tmp_path):
     import json
 
-    from hyperzoo.demo import STEP_TIMES, remember_times
+    from hyperzoo.steps import STEP_TIMES, remember_times
     from hyperzoo.summary import wall_cell
 
     a, out = tmp_path / "a", tmp_path / "out"

@@ -130,7 +130,7 @@ def test_tiny_population(tmp_path: Path, cache: Path, ray_runtime, capsys) -> No
     from hyperzoo.cli import main
 
     png = tmp_path / "curves.png"
-    assert main(["zoo", "info", str(out), "--plot", str(png)]) == 0
+    assert main(["zoo", "info", "--zoo", str(out), "--plot", str(png)]) == 0
     shown = capsys.readouterr().out
     assert "models: 2  done 2" in shown and "final test_acc" in shown and png.stat().st_size > 1000
 

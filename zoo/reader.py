@@ -243,7 +243,8 @@ class Zoo:
         ``status`` of architecture ``arch`` (None: the one they use, else
         MultipleArchitecturesError; ``"all"`` or a sequence of ids: several, split stratified
         per architecture), split by model with ``fractions`` and ``seed``; of them
-        the checkpoints of ``epochs`` (None: all stored) whose weights are finite and
+        the checkpoints of ``epochs`` (None: all stored; a list, or ``"all"``, ``"last:K"``,
+        ``"every:K"``: :func:`zoo.select.resolve_epochs`) whose weights are finite and
         ``|w| <= max_abs`` (None: finite only)."""
         from zoo.select import select
 
