@@ -21,6 +21,7 @@ _EXPORTS = {
     "split_models": "zoo.select",
     "resolve_epochs": "zoo.select",
     "parse_epoch_selection": "zoo.select",
+    "read_split_file": "zoo.splitfile",
     "ZooDataset": "zoo.dataset",
     # configs
     "ZooSpec": "zoo.spec",

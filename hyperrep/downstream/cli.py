@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from eo_tasks import (
-    NON_NEGATIVE_INT, POSITIVE_INT, SEED, ConfigError, add_output_options, add_zoo_option, check_options,
+    NON_NEGATIVE_INT, POSITIVE_INT, SEED, ConfigError, add_data_root_option, add_output_options, add_zoo_option,
+    check_options,
 )
 
 
@@ -18,12 +19,25 @@ def command_line(args: argparse.Namespace) -> str:
     and the working directory its relative paths are relative to."""
     argv = ["hyperzoo", "predict", "--zoo", str(args.zoo)]
     argv += ["--run", str(args.run)] if args.run is not None else ["--no-run"]
+    if args.protocol:
+        argv += ["--protocol", args.protocol]  # what it set is spelled out below
     argv += ["--out", str(args.out), "--features", *args.features, "--predictors", *args.predictors]
+    if args.properties:
+        argv += ["--properties", *args.properties]
+    if args.probes:
+        argv += ["--probes", str(args.probes), "--probe-source", args.probe_source, "--probe-seed",
+                 str(args.probe_seed)]
+    if args.data_root:
+        argv += ["--data-root", str(args.data_root)]
     if args.epochs is not None:
         argv += ["--epochs", *map(str, args.epochs)]
+    if args.final_only:
+        argv.append("--final-only")
     argv += ["--min-epoch", str(args.min_epoch)]
     if args.split_seed is not None:
         argv += ["--split-seed", str(args.split_seed)]
+    if args.split_file:
+        argv += ["--split-file", str(args.split_file)]
     argv += ["--views", str(args.views)]
     argv += ["--max-gbt-features", str(args.max_gbt_features), "--gbt-components", str(args.gbt_components),
              "--resamples", str(args.resamples), "--seed", str(args.seed),
@@ -51,6 +65,28 @@ def check_predict_options(args: argparse.Namespace) -> None:
         raise ConfigError("--run RUN/ is required (or pass --no-run for the weight baselines only)")
     if args.run is not None and args.no_run:
         raise ConfigError(f"--no-run: cannot be combined with --run {args.run}")
+    if args.split_file and args.split_seed is not None:
+        raise ConfigError(f"--split-file {args.split_file}: cannot be combined with --split-seed (the file gives "
+                          "the split)")
+    if args.final_only and args.epochs is not None:
+        raise ConfigError("--final-only: cannot be combined with --epochs (each model's last checkpoint is kept)")
+
+
+def apply_protocol(args: argparse.Namespace) -> None:
+    """Fill in what ``--protocol`` sets where the command line left it out (``--features``,
+    ``--properties``, ``--final-only``); without a protocol, every feature set of the default."""
+    from hyperrep.downstream.names import FEATURE_SETS
+    from hyperrep.downstream.protocols import PROTOCOLS
+
+    if not args.protocol:
+        args.features = args.features or list(FEATURE_SETS)
+        return
+    protocol = PROTOCOLS[args.protocol]
+    if args.epochs is not None:
+        raise ConfigError(f"--protocol {args.protocol}: keeps each model's final checkpoint; drop --epochs")
+    args.final_only = args.final_only or protocol.final_only
+    args.properties = args.properties or list(protocol.properties)
+    args.features = args.features or protocol.features(run=args.run is not None, probes=bool(args.probes))
 
 
 def predict_config(args: argparse.Namespace):
@@ -58,11 +94,13 @@ def predict_config(args: argparse.Namespace):
     from hyperrep.downstream.config import FineTune, PredictConfig, Rows
 
     rows = Rows(epochs=None if args.epochs is None else tuple(args.epochs), min_epoch=args.min_epoch,
+                final_only=args.final_only, split_file=str(args.split_file or ""),
                 split_seed=args.split_seed, views=args.views, probes=args.probes, probe_source=args.probe_source,
                 probe_seed=args.probe_seed, data_root=args.data_root or "")
     fine_tune = FineTune(epochs=args.supervised_epochs, augment=args.supervised_augment,
                          properties=tuple(args.supervised_properties or ()))
     return PredictConfig(feature_sets=tuple(args.features), predictors=tuple(args.predictors), rows=rows,
+                         properties=tuple(args.properties or ()),
                          max_gbt_features=args.max_gbt_features, gbt_components=args.gbt_components or None,
                          seed=args.seed, resamples=args.resamples, threads=args.threads or None,
                          jobs=args.jobs or None, supervised=args.supervised, fine_tune=fine_tune)
@@ -71,6 +109,7 @@ def predict_config(args: argparse.Namespace):
 def _predict(args: argparse.Namespace) -> int:
     from hyperrep.downstream.report import property_report
 
+    apply_protocol(args)
     check_predict_options(args)
     results = property_report(args.zoo, args.run, args.out, predict_config(args), overwrite=args.overwrite,
                               command=command_line(args),
@@ -84,6 +123,7 @@ def _predict(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from hyperrep.downstream.feature_sets import FEATURE_SET_REGISTRY
     from hyperrep.downstream.names import FEATURE_SETS, SUPERVISED, SUPERVISED_SET
+    from hyperrep.downstream.protocols import PROTOCOLS
     from hyperrep.downstream.registry import PREDICTOR_REGISTRY, default_predictors, own_feature_sets, predictor_names
 
     p = sub.add_parser(
@@ -98,7 +138,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-run", action="store_true", help="no run: only the W and s(W) baselines")
     p.add_argument("--out", required=True, help="report folder to write")
     more = "; ".join(f"{f.name}: {f.help}" for f in FEATURE_SET_REGISTRY.values())
-    p.add_argument("--features", nargs="+", default=list(FEATURE_SETS),
+    p.add_argument("--features", nargs="+", default=None,
                    choices=(*FEATURE_SETS, *FEATURE_SET_REGISTRY, *own_feature_sets()),
                    metavar="SET", help=f"feature sets (default: all of {' '.join(FEATURE_SETS)}; "
                    f"{SUPERVISED_SET}: the supervised row, see --supervised; not by default: {more})")
@@ -107,8 +147,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--probe-source", choices=("data", "random"), default="data",
                    help="probe inputs: training-split images of the zoo's task, no labels (data), or noise (random)")
     p.add_argument("--probe-seed", type=int, default=0, help="seed of the probe inputs' draw")
-    p.add_argument("--data-root", default=None,
-                   help="the task's data folder, where the one the zoo records is not on this machine (probes)")
+    add_data_root_option(p)  # the probes' task data, where the folder the zoo records is not on this machine
     listed = "; ".join(f"{q.name}: {q.help}" + ("" if q.default else " (not by default)")
                        for q in PREDICTOR_REGISTRY.values())
     p.add_argument("--predictors", nargs="+", default=list(default_predictors()), choices=predictor_names(),
@@ -125,6 +164,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--supervised-properties", nargs="+", default=None, metavar="PROPERTY",
                    help="fit the supervised row for these properties only (default: every property)")
     p.add_argument("--epochs", nargs="+", type=int, default=None, help="only these checkpoint epochs")
+    p.add_argument("--final-only", action="store_true",
+                   help="each model's last stored checkpoint only (its own: a run that stopped early counts "
+                   "with its last checkpoint)")
+    p.add_argument("--properties", nargs="+", default=None, metavar="PROPERTY",
+                   help="predict only these properties (default: every property that varies in the zoo)")
+    p.add_argument("--split-file", default=None, metavar="FILE",
+                   help='the split by model from a JSON file {"train": [...], "val": [...], "test": [...]} of model '
+                   "ids (the zoo's row index, or the name an importer stored as source_name, or the zoo's name), "
+                   "instead of the seeded split; models it does not list are dropped (docs/public-zoos.md)")
+    p.add_argument("--protocol", default=None, choices=sorted(PROTOCOLS),
+                   help="a published protocol's settings where the options leave them out: "
+                   + "; ".join(f"{q.name}: {q.help}" for q in PROTOCOLS.values()))
     p.add_argument("--min-epoch", type=int, default=0, help="drop checkpoints before this epoch (1: no inits)")
     p.add_argument("--split-seed", type=int, default=None,
                    help="seed of the split by model (default: the run's data.split_seed)")

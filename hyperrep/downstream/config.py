@@ -18,11 +18,15 @@ class Rows:
     initialisations); ``split_seed``: the seed of the split by model (None: the run's own
     ``data.split_seed``, 0 without a run); ``views``: each checkpoint's embedding is its mean
     over itself and ``views - 1`` random neuron permutations of it. ``probes``: see
-    :mod:`~hyperrep.downstream.probing`."""
+    :mod:`~hyperrep.downstream.probing`. ``final_only``: each model's last stored checkpoint
+    only (the Small CNN Zoo protocols). ``split_file``: the split by model given by a JSON file
+    (:func:`zoo.read_split_file`) instead of the seeded one; models it does not list are dropped."""
 
     epochs: tuple[int, ...] | None = None
     min_epoch: int = 0
+    final_only: bool = False
     split_seed: int | None = None
+    split_file: str = ""
     views: int = 1
     # the "probe" feature sets: each checkpoint's outputs on this many probe inputs (0: none),
     # training-split images of the zoo's task ("data") or noise shaped like them ("random")
@@ -75,10 +79,12 @@ class PredictConfig:
     screened on the training rows (None: every feature). ``threads``: cores in all (None:
     every core); ``jobs``: cells fitted side by side (None: one per core). ``resamples``:
     bootstrap resamples of the test models behind each interval (0: none), drawn with ``seed``,
-    which also seeds the predictors."""
+    which also seeds the predictors. ``properties``: predict only these (empty: every
+    property the rows hold, :func:`~hyperrep.downstream.properties.select_properties`)."""
 
     feature_sets: tuple[str, ...] = FEATURE_SETS
     predictors: tuple[str, ...] | None = None
+    properties: tuple[str, ...] = ()
     rows: Rows = field(default_factory=Rows)
     max_gbt_features: int = 4096
     gbt_components: int | None = GBT_COMPONENTS

@@ -34,17 +34,29 @@ METRIC_COLUMNS = ("test_acc", "val_acc", "train_acc", "gap", "test_loss", "test_
                   "test_acc_clear")
 
 
-def _check_run_split(run_dir: Path, rows: pd.DataFrame, notes: list[str]) -> None:
-    """Compare our split with the one the run recorded; a mismatch would leak models."""
+def _check_run_split(run_dir: Path, rows: pd.DataFrame, notes: list[str], split_file: str = "",
+                     run_splits: dict[str, np.ndarray] | None = None) -> None:
+    """Compare our split with the one the run recorded; a mismatch would leak models. With a
+    ``split_file``, a run that recorded no split is checked against ``run_splits``, its seeded
+    split recomputed from the zoo: the file's test models must not be among the run's
+    training or validation models either way."""
     meta_path = run_dir / "meta.json"
-    if not meta_path.is_file():
-        return
-    meta = json.loads(meta_path.read_text())
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     ours = {s: set(rows.loc[rows["split"] == s, "model"].tolist()) for s in SPLITS}
     recorded = meta.get("split_models")  # {split: [model ids]}, when the run stores them
+    where = meta_path
+    if not isinstance(recorded, dict) and split_file and run_splits is not None:
+        recorded = {s: [int(m) for m in ids] for s, ids in run_splits.items()}
+        where = run_dir / "config.toml"  # its [data] split_seed made that split
     if isinstance(recorded, dict):
         seen_in_training = set(recorded.get("train", [])) | set(recorded.get("val", []))
         leaked = sorted(ours["test"] & seen_in_training)
+        if leaked and split_file:
+            raise ConfigError(
+                f"{where}: the run trained on {len(leaked)} of the test models of the split file {split_file} "
+                f"(rows {leaked[:10]}{' ...' if len(leaked) > 10 else ''} are in the run's training/validation "
+                "split); use a run trained without them, or --no-run for the weight baselines"
+            )
         if leaked:
             raise ConfigError(
                 f"{meta_path}: test models {leaked} were in the run's training/validation split; "
@@ -56,6 +68,31 @@ def _check_run_split(run_dir: Path, rows: pd.DataFrame, notes: list[str]) -> Non
         here = {s: len(m) for s, m in ours.items()}
         notes.append(f"the run split its models {counts}, this report {here}: "
                      "the run may have been trained on some of the test models")
+
+
+def _file_split(path: str, table: pd.DataFrame, eligible: np.ndarray, notes: list[str]) -> dict[str, np.ndarray]:
+    """The split of the file ``path`` over the ``eligible`` models (the zoo's selection):
+    listed models that are not eligible and eligible models that are not listed are left
+    out, each with a note."""
+    from zoo import read_split_file
+
+    listed = read_split_file(path, table)
+    ok = set(int(m) for m in eligible)
+    in_file = set(int(m) for ids in listed.values() for m in ids)
+    unselected = sorted(in_file - ok)
+    if unselected:
+        notes.append(f"split file {path}: {len(unselected)} listed models are not among the selected ones (status, "
+                     f"architecture) and are left out: rows {unselected[:10]}{' ...' if len(unselected) > 10 else ''}")
+    unlisted = sorted(ok - in_file)
+    if unlisted:
+        notes.append(f"split file {path} does not list {len(unlisted)} of the {len(ok)} selected models: dropped")
+    splits = {s: np.asarray([m for m in ids.tolist() if m in ok], dtype=np.int64) for s, ids in listed.items()}
+    empty = [s for s in ("train", "test") if not len(splits[s])]
+    if empty:
+        raise ConfigError(f"{path}: no selected model in {' and '.join(repr(s) for s in empty)} "
+                          f"({ {s: len(ids) for s, ids in splits.items()} } selected models per split); "
+                          "expected training and test models")
+    return splits
 
 
 def load_data(
@@ -73,10 +110,19 @@ def load_data(
     as the run's ``[data]`` section selected them for training; ``selection.split_seed`` overrides
     the seed. Without one: finished models of every architecture, ``|w| <= 1e3``, seed
     ``selection.split_seed`` or 0. ``selection``: which checkpoints, and how many views each
-    embedding averages (:class:`~hyperrep.downstream.config.Rows`).
+    embedding averages (:class:`~hyperrep.downstream.config.Rows`). ``selection.split_file``
+    replaces the seeded split by the file's (:func:`zoo.read_split_file`), applied after the
+    selection: models it does not list are dropped with a note, and with a run none of its
+    test models may be one the run trained or validated on.
     """
     epochs, min_epoch, split_seed, views = (selection.epochs, selection.min_epoch, selection.split_seed,
                                             selection.views)
+    split_file = selection.split_file
+    if split_file and split_seed is not None:
+        raise ConfigError(f"split file {split_file}: cannot be combined with split seed {split_seed}; "
+                          "the file gives the split")
+    if selection.final_only and epochs is not None:
+        raise ConfigError(f"final checkpoints only: cannot be combined with epochs {list(epochs)}")
     from zoo import Zoo
 
     zoo_path = Path(zoo_path)
@@ -105,11 +151,25 @@ def load_data(
         chosen = zoo.select(status=status, arch=arch, epochs=None if epochs is None else list(epochs),
                             max_abs=max_abs, fractions=tuple(fractions), seed=seed)
         layouts = dict(chosen.layouts)
-        picked = chosen.checkpoints[chosen.checkpoints["epoch"] >= min_epoch]
+        splits = chosen.splits
+        # the run's own split, recomputed (a run that recorded none is checked against it)
+        run_splits = chosen.splits if rep is not None and split_seed is None else None
+        if split_file:
+            splits = _file_split(split_file, table, chosen.models, notes)
+        split_of = {int(m): s for s, models in splits.items() for m in models.tolist()}
+        picked = chosen.checkpoints[(chosen.checkpoints["epoch"] >= min_epoch)
+                                    & chosen.checkpoints["model"].isin(list(split_of))]
+        if selection.final_only:  # each model's last stored checkpoint, not the zoo's last kept epoch
+            last = metrics.groupby("model")["epoch"].max()
+            final = picked["epoch"].to_numpy() == picked["model"].map(last).to_numpy()
+            lost = sorted(set(split_of) - set(picked.loc[final, "model"].tolist()))
+            if lost:
+                notes.append(f"{len(lost)} models have no usable final checkpoint (non-finite, |w| > {max_abs} or "
+                             f"before epoch {min_epoch}) and are left out")
+            picked = picked[final]
         index = picked[["model", "checkpoint"]].to_numpy(dtype=np.int64)
         archs = picked["arch"].to_numpy(dtype=np.int64)
         weights = _weights(zoo, picked, layouts)
-        split_of = {int(m): s for s, models in chosen.splits.items() for m in models.tolist()}
         # each row's eval spec: a run with function tokens runs the models (the activation is not in the layout)
         specs = {int(m): zoo.spec(int(m)) for m in set(picked["model"].tolist())} \
             if rep is not None and rep.reader is not None else None
@@ -127,9 +187,16 @@ def load_data(
     rows = rows.merge(table[hyper], left_on="model", right_index=True, how="left")
     rows.insert(3, "split", rows["model"].map(split_of))
     rows.insert(4, "arch", archs)
-    kept = "all kept epochs" if epochs is None else f"epochs {list(epochs)}"
+    kept = ("each model's last stored checkpoint" if selection.final_only else
+            "all kept epochs" if epochs is None else f"epochs {list(epochs)}")
     sources = {"zoo": str(zoo_path), "checkpoints": kept + (f", epoch >= {min_epoch}" if min_epoch else ""),
-               "models": f"status in {list(status)}", "split seed": str(seed)}
+               "models": f"status in {list(status)}"}
+    if split_file:
+        counts = {s: int(rows.loc[rows["split"] == s, "model"].nunique()) for s in SPLITS}
+        sources["split"] = (f"from the file {split_file}: {counts['train']} / {counts['val']} / {counts['test']} "
+                            "train / validation / test models")
+    else:
+        sources["split seed"] = str(seed)
     mixed = len(layouts) > 1
     if mixed:
         sources["architectures"] = (f"{len(layouts)} ({_arch_names(rows)}), split stratified per architecture; "
@@ -142,7 +209,7 @@ def load_data(
         if views > 1:
             sources["embedding"] = (f"mean over {views} views of each checkpoint: as given and {views - 1} random "
                                     "neuron permutations (seed 0)")
-        _check_run_split(run, rows, notes)
+        _check_run_split(run, rows, notes, split_file, run_splits)
     probes = None
     if selection.probes:
         from hyperrep.downstream.probing import ProbeConfig, probe_set, responses

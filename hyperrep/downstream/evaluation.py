@@ -235,6 +235,14 @@ def _evaluate(data: DownstreamData, config: PredictConfig, properties: list[Prop
     notes = list(data.notes)
     if properties is None:
         properties, more = select_properties(data.rows)
+        if config.properties:  # only these: the others are neither fitted nor noted
+            names = [p.name for p in properties]
+            unknown = [n for n in config.properties if n not in names]
+            if unknown:
+                raise ConfigError(f"properties {unknown} asked for, but this zoo's properties are {names} "
+                                  f"({'; '.join(more) or 'no others'})")
+            properties = [p for p in properties if p.name in config.properties]
+            more = [n for n in more if n.split(":")[0] in config.properties]
         notes += more
     features, parts = _features(data, feature_sets, predictors, run)
     split = data.rows["split"].to_numpy()
