@@ -125,13 +125,16 @@ def test_cli(zoo_run, tmp_path):
             "--resamples", "100", "--quiet"]
     assert main(argv) == 0
     res = pd.read_csv(out / "results.csv", keep_default_na=False)
-    assert set(zip(res["feature_set"], res["predictor"])) == {("s(W)", "ridge"), ("encoder", "supervised")}
+    # --supervised adds every supervised predictor: the encoder and the learned probes
+    assert set(zip(res["feature_set"], res["predictor"])) == {("s(W)", "ridge"), ("encoder", "supervised"),
+                                                              ("learned probes", "probegen")}
     assert res.loc[res["feature_set"] == "encoder", "chosen"].str.contains(r"^epoch=\d of [1-3]").all()
     md = (out / "results.md").read_text()
     assert "| encoder · supervised |" in md and "supervised, not a self-supervised embedding" in md
     assert "## Supervised: the encoder fine-tuned" in (out / "summary.md").read_text()
     preds = pd.read_csv(out / "predictions.csv")
     assert (preds["predictor"] == "supervised").sum() == (preds["predictor"] == "ridge").sum() > 0
+    assert (preds["predictor"] == "probegen").sum() > 0
     command = (out / "command.txt").read_text().splitlines()[0]
     recorded = vars(build_parser().parse_args(shlex.split(command)[1:]))
     assert recorded["supervised"] and recorded["supervised_epochs"] == 3

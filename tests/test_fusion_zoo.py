@@ -16,6 +16,7 @@ from eo_tasks.data.types import ModalityInfo, TaskData, TaskInfo, TensorSet
 from eo_tasks.models import ArchConfig, InputSpec, ModelSpec, build_model, fusion_inputs
 from eo_tasks.train.config import TrainConfig
 from eo_tasks.train.loop import evaluate, train_model
+from hyperrep.downstream import PredictConfig, Rows
 from zoo.spec import spec_from_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,11 +205,22 @@ def test_downstream_reads_every_architecture_with_role_wise_stats(fusion_zoo: Pa
         np.testing.assert_array_equal(alone, stats[one])
     props = {p.name for p in select_properties(rows)[0]}
     assert {"test_acc", "test_acc_cloudy", "test_acc_clear", "cloudy_drop", "fusion", "fusion_mode"} <= props
-    ev = predict(data, feature_sets=("W", "s(W)"), predictors=("ridge",), threads=1, jobs=1, resamples=20)
+    config = PredictConfig(feature_sets=("W", "s(W)"), predictors=("ridge",), threads=1, jobs=1, resamples=20)
+    ev = predict(data, config)
     res = ev.results.set_index(["feature_set", "property"])
     assert np.isfinite(res.loc[("s(W)", "fusion_mode"), "balanced_accuracy"])
     assert np.isfinite(res.loc[("s(W)", "test_acc_cloudy"), "r2"])
     assert res.loc[("W", "test_acc"), "note"].startswith("n/a: several architectures")
+    # the functional view: every architecture answers the same probes, one width for all
+    probed, sources = load_data(fusion_zoo, None, Rows(probes=8))
+    classes = probed.probes.shape[1] // 8
+    assert probed.probes.shape == (len(probed.rows), 8 * classes) and "training split" in sources["probes"]
+    np.testing.assert_allclose(probed.probes.reshape(len(probed.rows), 8, classes).sum(-1), 1.0, rtol=1e-5)
+    ev = predict(probed, replace(config, feature_sets=("probe", "probe+s(W)", "recipe")))
+    res = ev.results.set_index(["feature_set", "property"])
+    assert np.isfinite(res.loc[("probe", "test_acc_cloudy"), "r2"])
+    assert np.isfinite(res.loc[("probe+s(W)", "cloudy_drop"), "r2"])
+    assert res.loc[("recipe", "fusion_mode"), "note"] == "n/a: recipe holds fusion_mode itself"
 
 
 def test_pooled_embeddings_of_every_architecture(fusion_zoo: Path, tmp_path: Path) -> None:
@@ -233,7 +245,8 @@ def test_pooled_embeddings_of_every_architecture(fusion_zoo: Path, tmp_path: Pat
     layout = data.layouts[3]
     one = rep.pool(rep.embed(data.weights[row, : layout.num_params][None], arch=3), arch=3)
     np.testing.assert_allclose(one[0], data.pooled[row], rtol=1e-5, atol=1e-6)
-    ev = predict(data, feature_sets=("pool(emb)", "emb"), predictors=("ridge",), threads=1, jobs=1, resamples=20)
+    ev = predict(data, PredictConfig(feature_sets=("pool(emb)", "emb"), predictors=("ridge",), threads=1, jobs=1,
+                                     resamples=20))
     res = ev.results.set_index(["feature_set", "property"])
     assert np.isfinite(res.loc[("pool(emb)", "fusion_mode"), "balanced_accuracy"])
     assert res.loc[("emb", "test_acc"), "note"].startswith("n/a: several architectures")

@@ -57,7 +57,7 @@ def test_notebook_executes_on_the_tiny_zoo(zoo_run, tmp_path, monkeypatch):
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # pred vs true for epoch and test_acc, and the embedding PCA
     markdown = "".join(o["data"].get("text/markdown", "") for o in outputs if "data" in o)
-    assert "## R²" in markdown and "| property | metric | best with embedding |" in markdown
+    assert "## R²" in markdown and "| property | metric | with embedding (val.) |" in markdown
 
     # the notebook's table is the one property_report gives for the same zoo and run
     # (checked on a cheap part of it: the numbers do not depend on which other cells ran)
