@@ -47,9 +47,9 @@ ROWS = (
 
 def steps(zoo: Path, out: Path, configs: Path, data_root: str, threads: int = 1) -> list[tuple[list[str], Path]]:
     """(hyperzoo arguments, the output that marks it done) of each step, in order."""
-    common = ["--threads", str(threads), "--resamples", "1000", "--quiet"]
+    common = ["--threads", str(threads), "--resamples", "1000", "--properties", *PROPERTIES, "--quiet"]
     train = [(["hyperrep", "train", "--zoo", str(zoo), "--config", str(configs / f"hyperrep/{name}.toml"),
-               "--out", str(out / run), "--quiet"], out / run / "model.pt")
+               "--out", str(out / run), "--quiet"], out / run / "curves.png")  # written when training ends
              for name, run in (("wildpark", "run"), ("wildpark_function", "run-function"))]
     predict_fn = ["predict", "--zoo", str(zoo), "--run", str(out / "run-function"), "--out", str(out / "predict"),
                   "--features", *FEATURES, "--predictors", "ridge", "gbt", "--probes", str(PROBES),
