@@ -3,9 +3,13 @@
 1. Which fusion mode is most accurate on cloudy patches (the zoo's per-checkpoint
    ``test_acc_cloudy`` / ``test_acc_clear``, final epoch of every finished model).
 2. Whether the weights tell a model's fusion mode (``hyperzoo predict``'s balanced accuracy
-   on the class property ``fusion_mode`` from the embeddings and from s(W)).
+   on the class property ``fusion_mode`` from the embeddings, from s(W) and from the probe
+   outputs).
 3. How well cloud robustness is read from the weights (R² and Kendall τ of
-   ``test_acc_cloudy`` and ``cloudy_drop`` from the embeddings and from s(W)).
+   ``test_acc_cloudy`` and ``cloudy_drop``), three ways: from function (the probe outputs,
+   each checkpoint's softmax answers to training-split images; ``hyperzoo predict --probes``),
+   from structure (s(W)) and from the hyper-representation's embedding; and which of the three
+   is better on the test models, or whether they are level (95% intervals overlap).
    In 2 and 3 each side is one readout, the one with the highest validation score
    (``hyperrep.downstream.best_by_validation``); the test models only score it.
 4. Whether sampled models of each mode work (zero-shot test accuracy per mode from the
@@ -27,7 +31,12 @@ from hyperrep.downstream import EMBEDDING_ALONE, best_by_validation
 
 MODES = ("single", "early", "early_blowup", "late", "late_shared")  # the display order
 BASELINE = "s(W)"
-SIDES = {"embeddings": EMBEDDING_ALONE, BASELINE: (BASELINE,)}  # what each side may read
+FUNCTION = "probe outputs"  # the functional view: softmax outputs on the report's probe images
+# what each side may read: the embedding alone, structure (weight statistics), function (probe outputs)
+SIDES = {"embeddings": EMBEDDING_ALONE, BASELINE: (BASELINE,), FUNCTION: ("probe",)}
+# how the comparison of the three names them
+VIEWS = {FUNCTION: "function (probe outputs)", BASELINE: "structure (s(W))", "embeddings": "the embedding"}
+NO_PROBES = "missing (the predict step ran without --probes N)"
 ROBUSTNESS = ("test_acc_cloudy", "cloudy_drop")
 RESAMPLES = 1000
 
@@ -110,8 +119,8 @@ def answer_cloudy(models: pd.DataFrame, table: pd.DataFrame, seed: int = 0, resa
 
 
 def chosen_rows(results: pd.DataFrame, prop: str) -> dict[str, pd.Series | None]:
-    """Side ("embeddings", "s(W)") -> its readout of ``prop`` with the highest validation
-    score, None where no readout of that side has one."""
+    """Side ("embeddings", "s(W)", "probe outputs") -> its readout of ``prop`` with the highest
+    validation score, None where no readout of that side has one."""
     mine = results[results["property"] == prop]
     return {side: best_by_validation(mine[mine["feature_set"].isin(sets)]) for side, sets in SIDES.items()}
 
@@ -142,12 +151,14 @@ def answer_mode(results: pd.DataFrame | None) -> str:
     rows = chosen_rows(results, prop)
     n_classes = results.loc[results["property"] == prop, "n_classes"].dropna()
     chance = f"; chance is {1 / n_classes.iloc[0]:.3f}" if len(n_classes) and n_classes.iloc[0] > 0 else ""
-    emb, base = rows["embeddings"], rows[BASELINE]
+    emb, base, probe = rows["embeddings"], rows[BASELINE], rows[FUNCTION]
     parts = [f"embeddings {_row_text(emb, 'balanced_accuracy')}" if emb is not None else
              "embeddings: missing (no embedding feature set scored it on validation models: the "
              "hyper-representation was not trained over every architecture, or the split has no validation models)"]
     parts.append(f"{BASELINE} {_row_text(base, 'balanced_accuracy')}" if base is not None
                  else f"{BASELINE}: missing")
+    parts.append(f"{FUNCTION} {_row_text(probe, 'balanced_accuracy')}" if probe is not None
+                 else f"{FUNCTION}: {_why_no_probe(results)}")
     return (f"balanced accuracy of `{prop}` on the test models, each side's readout chosen on the validation "
             "models: " + "; ".join(parts) + chance
             + ". Each mode is its own architecture (its own layout and parameter count), and the embeddings are "
@@ -165,10 +176,61 @@ def answer_robustness(results: pd.DataFrame | None) -> str:
             continue
         rows = chosen_rows(results, prop)
         lines.append(f"`{prop}` (readouts chosen on the validation models): " + "; ".join(
-            f"{side} missing" if r is None else
+            (f"{side} {_why_no_probe(results)}" if side == FUNCTION else f"{side} missing") if r is None else
             f"{side} R² {_row_text(r, 'r2')}, τ {_value_text(r, 'kendall_tau')}"
-            for side, r in rows.items()))
+            for side, r in rows.items()) + ". Read from function, from structure or from the embedding? "
+            + compare_views(rows))
     return "\n".join(f"- {line}" for line in lines)
+
+
+def _why_no_probe(results: pd.DataFrame) -> str:
+    """Why the probe-outputs side has no readout: not asked for, or asked for and not scored."""
+    if "probe" not in set(results["feature_set"]):
+        return NO_PROBES
+    return "missing (no probe readout has a validation score)"
+
+
+def _interval_of(r: pd.Series, metric: str) -> tuple[float, float, float]:
+    columns = (metric, f"{metric}_lo", f"{metric}_hi")
+    return tuple(float(pd.to_numeric(r.get(c, np.nan), errors="coerce")) for c in columns)
+
+
+def compare_views(rows: dict[str, pd.Series | None], metric: str = "r2") -> str:
+    """Which side reads the property best on the test models, each side being its readout
+    chosen on the validation models (:func:`chosen_rows`): the side with the highest test
+    score is *better* than another only where its 95% interval lies wholly above the other's;
+    where the intervals overlap the two are *level*. Without intervals nothing is decided."""
+    label = {"r2": "R²", "balanced_accuracy": "balanced accuracy"}.get(metric, metric)
+    name = lambda side: VIEWS.get(side, side)  # noqa: E731
+    scored = {s: _interval_of(r, metric) for s, r in rows.items() if r is not None}
+    scored = {s: v for s, v in scored.items() if np.isfinite(v[0])}
+    absent = [name(s) for s in rows if s not in scored]
+    tail = f" ({', '.join(absent)}: missing)" if absent else ""
+    if len(scored) < 2:
+        return "nothing to compare: fewer than two of the views were scored" + tail
+    ranked = sorted(scored.items(), key=lambda kv: -kv[1][0])
+    (top, (v0, lo0, _)), others = ranked[0], ranked[1:]
+    n = [pd.to_numeric(rows[s].get("n_test_models", np.nan), errors="coerce") for s in scored]
+    finite_n = [int(x) for x in n if np.isfinite(x)]
+    on = f"On the {max(finite_n)} test models" if finite_n else "On the test models"
+    text = lambda s, v: f"{name(s)} {label} {v[0]:.3f}" + (  # noqa: E731
+        f" [{v[1]:.3f}, {v[2]:.3f}]" if np.isfinite(v[1]) and np.isfinite(v[2]) else "")
+    listing = lambda group: ", ".join([text(s, v) for s, v in group][:-1]) + (  # noqa: E731
+        " and " if len(group) > 1 else "") + text(*group[-1])
+    floor = "; none beats predicting the mean (R² <= 0)" if metric == "r2" and v0 <= 0 else ""
+    if not all(np.isfinite(v[1]) and np.isfinite(v[2]) for _, v in ranked):
+        return (f"{on}, {text(top, ranked[0][1])} scores highest, but without intervals (--resamples 0) the "
+                "report cannot tell a lead from a tie" + floor + tail)
+    ahead = [(s, v) for s, v in others if lo0 > v[2]]
+    level = [(s, v) for s, v in others if lo0 <= v[2]]
+    if not ahead:
+        return (f"{on}, {listing(ranked)} are level: their intervals overlap, so none reads it better"
+                + floor + tail)
+    best = f"{on}, **{name(top)}** reads it best ({text(top, ranked[0][1]).removeprefix(name(top) + ' ')})"
+    if not level:
+        return f"{best}, better than {listing(ahead)} (the intervals are apart)" + floor + tail
+    return (f"{best}, better than {listing(ahead)} (the intervals are apart), level with {listing(level)} "
+            "(the intervals overlap)" + floor + tail)
 
 
 def sampling_table(reports: dict[str, Path]) -> pd.DataFrame:
@@ -233,7 +295,9 @@ def fusion_story(zoo_path: Path, predict_dir: Path, sample_reports: dict[str, Pa
     story.answers = {
         "Which fusion mode is most accurate on cloudy patches?": answer_cloudy(models, modes, seed),
         "Do the weights tell a model's fusion mode?": answer_mode(results),
-        "How well is cloud robustness read from the weights?": "\n" + answer_robustness(results),
+        "How well is cloud robustness read from function (the probe outputs: every model's softmax answers to "
+        "the same training-split images), from structure (s(W)) and from the embedding?": "\n"
+        + answer_robustness(results),
         "Do sampled models of each mode work?": answer_sampling(sampling, list(modes["mode"]), why_no_sampling),
     }
     return story

@@ -43,8 +43,9 @@ def _cloudy_panel(ax, story: FusionStory) -> None:
 
 
 def _bars(ax, results: pd.DataFrame, props: list[str], metric: str, ylabel: str, title: str) -> None:
-    """Grouped bars: one group per property, one bar per side (the embeddings, s(W)): the
-    side's readout chosen on the validation models, named on its bar, with its 95% interval."""
+    """Grouped bars: one group per property, one bar per side (the embeddings, s(W), the probe
+    outputs): the side's readout chosen on the validation models, named on its bar, with its
+    95% interval; a side with no readout (no probes asked for) has no bar."""
     chosen = {prop: chosen_rows(results, prop) for prop in props}
     sides = list(SIDES)
     drawn = [(i, k, r) for i, prop in enumerate(props) for k, r in enumerate(chosen[prop].values())
@@ -101,7 +102,8 @@ def fusion_figure(story: FusionStory, title: str = "") -> Figure:
     if story.results is None:
         _missing(c, "no predict results")
     else:
-        _bars(c, story.results, list(ROBUSTNESS), "r2", "R² (test models)", "cloud robustness from the weights")
+        _bars(c, story.results, list(ROBUSTNESS), "r2", "R² (test models)",
+              "cloud robustness: embedding, structure s(W), function (probes)")
     _sampling_panel(d, story)
     if title:
         fig.suptitle(title, fontsize=11)

@@ -13,13 +13,17 @@ from hyperzoo.steps import DemoPlan, Step
 
 # The demo's step options. Each trims what a step repeats, not what it shows (measured on a
 # loaded 2-core machine, CPU seconds; README "On a fresh machine"):
-# - predict: the two feature sets the fusion questions compare across architectures, pool(emb)
-#   and s(W) (raw W and per-token embeddings are n/a in a mixed zoo), ridge and GBT on both;
+# - predict: the feature sets the fusion questions compare across architectures, pool(emb)
+#   and s(W) (raw W and per-token embeddings are n/a in a mixed zoo), and the functional view:
+#   probe (each checkpoint's softmax outputs on 16 training-split images, one width for every
+#   mode) and probe+s(W) (function and structure side by side); ridge and GBT on each. 16
+#   probes, not the report's 64: they add about 9 s to the quick demo's step (8.7 s -> 17.3 s);
 # - sampling: one report with fine-tuning and the memorisation check for the mode sparsified,
 #   zero-shot accuracy only for the other modes;
 # - sparsify: 4 models per source and 3 ratios besides the dense reference (the curve's knee
 #   lies between 0.5 and 0.9 in every demo zoo), instead of every anchor at 5 ratios.
-PREDICT = ["--features", "pool(emb)", "s(W)", "--threads", "1"]
+PROBES = 16
+PREDICT = ["--features", "pool(emb)", "s(W)", "probe", "probe+s(W)", "--probes", str(PROBES), "--threads", "1"]
 # every mode is sampled (and the robust draws made) as the EuroSAT pipeline samples: around
 # single anchors, each draw plus its anchor's decoding error (docs/sampling.md)
 RESIDUAL = ["--residual", "anchor"]
@@ -125,7 +129,8 @@ def fusion_plan(out: Path, zoo_config: Path, rep_config: Path, zoo: str | None =
     arch = SPARSIFY_ARCH if SPARSIFY_ARCH in modes else modes[0]
     others = [m for m in modes if m != arch]
     plan.mode_samples = {m: out / ("sample" if m == arch else f"sample-{m}") for m in modes}
-    predict = ["--threads", "1", "--supervised", "--supervised-properties", "test_acc", "test_acc_cloudy"]
+    predict = ["--features", "pool(emb)", "s(W)", "probe", "probe+s(W)", "--probes", str(PROBES), "--threads", "1",
+               "--supervised", "--supervised-properties", "test_acc", "test_acc_cloudy"]
     sample = ["--n", "32", "--select", "16", "--finetune-epochs", "1", "--finetune-models", "4"]
     steps += pipeline_steps(out, str(Path(rep_config).resolve()), predict=predict, sample=sample,
                             sparsify=["--ratios", "0.5,0.7,0.8,0.9", "--max-models", "8", "--n", "8"],

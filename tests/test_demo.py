@@ -62,6 +62,59 @@ def test_summary_tells_the_fusion_story(demo):
     assert f"single: sampled {zero_shot.loc[zero_shot['source'] == 'sampled', 'test_acc'].mean():.3f}" in story
 
 
+def test_summary_reads_cloud_robustness_from_function_structure_and_embedding(demo):
+    """The predict step probes every checkpoint (16 training-split images), and the fusion story
+    answers test_acc_cloudy and cloudy_drop from the probe outputs, s(W) and the embedding, each
+    side's readout chosen on validation models, with the test-model R² and interval of each and
+    a verdict (better / level) that follows the intervals in results.csv."""
+    import numpy as np
+
+    from hyperrep.downstream import EMBEDDING_ALONE, best_by_validation
+    from hyperzoo.fusion import ROBUSTNESS
+
+    summary = (demo / "summary.md").read_text()
+    predict_cmd = next(line for line in summary.splitlines() if line.startswith("| Predict properties"))
+    assert "--probes 16" in predict_cmd and "probe 'probe+s(W)'" in predict_cmd, predict_cmd
+    assert "- probes: `16 images of the task's training split" in (demo / "predict" / "results.md").read_text()
+    story = summary.split("## The fusion story", 1)[1].split("\n## ", 1)[0]
+    assert "read from function (the probe outputs" in story and "from structure (s(W))" in story
+    results = pd.read_csv(demo / "predict" / "results.csv")
+    for prop in ROBUSTNESS:
+        mine = results[results["property"] == prop]
+        for fs in ("probe", "probe+s(W)"):  # the functional view was scored, by both readouts
+            cells = mine[mine["feature_set"] == fs]
+            assert set(cells["predictor"]) == {"ridge", "gbt"} and np.isfinite(cells["r2"]).all(), (prop, fs)
+        line = next(x for x in story.splitlines() if x.startswith(f"- `{prop}` (readouts chosen"))
+        chosen = {}
+        for side, sets in (("embeddings", EMBEDDING_ALONE), ("s(W)", ("s(W)",)), ("probe outputs", ("probe",))):
+            r = best_by_validation(mine[mine["feature_set"].isin(sets)])
+            assert r is not None, (prop, side)
+            assert (f"{side} R² `{r['feature_set']}·{r['predictor']}` "
+                    f"{r['r2']:.3f} [{r['r2_lo']:.3f}, {r['r2_hi']:.3f}], τ {r['kendall_tau']:.3f} [") in line, side
+            chosen[side] = r
+        verdict = line.split("Read from function, from structure or from the embedding? ", 1)[1]
+        n_test = int(mine["n_test_models"].iloc[0])
+        assert verdict.startswith(f"On the {n_test} test models, "), verdict
+        top = max(chosen, key=lambda side: chosen[side]["r2"])
+        apart = [side for side in chosen if side != top and chosen[top]["r2_lo"] > chosen[side]["r2_hi"]]
+        names = {"embeddings": "the embedding", "s(W)": "structure (s(W))", "probe outputs": "function (probe outputs)"}
+        for side, r in chosen.items():  # every side's test R² with its interval, in the verdict too
+            assert f"{names[side]} R² {r['r2']:.3f} [{r['r2_lo']:.3f}, {r['r2_hi']:.3f}]" in verdict \
+                or f"**{names[side]}** reads it best (R² {r['r2']:.3f} [" in verdict, (side, verdict)
+        if apart:
+            assert f"**{names[top]}** reads it best" in verdict and "(the intervals are apart)" in verdict
+        else:
+            assert "are level: their intervals overlap" in verdict, verdict
+    # the figure's robustness panel draws the probe readouts chosen on validation, named on their bars
+    from hyperzoo.fusion import fusion_story
+    from hyperzoo.fusion_plot import fusion_figure
+
+    labels = {t.get_text() for t in fusion_figure(fusion_story(demo / "zoo.h5", demo / "predict", {})).axes[2].texts}
+    for prop in ROBUSTNESS:
+        r = best_by_validation(results[(results["property"] == prop) & (results["feature_set"] == "probe")])
+        assert f"probe · {r['predictor']}" in labels, (prop, labels)
+
+
 def test_summary_matches_what_each_command_prints(demo):
     summary = (demo / "summary.md").read_text()
     out = io.StringIO()
@@ -134,6 +187,46 @@ def test_fusion_answers_say_what_is_missing_and_when_a_lead_is_clear():
     assert answer_mode(None).startswith("missing")
     assert answer_robustness(results).count("missing") == 2
     assert "no --arch" in answer_sampling(pd.DataFrame(), ["late"], "no --arch")
+
+
+def test_function_structure_and_embedding_are_better_or_level_by_their_intervals():
+    """compare_views: the highest test score is 'better' only where its interval clears the
+    other's; overlapping intervals are 'level'; a side without probes is named missing."""
+    import numpy as np
+
+    from hyperzoo.fusion import answer_robustness, compare_views
+
+    def row(fs, pr, r2, lo, hi, val):
+        return {"feature_set": fs, "predictor": pr, "r2": r2, "r2_lo": lo, "r2_hi": hi, "kendall_tau": 0.5,
+                "kendall_tau_lo": 0.4, "kendall_tau_hi": 0.6, "val_score": val, "n_test_models": 30,
+                "balanced_accuracy": np.nan, "n_classes": np.nan}
+
+    clear = pd.DataFrame([row("pool(emb)", "ridge", 0.30, 0.10, 0.40, 0.3), row("s(W)", "gbt", 0.50, 0.45, 0.60, 0.5),
+                          row("probe", "gbt", 0.80, 0.70, 0.90, 0.8),
+                          row("probe", "ridge", 0.95, 0.90, 0.99, 0.1)])  # best on test, not chosen: poor on val
+    robust = pd.concat([clear.assign(property=p) for p in ("test_acc_cloudy", "cloudy_drop")], ignore_index=True)
+    text = answer_robustness(robust)
+    assert text.count("On the 30 test models, **function (probe outputs)** reads it best (R² 0.800 [0.700, 0.900]), "
+                      "better than structure (s(W)) R² 0.500 [0.450, 0.600] and the embedding "
+                      "R² 0.300 [0.100, 0.400] (the intervals are apart)") == 2
+    assert "probe·ridge" not in text and text.count("probe outputs R² `probe·gbt` 0.800 [0.700, 0.900]") == 2
+    sides = lambda t: {"embeddings": t.iloc[0], "s(W)": t.iloc[1], "probe outputs": t.iloc[2]}  # noqa: E731
+    mixed = clear.assign(r2_hi=[0.75, 0.6, 0.9, 0.99])  # the embedding's interval reaches the probes'
+    assert compare_views(sides(mixed)).endswith(
+        "better than structure (s(W)) R² 0.500 [0.450, 0.600] (the intervals are apart), level with the embedding "
+        "R² 0.300 [0.100, 0.750] (the intervals overlap)")
+    level = clear.assign(r2_lo=[-0.5, -0.4, -0.3, 0.0], r2=[-0.2, -0.1, 0.1, 0.5])
+    assert compare_views(sides(level)) == (
+        "On the 30 test models, function (probe outputs) R² 0.100 [-0.300, 0.900], structure (s(W)) R² -0.100 "
+        "[-0.400, 0.600] and the embedding R² -0.200 [-0.500, 0.400] are level: their intervals overlap, so none "
+        "reads it better")
+    assert compare_views(sides(level.assign(r2=[-0.2, -0.1, -0.05, 0.5]))).endswith(
+        "none beats predicting the mean (R² <= 0)")
+    assert "cannot tell a lead from a tie" in compare_views(sides(clear.assign(r2_lo=np.nan)))
+    no_probes = robust[robust["feature_set"] != "probe"]
+    text = answer_robustness(no_probes)
+    assert text.count("probe outputs missing (the predict step ran without --probes N)") == 2
+    assert text.count("the embedding R² 0.300 [0.100, 0.400]") == 2 and "(function (probe outputs): missing)" in text
 
 
 def test_fusion_figure_is_built_without_pyplot(tmp_path):
