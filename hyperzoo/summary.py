@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from hyperzoo import __version__
+from hyperzoo.verdict import verdict
 
 # sampling steps that compare with the pipeline's sampler (hyperzoo.eurosat.eurosat_plan): step key ->
 # (report folder, section title); every other "sample MODE" step samples one fusion mode
@@ -87,6 +88,7 @@ def write_summary(plan) -> Path:
     parts = [
         f"# {plan.title or 'hyperzoo demo' + (' (quick)' if plan.quick else '')}\n",
         _data_line(plan) + "\n",
+        "".join(f"- {line}\n" for line in verdict(out / "zoo.h5", out / "predict", out / "sample", out / "sparsify")),
         f"hyperzoo {__version__}, Python {platform.python_version()}, {platform.machine()}; "
         f"total wall time {total:.0f} s"
         + (f" for the steps run now; {sum(s.skipped for s in plan.steps)} kept from an earlier run (the table "

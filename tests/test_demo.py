@@ -37,6 +37,26 @@ def test_demo_writes_every_artefact(demo):
         assert f"]({image})" in summary
 
 
+def test_summary_opens_with_a_five_line_verdict_before_any_table(demo):
+    import pandas as pd
+
+    text = (demo / "summary.md").read_text()
+    head = text[: text.index("| step | command |")]  # everything before the first table
+    bullets = [line[2:] for line in head.splitlines() if line.startswith("- ")]
+    assert len(bullets) == 5, bullets
+    assert bullets[0].startswith("The zoo: ") and bullets[3].startswith("Sampling: ")
+    assert bullets[4].startswith("Sparsity: ")
+    assert bullets[1].startswith("Test accuracy from the embedding against s(W)")
+    assert bullets[2].startswith("Test accuracy from probe outputs against s(W)")
+    # the readouts named are the validation-chosen ones, with the report's own test R²
+    res = pd.read_csv(demo / "predict" / "results.csv")
+    stats = res[(res["property"] == "test_acc") & (res["feature_set"] == "s(W)")]
+    chosen = stats.loc[stats["val_score"].astype(float).idxmax()]
+    assert f"s(W) (s(W)·{chosen['predictor']}) {chosen['r2']:.3f}" in bullets[1]
+    head_csv = pd.read_csv(demo / "sample" / "headline.csv").iloc[0]
+    assert f"zero-shot best {head_csv['best']:.3f}" in bullets[3]
+
+
 def test_summary_tells_the_fusion_story(demo):
     """Every fusion mode is in the zoo, and the four answers are figures read from the run's
     files, not 'missing'."""
