@@ -98,7 +98,16 @@ def render_properties(folder: Path) -> str:
             + "\n".join(lines) + "\n")
 
 
-KINDS: dict[str, Callable[[Path], str]] = {"zoo": render_zoo, "properties": render_properties}
+def render_table(folder: Path) -> str:
+    """``table.csv`` as it is (an ablation's rows, written by the command named above it)."""
+    source = _source_line(folder)
+    t = pd.read_csv(folder / "table.csv", keep_default_na=False)
+    lines = ["| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in t.itertuples(index=False)]
+    return source + "\n".join(lines) + "\n"
+
+
+KINDS: dict[str, Callable[[Path], str]] = {"zoo": render_zoo, "properties": render_properties, "table": render_table}
 
 
 def render(name: str, root: Path) -> str:

@@ -52,6 +52,14 @@ def test_a_block_follows_its_files_and_validation_chooses(tmp_path: Path) -> Non
     assert "0.700" in refreshed(text, tmp_path)
 
 
+def test_a_table_block_shows_its_csv_as_written(tmp_path: Path) -> None:
+    table = pd.DataFrame([{"probes": 16, "test R² [95%]": "0.900 [0.85, 0.95]"}, {"probes": 64, "test R² [95%]": "n/a"}])
+    publish(tmp_path / "docs" / "results" / "abl", label="toy", command="python ablate.py", zoo="toy.h5",
+            files={"table.csv": table})
+    text = render("abl/table", tmp_path)
+    assert "| probes | test R² [95%] |" in text and "| 64 | n/a |" in text and "`python ablate.py`" in text
+
+
 def test_a_block_without_its_files_names_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / "docs/results/nowhere").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="nowhere/provenance.json: missing"):
