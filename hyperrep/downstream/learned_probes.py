@@ -176,8 +176,9 @@ class ProbeGenPredictor:
         init = probe_set(self.zoo, ProbeConfig(self.config.probes, self.config.seed, self.source, self.root)).inputs
         shapes = {k: tuple(v.shape[1:]) for k, v in init.items()}
         self.model_ = LearnedProbes(group_nets(specs), shapes, specs[0].num_classes, self.config)
-        self.model_.fit(x_train[:, 1:], self._groups(x_train), y_train,
-                        (x_val[:, 1:], self._groups(x_val), y_val), init=init)
+        with torch.random.fork_rng():  # seeded inside, without touching the caller's random state
+            self.model_.fit(x_train[:, 1:], self._groups(x_train), y_train,
+                            (x_val[:, 1:], self._groups(x_val), y_val), init=init)
         best = int(np.argmin([h["val_loss"] for h in self.model_.history]))
         self.chosen = f"epoch {best + 1} of {self.config.epochs} ({self.config.probes} probes)"
         self.selected_on_val_ = True
