@@ -29,6 +29,8 @@ TRAIN_KEYS = ("seed", "lr", "weight_decay", "optimizer", "batch_size", "momentum
 MEMBER_KEYS = TRAIN_KEYS + ARCH_KEYS
 INT_KEYS = ("seed", "batch_size", "hidden")
 DISTRIBUTIONS = ("choice", "uniform", "log_uniform", "int_uniform")
+# [data] keys added after zoos were first made (the public datasets' readers), with their defaults
+LATER_DATA_DEFAULTS = {"recipe": "standard", "channels": 0, "val_fraction": 0.1}
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ class ZooSpec:
         out.pop("source_text")
         if not out["population"]["variants"]:  # zoos made before variants existed keep their hash
             out["population"].pop("variants")
+        # the public datasets' keys at their defaults: zoos made before those kinds existed keep their hash
+        for key, default in LATER_DATA_DEFAULTS.items():
+            if out["data"].get(key) == default:
+                out["data"].pop(key)
         return out
 
     @property
