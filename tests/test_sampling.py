@@ -52,14 +52,14 @@ def sampled(tiny):
     from hyperrep.sampling import SampleConfig, sample_models
 
     zoo_path, run = tiny
-    return sample_models(zoo_path, run, SampleConfig("kde", n=6, anchors=3, select=4, seed=3))
+    return sample_models(zoo_path, run, SampleConfig("kde", n=6, anchors=3, select=4, seed=3, min_novelty=0))
 
 
 def test_sampling_is_reproducible_by_seed(tiny, sampled) -> None:
     from hyperrep.sampling import SampleConfig, sample_models
 
     zoo_path, run = tiny
-    again = sample_models(zoo_path, run, SampleConfig("kde", n=6, anchors=3, select=4, seed=3))
+    again = sample_models(zoo_path, run, SampleConfig("kde", n=6, anchors=3, select=4, seed=3, min_novelty=0))
     assert np.array_equal(again.weights, sampled.weights)
     pd.testing.assert_frame_equal(again.scores, sampled.scores)
     pd.testing.assert_frame_equal(again.drawn, sampled.drawn)
@@ -245,3 +245,91 @@ def test_copies_of_training_models_are_headlined_as_near_copies(tiny, tmp_path) 
     head = pd.read_csv(report.out / "headline.csv").iloc[0]
     assert head["novel_against_baselines"] in ("no", "partly")
     assert head["relative_to_zoo"] < 0.05 and head["zoo_spacing"] > 0
+
+
+def test_novelty_floor_keeps_draws_far_from_training_models_first(tiny) -> None:
+    """With a floor, every draw is measured against the training models (in units of the zoo's
+    own spacing) and no draw below it is kept while one at or above it is left out."""
+    from hyperrep.sampling import SampleConfig, SamplerConfig, sample_models
+
+    zoo_path, run = tiny
+    plain = sample_models(zoo_path, run, SampleConfig("neighbour", n=8, anchors=3, select=3, seed=5, min_novelty=0,
+                                                      sampler=SamplerConfig(neighbour_scale=1.0)))
+    assert plain.drawn["novelty"].isna().all() and plain.novelty is None
+    probe = sample_models(zoo_path, run, SampleConfig("neighbour", n=8, anchors=3, select=3, seed=5, min_novelty=1e-9,
+                                                      sampler=SamplerConfig(neighbour_scale=1.0)))
+    novelty = probe.drawn["novelty"].to_numpy()
+    assert np.isfinite(novelty).all() and (novelty > 0).all() and probe.novelty.spacing > 0
+    # the same draws: the floor changes which are kept, never what is drawn
+    assert np.allclose(probe.drawn["val_acc"], plain.drawn["val_acc"], equal_nan=True)
+    floor = float(np.sort(novelty)[-4])  # four draws at or above it, more than the three kept
+    floored = sample_models(zoo_path, run, SampleConfig("neighbour", n=8, anchors=3, select=3, seed=5,
+                                                        min_novelty=floor, sampler=SamplerConfig(neighbour_scale=1.0)))
+    kept = floored.drawn[floored.drawn["kept"]]
+    assert (kept["novelty"] >= floor).all()
+    above = floored.drawn[floored.drawn["novelty"] >= floor]
+    assert kept["val_acc"].min() >= above[~above["kept"]]["val_acc"].max()
+    # a nearest-distance check by hand: each kept model is at least floor * spacing from every training model
+    from hyperrep.sampling.align import aligned_distances
+
+    ref = floored.novelty.reference
+    for w in floored.weights:
+        d, _ = aligned_distances(w, ref.weights, floored.context.layout)
+        assert d.min() >= floor * floored.novelty.spacing * (1 - 1e-6)
+
+
+def test_decoder_fidelity_scores_held_out_models_and_their_reconstructions(tiny) -> None:
+    """decode(embed(w)) against w on the validation and test models, each on its own split's images."""
+    from hyperrep import HyperRep
+    from hyperrep.sampling import Evaluator, decoder_fidelity, fidelity_summary, open_context
+
+    zoo_path, run = tiny
+    rows = decoder_fidelity(zoo_path, run, splits=("val", "test"))
+    rep = HyperRep.load(run, device="cpu")
+    ctx = open_context(zoo_path, split_seed=rep.config.data.split_seed, layout=rep.layout)
+    for split in ("val", "test"):
+        assert sorted(rows.loc[rows["split"] == split, "model"]) == sorted(ctx.splits[split].tolist())
+    last = int(ctx.epochs.max())
+    for r in rows.itertuples():
+        w = ctx.weights(r.model, last)
+        recorded = ctx.metrics[(ctx.metrics["model"] == r.model) & (ctx.metrics["epoch"] == last)][f"{r.split}_acc"]
+        assert r.acc == pytest.approx(float(recorded.iloc[0]), abs=1e-6)  # the zoo's own figure for w
+        ev = Evaluator(ctx.specs[r.model], ctx.data)
+        recon = rep.reconstruct(w[None], spec=ctx.specs[r.model])[0]
+        assert r.recon_acc == pytest.approx(ev.metrics(recon, (r.split,))[f"{r.split}_acc"])
+        assert r.retention == pytest.approx(r.recon_acc / r.acc)
+        assert r.rel_error == pytest.approx(np.linalg.norm(recon - w) / np.linalg.norm(w), rel=1e-4)
+    summary = fidelity_summary(rows, resamples=200)
+    assert list(summary["split"]) == ["val", "test"]
+    assert (summary["retention_lo"] <= summary["retention"]).all() and (summary["retention"] <= summary["retention_hi"]).all()
+
+
+def test_generation_check_chooses_the_sampler_on_validation_and_reports_the_goals(tiny, tmp_path) -> None:
+    """hyperzoo.generation on a real (tiny) zoo: the run, decode(embed(w)) on held-out models, the
+    sampler chosen on validation among the eligible settings, and the goal figures, rendered."""
+    from eo_tasks import dump_toml, load_toml
+    from hyperzoo import run_generation
+    from hyperzoo.docblocks import publish, render
+
+    zoo_path, _ = tiny
+    raw = load_toml(ROOT / "configs" / "hyperrep" / "tiny.toml")
+    raw["train"].update(epochs=3, device="cpu", threads=1, amp=False)
+    config = tmp_path / "gen.toml"
+    config.write_text(dump_toml(raw))
+    out = tmp_path / "gen"
+    row = run_generation(zoo_path, config, out, seed=0, finetune_models=1, say=lambda line: None).iloc[0]
+    sweep = pd.read_csv(out / "sweep.csv")
+    pool = sweep[sweep["eligible"]] if sweep["eligible"].any() else sweep
+    assert sweep["chosen"].sum() == 1
+    assert sweep.loc[sweep["chosen"], "val_acc_mean"].iloc[0] == pool["val_acc_mean"].max()
+    assert row["setting"] == sweep.loc[sweep["chosen"], "setting"].iloc[0]
+    head = pd.read_csv(out / "report" / "headline.csv").iloc[0]
+    assert row["sampled_best"] == head["best"] and row["relative_to_zoo"] == head["relative_to_zoo"]
+    assert row["best_vs_zoo_best"] == pytest.approx(row["sampled_best"] / row["zoo_best"])
+    fid = pd.read_csv(out / "fidelity_summary.csv")
+    assert list(fid["split"]) == ["val", "test"] and (fid["models"] >= 1).all()
+    folder = publish(tmp_path / "docs" / "results" / "gen", label="tiny test zoo (synthetic)", command="test",
+                     zoo=str(zoo_path), files={n: pd.read_csv(out / n) for n in
+                                               ("generation.csv", "sweep.csv", "fidelity_summary.csv")})
+    text = render("gen/generation", tmp_path)
+    assert f"{row['sampled_best']:.3f}" in text and "**yes**" in text and folder.is_dir()

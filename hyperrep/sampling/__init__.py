@@ -7,7 +7,9 @@ kde-layer, kde-pca; ``register_sampler`` adds one) are compared in docs/sampling
 ``write_sampled_zoo`` stores them as a
 zoo file of the standard format; ``sampling_report`` compares them with anchors and random
 inits (zero-shot, fine-tuning) and checks them for memorisation against copy-like
-baselines. :mod:`hyperrep.sampling.align` matches two models' neurons (weight matching); ``diversity_table``
+baselines; with a novelty floor (``SampleConfig.min_novelty``, ``Novelty``) draws nearer a
+training model than that fraction of the zoo's own spacing are kept last. ``decoder_fidelity``
+measures what decode(embed(w)) keeps of held-out models. :mod:`hyperrep.sampling.align` matches two models' neurons (weight matching); ``diversity_table``
 gives mean pairwise aligned distances. A zoo without task data (an imported public zoo)
 is sampled and reported in weight space only; accuracies are stated as not measured.
 A run over several architectures (fusion modes) samples one at a time: ``arch=`` (an
@@ -22,6 +24,8 @@ _EXPORTS = {
     "SampleConfig": "hyperrep.sampling.sample",
     "SampleResult": "hyperrep.sampling.sample",
     "sample_models": "hyperrep.sampling.sample",
+    "sample_with": "hyperrep.sampling.sample",
+    "load_run_and_context": "hyperrep.sampling.sample",
     "Sampler": "hyperrep.sampling.samplers",
     "SamplerConfig": "hyperrep.sampling.samplers",
     "register_sampler": "hyperrep.sampling.samplers",
@@ -34,6 +38,9 @@ _EXPORTS = {
     "diversity_ratio": "hyperrep.sampling.diversity",
     "Evaluator": "hyperrep.sampling.evaluate",
     "open_context": "hyperrep.sampling.context",
+    "decoder_fidelity": "hyperrep.sampling.fidelity",
+    "fidelity_summary": "hyperrep.sampling.fidelity",
+    "Novelty": "hyperrep.sampling.novelty",
     "select_anchors": "hyperrep.sampling.context",
     "arch_modes": "hyperrep.sampling.archs",
     "resolve_arch": "hyperrep.sampling.archs",

@@ -64,7 +64,7 @@ def sample_config(args: argparse.Namespace) -> object:
 
     return SampleConfig(method=args.method, n=args.n, anchors=args.anchors, select=args.select, seed=args.seed,
                         late=args.late, anchor_checkpoints=getattr(args, "anchor_checkpoints", 1),
-                        sampler=sampler_config(args), residual=args.residual)
+                        sampler=sampler_config(args), residual=args.residual, min_novelty=args.min_novelty)
 
 
 def method_help() -> str:
@@ -107,6 +107,11 @@ def add_draw_options(p: argparse.ArgumentParser) -> None:
                         "imported public zoo, keeps the first K)")
     p.add_argument("--late", type=float, default=0.25,
                    help="anchors' checkpoints come from the last fraction of epochs (default 0.25)")
+    p.add_argument("--min-novelty", type=float, default=samplers.MIN_NOVELTY,
+                   help="with --select: keep draws at least this fraction of the zoo's own model-to-model distance "
+                        "(aligned, median over training models) from every training model before any nearer draw, "
+                        f"whatever their accuracy; the report says how many kept draws meet it (default {samplers.MIN_NOVELTY}; "
+                        "0: rank by validation accuracy alone)")
     add_seed_option(p)
     p.add_argument("--threads", type=int, default=0, help=THREADS_HELP)
     add_data_root_option(p)
@@ -115,7 +120,7 @@ def add_draw_options(p: argparse.ArgumentParser) -> None:
 
 def _check_sampling(args: argparse.Namespace) -> None:
     """The options ``sample`` and ``sparsify`` share."""
-    check_options(args, {"n": POSITIVE_INT, "select": NON_NEGATIVE_INT, "seed": SEED,
+    check_options(args, {"n": POSITIVE_INT, "select": NON_NEGATIVE_INT, "seed": SEED, "min_novelty": Interval(0, None),
                          "finetune_epochs": NON_NEGATIVE_INT, "threads": NON_NEGATIVE_INT})
     q = args.anchors
     if not (0 < q < 1 or (q >= 2 and float(q).is_integer())):

@@ -57,29 +57,41 @@ def memorisation_rows(
     rows = []
     for name, w, e, acc in zip(names, weights, embeddings, test_acc):
         w = np.asarray(w, dtype=np.float64)
-        plain = np.linalg.norm(ref_w - w, axis=1)
+        k, aligned, plain = nearest_aligned(w, e, reference, layout, candidates)
         emb = np.linalg.norm(reference.embeddings - e, axis=1)
-        if len(ref_w) <= 2 * candidates:
-            pool = np.arange(len(ref_w))
-        else:
-            pool = np.union1d(np.argsort(plain)[:candidates], np.argsort(emb)[:candidates])
-        aligned = np.array([align(ref_w[k], w, layout).distance for k in pool])
-        k = int(pool[np.argmin(aligned)])
         j = int(np.argmin(emb))
         rows.append({
             "model": name,
             "source": source,
             "test_acc": float(acc),
             "nearest_weight": reference.ids[k],
-            "dist_weight_aligned": float(aligned.min()),
-            "dist_weight_plain": float(plain[k]),
-            "rel_dist_weight_aligned": float(aligned.min() / max(ref_norm[k], 1e-12)),
+            "dist_weight_aligned": aligned,
+            "dist_weight_plain": plain,
+            "rel_dist_weight_aligned": float(aligned / max(ref_norm[k], 1e-12)),
             "nearest_embedding": reference.ids[j],
             "dist_embedding": float(emb[j]),
             "agreement": agreement(predict(w), reference.predictions(k))
             if predict is not None and reference.predictions is not None else float("nan"),
         })
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def nearest_aligned(w: np.ndarray, e: np.ndarray, reference: Reference, layout: Layout,
+                    candidates: int = 16) -> tuple[int, float, float]:
+    """The reference model nearest to ``w`` after permutation alignment: its index, the aligned
+    distance and the plain one. Only the ``candidates`` nearest by plain distance and the
+    ``candidates`` nearest in embedding space are aligned (all when the zoo is that small)."""
+    ref_w = np.asarray(reference.weights, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    plain = np.linalg.norm(ref_w - w, axis=1)
+    if len(ref_w) <= 2 * candidates:
+        pool = np.arange(len(ref_w))
+    else:
+        emb = np.linalg.norm(reference.embeddings - e, axis=1)
+        pool = np.union1d(np.argsort(plain)[:candidates], np.argsort(emb)[:candidates])
+    aligned = np.array([align(ref_w[k], w, layout).distance for k in pool])
+    k = int(pool[np.argmin(aligned)])
+    return k, float(aligned.min()), float(plain[k])
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:

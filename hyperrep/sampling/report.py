@@ -44,6 +44,7 @@ from hyperrep.sampling.evaluate import Evaluator, random_init_weights
 from hyperrep.sampling.finetune import PAIRED_COLUMNS, curve_summary, finetune_curves, paired_gain
 from hyperrep.sampling.memorisation import (Reference, memorisation_rows, novelty_line, novelty_verdict, summarise,
                                              zoo_spacing)
+from hyperrep.sampling.novelty import training_reference
 from hyperrep.sampling.plots import band_plot, novelty_plot, paired_plot, zero_shot_histogram
 from hyperrep.sampling.sample import SampleResult, anchor_ids, run_arch
 from hyperrep.sampling.summary import headline, memorisation_md, summary_md
@@ -105,28 +106,9 @@ def _zero_shot(result: SampleResult, evaluator: Evaluator, cfg: ReportConfig) ->
 
 
 def _reference(result: SampleResult) -> Reference:
-    """The training-split zoo models at their final checkpoints, each predicting with its own spec
-    (no predictions without task data)."""
-    ctx = result.context
-    models = ctx.splits["train"]  # of the sampled architecture only
-    weights = ctx.weights_many(models)
-    embeddings = np.asarray(result.rep.embed(weights, arch=run_arch(result.rep, ctx),
-                                             spec=[ctx.specs[int(m)] for m in models]))
-    if ctx.data is None:
-        return Reference([ctx.name(m) for m in models], weights, embeddings, None)
-    evaluators: dict[object, Evaluator] = {}
-    cache: dict[int, np.ndarray] = {}
-
-    def predictions(k: int) -> np.ndarray:
-        if k not in cache:
-            spec = ctx.specs[int(models[k])]
-            key = spec.for_eval()
-            if key not in evaluators:
-                evaluators[key] = Evaluator(spec, ctx.data)
-            cache[k] = evaluators[key].predictions(weights[k], "test")
-        return cache[k]
-
-    return Reference([ctx.name(m) for m in models], weights, embeddings, predictions)
+    if result.novelty is not None:  # measured when sampling applied a novelty floor
+        return result.novelty.reference
+    return training_reference(result.rep, result.context)
 
 
 def _memorisation(result: SampleResult, evaluator: Evaluator | None, cfg: ReportConfig) -> pd.DataFrame:
@@ -213,8 +195,11 @@ def sampling_report(result: SampleResult, out: str | Path, config: ReportConfig 
 def _headline(result: SampleResult, zero_shot: pd.DataFrame | None, mem_summary: pd.DataFrame, cfg: ReportConfig,
               out: Path) -> str:
     """summary.md's first sentence (novelty before accuracy), its figures in headline.csv."""
-    spacing = zoo_spacing(_reference(result), result.context.layout, candidates=cfg.candidates, seed=cfg.seed)
-    lead, figures = headline(zero_shot, mem_summary, spacing)
+    spacing = (result.novelty.spacing if result.novelty is not None else
+               zoo_spacing(_reference(result), result.context.layout, candidates=cfg.candidates, seed=cfg.seed))
+    ctx = result.context
+    final = ctx.metrics[(ctx.metrics["epoch"] == ctx.epochs.max()) & ctx.metrics["model"].isin(ctx.splits["train"])]
+    lead, figures = headline(zero_shot, mem_summary, spacing, final["test_acc"].to_numpy(dtype=float))
     c = result.config
     pd.DataFrame([{"method": c.method, "residual": c.residual, **figures}]).to_csv(out / "headline.csv", index=False)
     return lead

@@ -33,8 +33,9 @@ from eo_tasks.models import ModelSpec
 from hyperrep.sampling.archs import arch_modes, resolve_arch
 from hyperrep.sampling.context import ZooContext, anchor_metric, open_context, select_anchors
 from hyperrep.sampling.evaluate import Evaluator
+from hyperrep.sampling.novelty import Novelty
 from hyperrep.sampling.samplers import (
-    RESIDUALS, SamplerConfig, residual_methods, resolve, sample_embeddings, sampler_names,
+    MIN_NOVELTY, RESIDUALS, SamplerConfig, residual_methods, resolve, sample_embeddings, sampler_names,
 )
 
 # RESIDUALS, what a draw adds to its decoded weights. "none": nothing, the draw is decode(z).
@@ -56,6 +57,9 @@ class SampleConfig:
     anchor_checkpoints: int = 1  # K > 1: each anchor model's last K late checkpoints are anchors
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     residual: str = "none"  # one of RESIDUALS: what a draw adds to its decoded weights
+    # novelty floor: draws nearer than this fraction of the zoo's model-to-model distance (aligned)
+    # to a training model rank after every draw at or above it (hyperrep.sampling.novelty); 0: off
+    min_novelty: float = MIN_NOVELTY
 
     def __post_init__(self) -> None:
         if self.method not in sampler_names():
@@ -66,6 +70,8 @@ class SampleConfig:
             raise ConfigError(f"late must be in (0, 1], got {self.late}")
         if not (isinstance(self.anchor_checkpoints, (int, np.integer)) and self.anchor_checkpoints >= 1):
             raise ConfigError(f"anchor_checkpoints must be a whole number >= 1, got {self.anchor_checkpoints!r}")
+        if not 0.0 <= self.min_novelty:
+            raise ConfigError(f"min_novelty must be >= 0, got {self.min_novelty}")
         if self.residual not in RESIDUALS:
             raise ConfigError(f"residual must be one of {RESIDUALS}, got {self.residual!r}")
         if self.residual == "anchor" and self.method not in residual_methods():
@@ -86,10 +92,11 @@ class SampleResult:
     embeddings: np.ndarray  # [K, D]
     weights: np.ndarray  # [K, P]
     scores: pd.DataFrame  # per kept sample: name, draw, anchor, {train,val,test}_{acc,loss}
-    drawn: pd.DataFrame  # every draw: draw, anchor, val_acc, test_acc, kept
+    drawn: pd.DataFrame  # every draw: draw, anchor, val_acc, test_acc, novelty, kept
     context: ZooContext = field(repr=False)
     rep: object = field(repr=False)  # hyperrep.run.HyperRep
     anchors_by: str = "val_acc"  # the zoo-recorded metric anchors were ranked by
+    novelty: Novelty | None = field(default=None, repr=False)  # the floor's reference (min_novelty > 0)
 
     @property
     def measured(self) -> bool:
@@ -168,7 +175,8 @@ class Draws:
     embeddings: np.ndarray  # kept [K, D]
     weights: np.ndarray  # kept [K, P]
     kept: pd.DataFrame  # per kept model: name, draw, anchor, {train,val,test}_{acc,loss}
-    drawn: pd.DataFrame  # every draw: draw, anchor, val_acc, test_acc, kept
+    drawn: pd.DataFrame  # every draw: draw, anchor, val_acc, test_acc, novelty, kept
+    novelty: Novelty | None = None
 
 
 def draw_models(
@@ -179,6 +187,9 @@ def draw_models(
 
     ``shift`` ([D]) is added to every drawn embedding (robust sampling moves draws with it).
     ``evaluator`` None (no task data): nothing is scored and ``select`` keeps the first draws.
+    ``cfg.min_novelty`` > 0: each draw's distance to its nearest training model is measured
+    (column ``novelty``, in units of the zoo's spacing) and draws below the floor rank after
+    every draw at or above it.
     """
     rng = np.random.default_rng(cfg.seed)
     a = run_arch(rep, ctx)
@@ -206,10 +217,19 @@ def draw_models(
         "val_acc": scores["val_acc"].to_numpy(),
         "test_acc": scores["test_acc"].to_numpy(),
     })
+    novelty = None
+    if cfg.min_novelty > 0:
+        novelty = Novelty.of(rep, ctx)
+        drawn["novelty"] = novelty.relative(weights, emb)
+    else:
+        drawn["novelty"] = np.nan
     if cfg.select:
-        # best validation accuracy first; NaN (non-finite decodes, or no task data to score on:
-        # then the first draws are kept) last; ties keep draw order
-        order = np.argsort(-np.nan_to_num(drawn["val_acc"].to_numpy(), nan=-np.inf), kind="stable")[: cfg.select]
+        # draws at or above the novelty floor first, then best validation accuracy; NaN
+        # (non-finite decodes, or no task data to score on: then the first draws are kept)
+        # last; ties keep draw order
+        acc = np.nan_to_num(drawn["val_acc"].to_numpy(), nan=-np.inf)
+        below = ~(drawn["novelty"].to_numpy() >= cfg.min_novelty) if novelty is not None else np.zeros(cfg.n, bool)
+        order = np.lexsort((-acc, below))[: cfg.select]
         keep = np.sort(order)
     else:
         keep = np.arange(cfg.n)
@@ -218,7 +238,7 @@ def draw_models(
     full = _score(evaluator, kept_w, SPLITS)
     kept = pd.concat([drawn.loc[keep, ["draw", "anchor"]].reset_index(drop=True), full], axis=1)
     kept.insert(0, "name", [f"{prefix}{k:04d}" for k in range(len(keep))])
-    return Draws(anchor_w, anchor_e, emb[keep], kept_w, kept, drawn)
+    return Draws(anchor_w, anchor_e, emb[keep], kept_w, kept, drawn, novelty)
 
 
 def sample_models(zoo_path: str | Path, run_dir: str | Path, config: SampleConfig = SampleConfig(), *,
@@ -243,5 +263,5 @@ def sample_with(rep, ctx: ZooContext, cfg: SampleConfig, run_dir: Path) -> Sampl
         config=cfg, run_dir=run_dir, spec=spec, anchors=anchors, anchor_weights=d.anchor_weights,
         anchor_embeddings=d.anchor_embeddings, names=list(d.kept["name"]), embeddings=d.embeddings,
         weights=d.weights, scores=d.kept, drawn=d.drawn, context=ctx, rep=rep,
-        anchors_by=anchor_metric(ctx, cfg.late),
+        anchors_by=anchor_metric(ctx, cfg.late), novelty=d.novelty,
     )

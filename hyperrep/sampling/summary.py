@@ -17,10 +17,13 @@ if TYPE_CHECKING:
     from hyperrep.sampling.report import ReportConfig
 
 
-def headline(zero_shot: pd.DataFrame | None, mem_summary: pd.DataFrame, spacing: float) -> tuple[str, dict]:
+def headline(zero_shot: pd.DataFrame | None, mem_summary: pd.DataFrame, spacing: float,
+             zoo_acc: np.ndarray | None = None) -> tuple[str, dict]:
     """The report's first sentence and its figures (``headline.csv``): novelty first, then
     accuracy. Samples that are not more novel than both copy-like baselines are called
-    near-copies of the anchors before any accuracy figure is given."""
+    near-copies of the anchors before any accuracy figure is given. ``zoo_acc``: the final test
+    accuracies of the zoo's training models of this architecture, which the best and median
+    sample are set against (the zoo's best and its 75th percentile)."""
     from hyperrep.sampling.memorisation import novel_against_baselines
 
     by = mem_summary.set_index("source")
@@ -44,8 +47,16 @@ def headline(zero_shot: pd.DataFrame | None, mem_summary: pd.DataFrame, spacing:
                 f"baselines ({answer}): {where}.")
     else:
         lead = f"**Samples more novel than both copy-like baselines.** The kept samples: {where}."
+    zoo_acc = np.asarray([] if zoo_acc is None else zoo_acc, dtype=float)
+    zoo_acc = zoo_acc[np.isfinite(zoo_acc)]
+    figures["zoo_best"] = float(zoo_acc.max()) if len(zoo_acc) else float("nan")
+    figures["zoo_q75"] = float(np.quantile(zoo_acc, 0.75)) if len(zoo_acc) else float("nan")
     if acc is not None and len(acc):
-        lead += f" Zero-shot test accuracy: best {figures['best']:.3f}, median {figures['median']:.3f}."
+        lead += f" Zero-shot test accuracy: best {figures['best']:.3f}, median {figures['median']:.3f}"
+        if len(zoo_acc):
+            lead += (f" (the zoo's training models: best {figures['zoo_best']:.3f}, 75th percentile "
+                     f"{figures['zoo_q75']:.3f}; best sample {figures['best'] / figures['zoo_best']:.0%} of the zoo's best)")
+        lead += "."
     return lead, figures
 
 
@@ -103,6 +114,20 @@ def arch_lines(result: SampleResult) -> list[str]:
             "and the training models they are compared with are all models of this architecture"]
 
 
+def floor_lines(result: SampleResult) -> list[str]:
+    """The novelty floor's line: how many kept draws meet it (or that there was none)."""
+    c = result.config
+    if result.novelty is None:
+        return ["- no novelty floor (`--min-novelty 0`): draws were ranked by validation accuracy alone"]
+    d = result.drawn
+    kept = d[d["kept"]]
+    meet = int((kept["novelty"] >= c.min_novelty).sum())
+    return [f"- novelty floor {c.min_novelty:g} of the zoo's model-to-model distance (aligned {result.novelty.spacing:.3g}): "
+            f"{int((d['novelty'] >= c.min_novelty).sum())} of {len(d)} draws at or above it; "
+            f"{meet} of {len(kept)} kept draws meet it"
+            + ("" if meet == len(kept) else " (the rest are the most accurate of the nearer draws)")]
+
+
 def summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.DataFrame, mem_md: str,
                 cfg: ReportConfig, diversity: pd.DataFrame, glance: list[str],
                 paired: pd.DataFrame | None = None, lead: str = "") -> str:
@@ -127,6 +152,7 @@ def summary_md(result: SampleResult, zero_shot: pd.DataFrame | None, ft: pd.Data
         f"- zoo: `{result.context.path}`, hyperrep run: `{result.run_dir}`",
         f"- method `{c.method}` ({c.sampler}), seed {c.seed}; drew {result.n_drawn}, kept {len(result.names)}"
         + kept,
+        *(floor_lines(result) if c.select else []),
         *([f"- residual `anchor`: each draw is decode(z) + (anchor - decode(embed(anchor))) for the anchor it was "
            "drawn around, i.e. that anchor moved by what the decoder changes between the two embeddings"]
           if c.residual == "anchor" else []),

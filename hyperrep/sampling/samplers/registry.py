@@ -23,6 +23,10 @@ PCA_RESIDUALS = ("anchor", "drop")
 # What a draw adds to its decoded weights (hyperrep.sampling.sample): "anchor" needs a
 # sampler that draws around one anchor (Sampler.around_anchor)
 RESIDUALS = ("none", "anchor")
+# The default novelty floor of sampling (hyperrep.sampling.novelty): a quarter of the distance
+# between two independently trained models of the zoo, the bar below which issue 37 calls a
+# sample a perturbed copy of a training model
+MIN_NOVELTY = 0.25
 
 
 @dataclass(frozen=True)
