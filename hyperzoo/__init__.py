@@ -30,6 +30,7 @@ _EXPORTS = {
     "zoo_summary": "hyperzoo.docblocks",
     # the functional view against weights on a zoo of many architectures
     "run_wildpark": "hyperzoo.wildpark",
+    "run_generation": "hyperzoo.generation",
     "wildpark_results": "hyperzoo.wildpark",
     "wildpark_rows": "hyperzoo.wildpark",
 }

@@ -107,7 +107,42 @@ def render_table(folder: Path) -> str:
     return source + "\n".join(lines) + "\n"
 
 
-KINDS: dict[str, Callable[[Path], str]] = {"zoo": render_zoo, "properties": render_properties, "table": render_table}
+def render_generation(folder: Path) -> str:
+    """What decoding keeps, the sampler chosen on validation, and issue 37's goals, from the
+    files ``scripts/sampling_results.py`` writes (hyperzoo.generation)."""
+    source = _source_line(folder)
+    g = pd.read_csv(folder / "generation.csv").iloc[0]
+    fid = pd.read_csv(folder / "fidelity_summary.csv")
+    sweep = pd.read_csv(folder / "sweep.csv")
+    lines = ["decode(embed(w)) on held-out models, no residual (accuracy of the decoded model over w's, each on "
+             "its own split's images; 95% interval over models):", "",
+             "| models | retention | keep >= 90% | accuracy: w / decoded | agreement |", "|---|---|---|---|---|"]
+    lines += [f"| {int(r.models)} {r.split} | {r.retention:.3f} [{r.retention_lo:.2f}, {r.retention_hi:.2f}] | "
+              f"{r.share_90:.0%} | {r.acc:.3f} / {r.recon_acc:.3f} | {r.agreement:.2f} |" for r in fid.itertuples()]
+    lines += ["", f"The sampler, chosen on validation accuracy of its kept draws under the novelty floor "
+              f"(architecture {int(g['arch'])}):", "",
+              "| setting | kept: val. acc mean / best | novelty (x zoo spacing) | kept meeting the floor | chosen |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {r.setting} | {r.val_acc_mean:.3f} / {r.val_acc_best:.3f} | {r.novelty_mean:.2f} | "
+              f"{r.share_meeting_floor:.0%} | {'**yes**' if r.chosen else ''} |" for r in sweep.itertuples()]
+    ft = g["finetuned_minus_own_anchor"]
+    lines += ["", "Test figures of the chosen sampler's kept samples (issue 37's goals in brackets):", "",
+              "| figure | value |", "|---|---|",
+              f"| nearest training model, aligned, x zoo spacing ({g['zoo_spacing']:.3g}) [>= 0.25] | "
+              f"{g['relative_to_zoo']:.2f} |",
+              f"| more novel than both matched baselines [yes] | {g['novel_against_baselines']} |",
+              f"| best zero-shot sample / zoo's best ({g['zoo_best']:.3f}) [>= 95%] | {g['sampled_best']:.3f} "
+              f"({g['best_vs_zoo_best']:.0%}) |",
+              f"| median zero-shot sample / zoo's 75th percentile [>=] | {g['sampled_median']:.3f} / {g['zoo_q75']:.3f} |",
+              f"| best anchor / decode(embed(anchor)) / random init | {g['anchor_best']:.3f} / "
+              f"{g['recon_anchor_best']:.3f} / {g['random_best']:.3f} |",
+              f"| after 1 epoch of fine-tuning, sample - own anchor [>= 0] | "
+              + (f"{ft:+.3f}" if np.isfinite(ft) else "n/a") + " |"]
+    return source + "\n".join(lines) + "\n"
+
+
+KINDS: dict[str, Callable[[Path], str]] = {"zoo": render_zoo, "properties": render_properties, "table": render_table,
+                                           "generation": render_generation}
 
 
 def render(name: str, root: Path) -> str:
