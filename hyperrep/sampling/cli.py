@@ -73,16 +73,16 @@ def method_help() -> str:
     for s in samplers.SAMPLER_REGISTRY.values():
         flags = ", ".join(OPTION_FLAGS[o] for o in s.options)
         lines.append(f"{s.name}: {s.help}" + (f" ({flags})" if flags else ""))
-    return "; ".join(lines) + " (docs/sampling.md; default: kde)"
+    return "; ".join(lines) + f" (docs/sampling.md; default: {samplers.DEFAULT_METHOD})"
 
 
 def add_sampler_options(p: argparse.ArgumentParser) -> None:
     """--method and the options samplers read, --residual: the same for every command that samples."""
-    p.add_argument("--method", default="kde", choices=samplers.sampler_names(), help=method_help())
+    p.add_argument("--method", default=samplers.DEFAULT_METHOD, choices=samplers.sampler_names(), help=method_help())
     p.add_argument("--bandwidth", default="silverman",
                    help=f"joint KDE bandwidth: {', '.join(samplers.BANDWIDTHS)} or a positive number")
-    p.add_argument("--scale", type=float, default=0.2,
-                   help="neighbour: the bandwidth in the anchors' per-dimension stds (default 0.2)")
+    p.add_argument("--scale", type=float, default=samplers.DEFAULT_SCALE,
+                   help=f"neighbour: the bandwidth in the anchors' per-dimension stds (default {samplers.DEFAULT_SCALE})")
     p.add_argument("--pca-components", type=int, default=0,
                    help="kde-pca: principal components k (default 0: min(anchors - 1, 16))")
     p.add_argument("--pca-residual", default="anchor", choices=samplers.PCA_RESIDUALS,

@@ -35,7 +35,7 @@ from hyperrep.sampling.context import ZooContext, anchor_metric, open_context, s
 from hyperrep.sampling.evaluate import Evaluator
 from hyperrep.sampling.novelty import Novelty
 from hyperrep.sampling.samplers import (
-    MIN_NOVELTY, RESIDUALS, SamplerConfig, residual_methods, resolve, sample_embeddings, sampler_names,
+    DEFAULT_METHOD, MIN_NOVELTY, RESIDUALS, SamplerConfig, residual_methods, resolve, sample_embeddings, sampler_names,
 )
 
 # RESIDUALS, what a draw adds to its decoded weights. "none": nothing, the draw is decode(z).
@@ -48,7 +48,7 @@ from hyperrep.sampling.samplers import (
 
 @dataclass(frozen=True)
 class SampleConfig:
-    method: str = "kde"  # a registered sampler's name or alias (samplers.sampler_names())
+    method: str = DEFAULT_METHOD  # a registered sampler's name or alias (samplers.sampler_names())
     n: int = 10  # embeddings drawn
     anchors: float = 0.3  # top-Q training models: a count (>= 1) or a fraction (< 1)
     select: int = 0  # keep the best ``select`` draws by validation accuracy; 0 keeps all

@@ -6,7 +6,7 @@ built-in ones, in the order ``--method`` lists them.
 """
 
 from hyperrep.sampling.samplers.registry import (
-    BANDWIDTHS, MIN_NOVELTY, PCA_RESIDUALS, RESIDUALS, SAMPLER_REGISTRY, Sampler, SamplerConfig, joint_bandwidth, register_sampler,
+    BANDWIDTHS, DEFAULT_METHOD, DEFAULT_SCALE, MIN_NOVELTY, PCA_RESIDUALS, RESIDUALS, SAMPLER_REGISTRY, Sampler, SamplerConfig, joint_bandwidth, register_sampler,
     residual_methods, resolve, sample_embeddings, sampler_names,
 )
 from hyperrep.sampling.samplers import joint, per_dim, uniform, layer, pca  # noqa: E402,F401  (registers them)
