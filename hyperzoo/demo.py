@@ -13,8 +13,8 @@ from importlib.resources import files
 from pathlib import Path
 
 from eo_tasks import ConfigError, dump_toml, refuse_existing
-from hyperzoo.plans import (  # noqa: F401 - DEFAULT_SAMPLER, RESIDUAL, SPARSIFY_ARCH: the demo's choices, also here
-    DEFAULT_SAMPLER, PREDICT, RESIDUAL, SPARSIFY_ARCH, mode_sample_steps, pipeline_steps, plan_modes,
+from hyperzoo.plans import (  # noqa: F401 - DEFAULT_SAMPLER, SPARSIFY_ARCH: the demo's choices, also here
+    DEFAULT_SAMPLER, PREDICT, SPARSIFY_ARCH, mode_sample_steps, pipeline_steps, plan_modes,
 )
 from hyperzoo.steps import DemoPlan, Step
 
@@ -95,7 +95,7 @@ def make_plan(out: Path, quick: bool, data: str | None, overwrite: bool = False)
     plan.steps = [
         Step("Generate the zoo (Ray, local)", generate + (["--overwrite"] if overwrite else [])),
         *pipeline_steps(out, str(out / "hyperrep.toml"), predict=PREDICT, method="neighbour",
-                        sample=[*RESIDUAL, "--n", opts["n"], *opts["finetune"]],
+                        sample=["--n", opts["n"], *opts["finetune"]],
                         sparsify=[*opts["sparsify"], *DEFAULT_SAMPLER], more=more, arch=arch),
     ]
     return plan

@@ -107,6 +107,13 @@ def render_table(folder: Path) -> str:
     return source + "\n".join(lines) + "\n"
 
 
+def _pairs(g: pd.Series) -> str:
+    n, lo, hi = int(g.get("finetune_pairs", 0)), g.get("finetune_lo", np.nan), g.get("finetune_hi", np.nan)
+    if not n:
+        return ""
+    return f" ({n} pairs, [{lo:+.3f}, {hi:+.3f}])" if np.isfinite(lo) else f" ({n} pairs; no interval under 5 anchors)"
+
+
 def render_generation(folder: Path) -> str:
     """What decoding keeps, the sampler chosen on validation, and issue 37's goals, from the
     files ``scripts/sampling_results.py`` writes (hyperzoo.generation)."""
@@ -137,7 +144,7 @@ def render_generation(folder: Path) -> str:
               f"| best anchor / decode(embed(anchor)) / random init | {g['anchor_best']:.3f} / "
               f"{g['recon_anchor_best']:.3f} / {g['random_best']:.3f} |",
               f"| after 1 epoch of fine-tuning, sample - own anchor [>= 0] | "
-              + (f"{ft:+.3f}" if np.isfinite(ft) else "n/a") + " |"]
+              + (f"{ft:+.3f}" if np.isfinite(ft) else "n/a") + _pairs(g) + " |"]
     return source + "\n".join(lines) + "\n"
 
 

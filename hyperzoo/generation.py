@@ -95,18 +95,19 @@ def run_generation(zoo: Path, config: Path, out: Path, data_root: str | None = N
         sweep(rep, ctx, run, seed, say).to_csv(out / "sweep.csv", index=False)
     table = pd.read_csv(out / "sweep.csv")
     chosen = table[table["chosen"]].iloc[0]
-    kw = {k: chosen[k] for k in ("neighbour_scale",) if k in chosen and np.isfinite(chosen[k])}
+    kw = {k: float(chosen[k]) for k in ("neighbour_scale",) if k in chosen and np.isfinite(chosen[k])}
     cfg = SampleConfig(str(chosen["method"]), n=FINAL_N, anchors=8, select=FINAL_SELECT, seed=seed,
                        sampler=SamplerConfig(**kw))
-    result = sample_with(rep, ctx, cfg, run)
-    report = sampling_report(result, out / "report", ReportConfig(finetune_epochs=1, finetune_models=finetune_models,
-                                                                  seed=seed))
-    head = pd.read_csv(report.out / "headline.csv").iloc[0]
-    zs = report.zero_shot
+    report_dir = out / "report"
+    if not (report_dir / "command.txt").exists():  # the report is the last file written
+        result = sample_with(rep, ctx, cfg, run)
+        sampling_report(result, report_dir, ReportConfig(finetune_epochs=1, finetune_models=finetune_models, seed=seed))
+    head = pd.read_csv(report_dir / "headline.csv").iloc[0]
+    zs = pd.read_csv(report_dir / "zero_shot.csv")
     final = ctx.metrics[ctx.metrics["epoch"] == ctx.epochs.max()]
     zoo_acc = final[final["model"].isin(ctx.splits["train"])]["test_acc"]
-    paired = report.paired
-    ft = paired[paired["epoch"] == paired["epoch"].max()] if paired is not None and len(paired) else None
+    paired = pd.read_csv(report_dir / "finetune_paired.csv")
+    ft = paired[paired["epoch"] == paired["epoch"].max()] if len(paired) else None
     by = fidelity.set_index("split")
     row = {
         "zoo": str(zoo), "arch": ctx.arch, "models": int(sum(len(v) for v in ctx.splits.values())),
@@ -122,9 +123,12 @@ def run_generation(zoo: Path, config: Path, out: Path, data_root: str | None = N
         "relative_to_zoo": head["relative_to_zoo"], "zoo_spacing": head["zoo_spacing"],
         "novel_against_baselines": head["novel_against_baselines"], "agreement": head["agreement"],
         "finetuned_minus_own_anchor": float(ft["gain"].iloc[0]) if ft is not None else np.nan,
+        "finetune_pairs": int(ft["pairs"].iloc[0]) if ft is not None else 0,
+        "finetune_lo": float(ft["lo"].iloc[0]) if ft is not None else np.nan,
+        "finetune_hi": float(ft["hi"].iloc[0]) if ft is not None else np.nan,
     }
     row["best_vs_zoo_best"] = row["sampled_best"] / row["zoo_best"]
     frame = pd.DataFrame([row])
     frame.to_csv(out / "generation.csv", index=False)
-    say(f"[generation] {out}: report in {report.out}")
+    say(f"[generation] {out}: report in {report_dir}")
     return frame

@@ -18,7 +18,7 @@ from hyperzoo.verdict import verdict
 # sampling steps that compare with the pipeline's sampler (hyperzoo.eurosat.eurosat_plan): step key ->
 # (report folder, section title); every other "sample MODE" step samples one fusion mode
 COMPARISONS = {
-    "sample neighbour": ("sample-neighbour", "Sampling around single anchors, without the decoder residual"),
+    "sample residual": ("sample-residual", "Sampling around single anchors, with the decoder residual (near-copies)"),
     "sample kde-pca": ("sample-kde-pca", "Sampling from a KDE in the anchors' principal components"),
 }
 

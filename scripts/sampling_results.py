@@ -6,8 +6,8 @@
 Trains the generating run (resumable), measures what decoding keeps of the validation and
 test models, chooses the sampler on validation accuracy under the default novelty floor,
 samples with it and writes the full sampling report. ``--publish NAME`` copies
-OUT/generation.csv, OUT/sweep.csv and OUT/fidelity_summary.csv to docs/results/NAME/ and
-refreshes the generated blocks.
+OUT/generation.csv, OUT/sweep.csv and OUT/fidelity_summary.csv (and the zoo's summary) to
+docs/results/NAME/ and refreshes the generated blocks.
 """
 
 import argparse
@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--label", default="real EuroSAT RGB zoo", help="what the zoo is, for --publish")
     p.add_argument("--publish", default="", metavar="NAME", help="write docs/results/NAME/ and refresh the blocks")
+    p.add_argument("--wall-time", default="n/a", help="the zoo's generation wall time, for the published zoo table")
     args = p.parse_args(argv)
     import pandas as pd
 
-    from hyperzoo import doc_files, publish, refresh, run_generation
+    from hyperzoo import doc_files, publish, refresh, run_generation, zoo_summary
 
     out = Path(args.out)
     row = run_generation(Path(args.zoo), Path(args.config), out, args.data_root, args.seed,
@@ -40,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.publish:
         command = "python scripts/sampling_results.py " + shlex.join(argv)
         publish(ROOT / "docs" / "results" / args.publish, label=args.label, command=command, zoo=args.zoo,
-                files={name: pd.read_csv(out / name) for name in ("generation.csv", "sweep.csv", "fidelity_summary.csv")})
+                files={"zoo.csv": zoo_summary(Path(args.zoo), args.wall_time),
+                       **{name: pd.read_csv(out / name) for name in ("generation.csv", "sweep.csv",
+                                                                     "fidelity_summary.csv")}})
         for path in refresh(doc_files(ROOT), ROOT):
             print(f"rewrote {path.relative_to(ROOT)}")
     return 0

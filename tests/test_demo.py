@@ -291,13 +291,13 @@ def test_eurosat_plan_reuses_a_zoo_and_names_its_rerun_command(tmp_path):
     gen = eurosat_plan(tmp_path / "out", str(data), zoo=str(zoo), gen_config=EUROSAT["rep_config"], **EUROSAT)
     runs = {s.name: s.argv[s.argv.index("--run") + 1] for s in gen.steps if "--run" in s.argv}
     assert runs["predict"].endswith("/run") and runs["sample"].endswith("/run-gen")
-    assert runs["sparsify"].endswith("/run-gen") and runs["sample neighbour"].endswith("/run-gen")
+    assert runs["sparsify"].endswith("/run-gen") and runs["sample residual"].endswith("/run-gen")
     assert runs["sample kde-pca"].endswith("/run-gen")
-    # the default sampler adds the anchor's decoding error; the comparisons do not
+    # the default sampler adds no decoding error (it would return the anchors); one comparison does
     argv = {s.name: s.argv for s in gen.steps}
-    for name in ("sample", "sparsify"):
-        assert argv[name][argv[name].index("--residual") + 1] == "anchor", name
-    assert "--residual" not in argv["sample neighbour"] and "--residual" not in argv["sample kde-pca"]
+    for name in ("sample", "sparsify", "sample kde-pca"):
+        assert "--residual" not in argv[name], name
+    assert argv["sample residual"][argv["sample residual"].index("--residual") + 1] == "anchor"
     assert "hyperrep train gen" in {s.name for s in gen.steps}
     fresh = eurosat_plan(tmp_path / "fresh", str(data), **EUROSAT)
     assert fresh.steps[0].argv[:2] == ["zoo", "generate"]

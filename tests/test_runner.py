@@ -38,7 +38,7 @@ def test_the_eurosat_pipeline_trains_both_runs_at_once_and_samples_after_the_gen
     waits = {s.name: {names[j] for j in d} for s, d in zip(plan.steps, dependencies(plan.steps))}
     assert waits["hyperrep train"] == waits["hyperrep train gen"] == {"zoo generate"}
     assert waits["predict"] == {"zoo generate", "hyperrep train"}
-    for sampler in ("sample", "sample neighbour", "sample kde-pca"):
+    for sampler in ("sample", "sample residual", "sample kde-pca"):
         assert waits[sampler] == {"zoo generate", "hyperrep train gen"}
     assert waits["sparsify"] == {"zoo generate", "hyperrep train gen", "sample"}
 
