@@ -54,13 +54,14 @@ def choose_arch(zoo: Path, run: Path, data_root: str | None) -> int | None:
 
 
 def sweep(rep, ctx, run: Path, seed: int = 0, say: Callable[[str], None] = print) -> pd.DataFrame:
-    from hyperrep.sampling import SampleConfig, SamplerConfig, sample_with
+    from hyperrep.sampling import Novelty, SampleConfig, SamplerConfig, sample_with
 
+    novelty = Novelty.of(rep, ctx)  # every setting is measured against the same training models
     rows = []
     for name, method, kw in SETTINGS:
         start = time.perf_counter()
         cfg = SampleConfig(method, n=SWEEP_N, anchors=8, select=SWEEP_SELECT, seed=seed, sampler=SamplerConfig(**kw))
-        kept = sample_with(rep, ctx, cfg, run).drawn.query("kept")
+        kept = sample_with(rep, ctx, cfg, run, novelty).drawn.query("kept")
         meet = float((kept["novelty"] >= cfg.min_novelty).mean())
         rows.append({"setting": name, "method": method, **{k: v for k, v in kw.items()},
                      "val_acc_mean": kept["val_acc"].mean(), "val_acc_best": kept["val_acc"].max(),

@@ -32,17 +32,19 @@ def decoder_fidelity(zoo_path: str | Path, run_dir: str | Path, data_root: str |
     ``agreement`` (shared predicted labels) and ``rel_error`` (||decode(embed(w)) - w|| / ||w||).
     ``max_models`` > 0: a seeded subset of that many models per split and architecture."""
     from hyperrep.run import HyperRep
+    from hyperrep.sampling.context import open_context
     from hyperrep.sampling.evaluate import Evaluator, agreement
-    from hyperrep.sampling.sample import load_run_and_context, run_arch
+    from hyperrep.sampling.sample import run_arch
 
     rep = HyperRep.load(run_dir, device="cpu")
-    archs = [None] if len(rep.archs) == 1 else list(rep.archs)
+    data = rep.config.data
     rows = []
-    for zoo_arch in archs:
-        rep, ctx = load_run_and_context(zoo_path, run_dir, data_root, arch=zoo_arch)
+    evaluators: dict = {}
+    for layout in (rep.layouts[a] for a in rep.archs):
+        ctx = open_context(zoo_path, split_seed=data.split_seed, status=tuple(data.status), data_root=data_root,
+                           layout=layout)
         a = run_arch(rep, ctx)
         last = int(np.max(ctx.epochs))
-        evaluators: dict = {}
         for split in splits:
             models = np.sort(ctx.splits[split])
             if max_models and len(models) > max_models:
@@ -53,7 +55,10 @@ def decoder_fidelity(zoo_path: str | Path, run_dir: str | Path, data_root: str |
             w = ctx.weights_many(models, np.full(len(models), last))
             recon = rep.reconstruct(w, arch=a, spec=specs)
             for i, m in enumerate(models):
-                ev = evaluators.setdefault(specs[i], Evaluator(specs[i], ctx.data))
+                key = specs[i].for_eval()
+                if key not in evaluators:
+                    evaluators[key] = Evaluator(specs[i], ctx.data)
+                ev = evaluators[key]
                 acc = ev.metrics(w[i], (split,))[f"{split}_acc"]
                 racc = ev.metrics(recon[i], (split,))[f"{split}_acc"]
                 agree = agreement(ev.predictions(w[i], split), ev.predictions(recon[i], split))

@@ -181,7 +181,7 @@ class Draws:
 
 def draw_models(
     rep, ctx: ZooContext, anchors: pd.DataFrame, cfg: SampleConfig, evaluator: Evaluator | None,
-    shift: np.ndarray | None = None, prefix: str = "s",
+    shift: np.ndarray | None = None, prefix: str = "s", novelty: Novelty | None = None,
 ) -> Draws:
     """Draw ``cfg.n`` around ``anchors``, decode, score, keep the best ``cfg.select``.
 
@@ -189,7 +189,8 @@ def draw_models(
     ``evaluator`` None (no task data): nothing is scored and ``select`` keeps the first draws.
     ``cfg.min_novelty`` > 0: each draw's distance to its nearest training model is measured
     (column ``novelty``, in units of the zoo's spacing) and draws below the floor rank after
-    every draw at or above it.
+    every draw at or above it. ``novelty``: the floor's reference already measured for ``ctx``
+    (e.g. by an earlier call's ``Draws.novelty``), so that it is not measured again.
     """
     rng = np.random.default_rng(cfg.seed)
     a = run_arch(rep, ctx)
@@ -217,11 +218,11 @@ def draw_models(
         "val_acc": scores["val_acc"].to_numpy(),
         "test_acc": scores["test_acc"].to_numpy(),
     })
-    novelty = None
     if cfg.min_novelty > 0:
-        novelty = Novelty.of(rep, ctx)
+        novelty = novelty or Novelty.of(rep, ctx)
         drawn["novelty"] = novelty.relative(weights, emb)
     else:
+        novelty = None
         drawn["novelty"] = np.nan
     if cfg.select:
         # draws at or above the novelty floor first, then best validation accuracy; NaN
@@ -254,11 +255,11 @@ def sample_models(zoo_path: str | Path, run_dir: str | Path, config: SampleConfi
     return sample_with(rep, ctx, config, Path(run_dir))
 
 
-def sample_with(rep, ctx: ZooContext, cfg: SampleConfig, run_dir: Path) -> SampleResult:
+def sample_with(rep, ctx: ZooContext, cfg: SampleConfig, run_dir: Path, novelty: Novelty | None = None) -> SampleResult:
     anchors = select_anchors(ctx, cfg.anchors, cfg.late, checkpoints=cfg.anchor_checkpoints)
     spec = ctx.specs[int(anchors["model"].iloc[0])]
     evaluator = Evaluator(spec, ctx.data) if ctx.data is not None else None
-    d = draw_models(rep, ctx, anchors, cfg, evaluator)
+    d = draw_models(rep, ctx, anchors, cfg, evaluator, novelty=novelty)
     return SampleResult(
         config=cfg, run_dir=run_dir, spec=spec, anchors=anchors, anchor_weights=d.anchor_weights,
         anchor_embeddings=d.anchor_embeddings, names=list(d.kept["name"]), embeddings=d.embeddings,

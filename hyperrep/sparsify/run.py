@@ -178,6 +178,7 @@ def sparsity_curves(
 
     evaluator = Evaluator(spec, ctx.data)
     sampled_spec = spec
+    novelty = None  # the novelty floor's reference, measured by the first draw and reused by the robust one
     if sampled_path is not None:
         names, weights, sampled_spec = _sampled_zoo(Path(sampled_path), ctx)
         if sampled_spec.for_eval() != spec.for_eval():
@@ -185,6 +186,7 @@ def sparsity_curves(
         models += [(n, "sampled", w) for n, w in cap(list(zip(names, weights)))]
     elif rep is not None:
         d = draw_models(rep, ctx, anchors, cfg.sample, evaluator)
+        novelty = d.novelty
         models += [(n, "sampled", w) for n, w in cap(list(zip(d.kept["name"], d.weights)))]
 
     twin_table = None
@@ -209,7 +211,7 @@ def sparsity_curves(
             robust_e = np.asarray(rep.embed(robust_w, arch=run_arch(rep, ctx), spec=spec))
             spread = float(np.std(robust_e @ direction)) or 1.0
             shift = (cfg.robust_shift * spread * direction).astype(np.float32)
-        d = draw_models(rep, ctx, robust, cfg.sample, evaluator, shift=shift, prefix="r")
+        d = draw_models(rep, ctx, robust, cfg.sample, evaluator, shift=shift, prefix="r", novelty=novelty)
         models += [(n, "robust-sampled", w) for n, w in cap(list(zip(d.kept["name"], d.weights)))]
         anchor_table = pd.concat([anchor_table, robust.assign(role=f"robust (twin test_acc at ratio {hardest:g})")])
     anchor_table.to_csv(out / "anchors.csv", index=False)
