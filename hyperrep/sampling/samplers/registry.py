@@ -29,8 +29,8 @@ RESIDUALS = ("none", "anchor")
 MIN_NOVELTY = 0.25
 # The default sampler, chosen on validation accuracy under that floor on the wild park
 # (docs/sampling.md, "Unseen models, not perturbed copies"): one anchor plus noise of 0.3 of
-# the anchors' per-dimension std in the embedding, decoded with no residual (at 0.1 and 0.2 a
-# third of the kept draws fell below the floor)
+# the anchors' per-dimension std in the embedding, decoded with no residual (the smaller scales
+# kept draws below the floor there)
 DEFAULT_METHOD = "neighbour"
 DEFAULT_SCALE = 0.3
 
