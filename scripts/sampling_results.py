@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label", default="real EuroSAT RGB zoo", help="what the zoo is, for --publish")
     p.add_argument("--publish", default="", metavar="NAME", help="write docs/results/NAME/ and refresh the blocks")
     p.add_argument("--wall-time", default="n/a", help="the zoo's generation wall time, for the published zoo table")
+    p.add_argument("--finetune-models", type=int, default=4,
+                   help="samples fine-tuned beside their own anchors (default 4; 5 or more anchors give an interval)")
     args = p.parse_args(argv)
     import pandas as pd
 
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     row = run_generation(Path(args.zoo), Path(args.config), out, args.data_root, args.seed,
-                         say=lambda line: print(line, file=sys.stderr, flush=True))
+                         finetune_models=args.finetune_models, say=lambda line: print(line, file=sys.stderr, flush=True))
     print(row.T.to_string())
     if args.publish:
         command = "python scripts/sampling_results.py " + shlex.join(argv)
