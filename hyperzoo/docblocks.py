@@ -32,7 +32,7 @@ BEGIN = "<!-- BEGIN GENERATED {name}: python scripts/refresh_docs.py writes this
 END = "<!-- END GENERATED {name} -->"
 _BLOCK = re.compile(r"<!-- BEGIN GENERATED (?P<name>[\w./-]+): [^>]*-->\n(?P<body>.*?)<!-- END GENERATED (?P=name) -->",
                     re.S)
-PROPERTIES = ("test_acc", "epoch", "gap")
+PROPERTIES = ("test_acc", "epoch", "gap", "test_acc_cloudy", "cloudy_drop")  # in this order, where present
 
 
 @dataclass(frozen=True)

@@ -45,15 +45,16 @@ ROWS = (
 )
 
 
-def steps(zoo: Path, out: Path, configs: Path, data_root: str, threads: int = 1) -> list[tuple[list[str], Path]]:
+def steps(zoo: Path, out: Path, configs: Path, data_root: str, threads: int = 1,
+          properties: tuple[str, ...] = PROPERTIES) -> list[tuple[list[str], Path]]:
     """(hyperzoo arguments, the output that marks it done) of each step, in order."""
-    common = ["--threads", str(threads), "--resamples", "1000", "--properties", *PROPERTIES, "--quiet"]
+    common = ["--threads", str(threads), "--resamples", "1000", "--properties", *properties, "--quiet"]
     train = [(["hyperrep", "train", "--zoo", str(zoo), "--config", str(configs / f"hyperrep/{name}.toml"),
                "--out", str(out / run), "--quiet"], out / run / "curves.png")  # written when training ends
              for name, run in (("wildpark", "run"), ("wildpark_function", "run-function"))]
     predict_fn = ["predict", "--zoo", str(zoo), "--run", str(out / "run-function"), "--out", str(out / "predict"),
                   "--features", *FEATURES, "--predictors", "ridge", "gbt", "--probes", str(PROBES),
-                  "--supervised", "--supervised-properties", *PROPERTIES, *common]
+                  "--supervised", "--supervised-properties", *properties, *common]
     predict_w = ["predict", "--zoo", str(zoo), "--run", str(out / "run"), "--out", str(out / "predict-weights"),
                  "--features", "pool(emb)", "--predictors", "ridge", "gbt", *common]
     if data_root:
@@ -62,11 +63,12 @@ def steps(zoo: Path, out: Path, configs: Path, data_root: str, threads: int = 1)
 
 
 def run_wildpark(zoo: Path, out: Path, configs: Path, data_root: str = "", *, keep_done: bool = True,
-                 jobs: int = 2) -> float:
-    """Run the steps (the two trainings ``jobs`` at a time); returns the wall time in seconds."""
+                 jobs: int = 2, properties: tuple[str, ...] = PROPERTIES) -> float:
+    """Run the steps (the two trainings ``jobs`` at a time); returns the wall time in seconds.
+    ``properties``: what the reports read (a fusion zoo adds ``test_acc_cloudy``, ``cloudy_drop``)."""
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    todo = steps(zoo, out, configs, data_root)
+    todo = steps(zoo, out, configs, data_root, properties=tuple(properties))
     with (out / "commands.txt").open("a") as log:
         for args, _ in todo:
             log.write("hyperzoo " + shlex.join(args) + "\n")
@@ -91,14 +93,14 @@ def _run_group(group: list[tuple[list[str], Path]], out: Path, jobs: int) -> Non
                 raise RuntimeError(f"step failed ({proc.returncode}): hyperzoo {shlex.join(args)}; see {out / 'logs'}")
 
 
-def wildpark_results(out: Path) -> pd.DataFrame:
+def wildpark_results(out: Path, properties: tuple[str, ...] = PROPERTIES) -> pd.DataFrame:
     """The two reports' rows of the published table, one results table (the weights-only run's
     rows carry its own feature-set label)."""
     fn = pd.read_csv(out / "predict" / "results.csv")
     w = pd.read_csv(out / "predict-weights" / "results.csv")
     w["feature_set"] = w["feature_set"].where(w["feature_set"] != "pool(emb)", "pool(emb) [weights only]")
     both = pd.concat([fn, w], ignore_index=True)
-    keep = both["property"].isin(PROPERTIES)
+    keep = both["property"].isin(properties)
     cols = [c for c in both.columns if c in ("feature_set", "predictor", "property", "r2", "r2_lo", "r2_hi",
                                               "kendall_tau", "kendall_tau_lo", "kendall_tau_hi", "val_score",
                                               "n_test_models", "seconds", "note")]

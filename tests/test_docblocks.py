@@ -66,3 +66,14 @@ def test_a_block_without_its_files_names_what_is_missing(tmp_path: Path) -> None
         render("nowhere/properties", tmp_path)
     with pytest.raises(KeyError, match="unknown kind 'plots'"):
         render("toy/plots", tmp_path)
+
+
+def test_a_properties_block_shows_a_fusion_zoos_robustness_columns_after_the_usual_ones(tmp_path: Path) -> None:
+    folder = _results(tmp_path, test_best=0.5)
+    res = pd.read_csv(folder / "results.csv")
+    extra = res.assign(property="cloudy_drop", r2=0.3, r2_lo=0.2, r2_hi=0.4)
+    pd.concat([extra, res], ignore_index=True).to_csv(folder / "results.csv", index=False)
+    text = render("toy/properties", tmp_path)
+    header = next(line for line in text.splitlines() if line.startswith("| readout"))
+    assert header == "| readout | test_acc R² | test_acc τ | cloudy_drop R² | cloudy_drop τ |"
+    assert "| 0.900 [0.85, 0.95] | 0.700 [0.60, 0.80] | 0.300 [0.20, 0.40] |" in text
