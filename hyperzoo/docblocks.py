@@ -27,12 +27,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hyperzoo.wildpark import PROPERTIES as WILDPARK_PROPERTIES
+
 RESULTS = Path("docs/results")  # relative to the checkout
 BEGIN = "<!-- BEGIN GENERATED {name}: python scripts/refresh_docs.py writes this from docs/results/ -->"
 END = "<!-- END GENERATED {name} -->"
 _BLOCK = re.compile(r"<!-- BEGIN GENERATED (?P<name>[\w./-]+): [^>]*-->\n(?P<body>.*?)<!-- END GENERATED (?P=name) -->",
                     re.S)
-PROPERTIES = ("test_acc", "epoch", "gap", "test_acc_cloudy", "cloudy_drop")  # in this order, where present
+# the columns of a properties block, in this order, where present: the wild park's, then a fusion
+# zoo's robustness pair (hyperzoo.fusion.ROBUSTNESS; that module imports the learning stack)
+PROPERTIES = (*WILDPARK_PROPERTIES, "test_acc_cloudy", "cloudy_drop")
 
 
 @dataclass(frozen=True)

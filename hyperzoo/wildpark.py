@@ -46,8 +46,9 @@ ROWS = (
 
 
 def steps(zoo: Path, out: Path, configs: Path, data_root: str, threads: int = 1,
-          properties: tuple[str, ...] = PROPERTIES) -> list[tuple[list[str], Path]]:
+          properties: tuple[str, ...] | None = None) -> list[tuple[list[str], Path]]:
     """(hyperzoo arguments, the output that marks it done) of each step, in order."""
+    properties = tuple(properties or PROPERTIES)
     common = ["--threads", str(threads), "--resamples", "1000", "--properties", *properties, "--quiet"]
     train = [(["hyperrep", "train", "--zoo", str(zoo), "--config", str(configs / f"hyperrep/{name}.toml"),
                "--out", str(out / run), "--quiet"], out / run / "curves.png")  # written when training ends
@@ -63,12 +64,13 @@ def steps(zoo: Path, out: Path, configs: Path, data_root: str, threads: int = 1,
 
 
 def run_wildpark(zoo: Path, out: Path, configs: Path, data_root: str = "", *, keep_done: bool = True,
-                 jobs: int = 2, properties: tuple[str, ...] = PROPERTIES) -> float:
+                 jobs: int = 2, properties: tuple[str, ...] | None = None) -> float:
     """Run the steps (the two trainings ``jobs`` at a time); returns the wall time in seconds.
-    ``properties``: what the reports read (a fusion zoo adds ``test_acc_cloudy``, ``cloudy_drop``)."""
+    ``properties``: what the reports read (default PROPERTIES; a fusion zoo adds ``test_acc_cloudy``,
+    ``cloudy_drop``)."""
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    todo = steps(zoo, out, configs, data_root, properties=tuple(properties))
+    todo = steps(zoo, out, configs, data_root, properties=properties)
     with (out / "commands.txt").open("a") as log:
         for args, _ in todo:
             log.write("hyperzoo " + shlex.join(args) + "\n")
@@ -93,14 +95,14 @@ def _run_group(group: list[tuple[list[str], Path]], out: Path, jobs: int) -> Non
                 raise RuntimeError(f"step failed ({proc.returncode}): hyperzoo {shlex.join(args)}; see {out / 'logs'}")
 
 
-def wildpark_results(out: Path, properties: tuple[str, ...] = PROPERTIES) -> pd.DataFrame:
+def wildpark_results(out: Path, properties: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The two reports' rows of the published table, one results table (the weights-only run's
     rows carry its own feature-set label)."""
     fn = pd.read_csv(out / "predict" / "results.csv")
     w = pd.read_csv(out / "predict-weights" / "results.csv")
     w["feature_set"] = w["feature_set"].where(w["feature_set"] != "pool(emb)", "pool(emb) [weights only]")
     both = pd.concat([fn, w], ignore_index=True)
-    keep = both["property"].isin(properties)
+    keep = both["property"].isin(properties or PROPERTIES)
     cols = [c for c in both.columns if c in ("feature_set", "predictor", "property", "r2", "r2_lo", "r2_hi",
                                               "kendall_tau", "kendall_tau_lo", "kendall_tau_hi", "val_score",
                                               "n_test_models", "seconds", "note")]
